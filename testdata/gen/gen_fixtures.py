@@ -121,7 +121,9 @@ def gen_tiny(out):
                 os.remove(p)
         if old:
             old_style_config(os.path.join(d, "config.json"))
-        model = model.float()
+        # Reload from disk as a user would: from_pretrained recomputes buffers such as
+        # RoPE's inv_freq in float32 (casting the in-memory model would round them).
+        model = getattr(transformers, arch).from_pretrained(d, dtype=torch.float32).eval()
         g = torch.Generator().manual_seed(3000 + i)
         ids = torch.randint(0, TINY_VOCAB, (1, SEQ), generator=g)
         with torch.no_grad():

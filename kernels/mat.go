@@ -1,0 +1,206 @@
+// Package kernels holds the numeric kernels of the engine: matrix-vector and
+// matrix-matrix products over weights stored as f32, f16 or bf16, the small
+// per-token operations (norms, softmax, activations, rotary embeddings) and
+// the worker pool that splits rows across cores.
+//
+// Every kernel has a plain Go reference; faster versions must match it.
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// DType is the element type of a weight matrix.
+type DType uint8
+
+// Weight element types.
+const (
+	F32 DType = iota
+	F16
+	BF16
+)
+
+func (d DType) String() string {
+	switch d {
+	case F32:
+		return "f32"
+	case F16:
+		return "f16"
+	case BF16:
+		return "bf16"
+	}
+	return fmt.Sprintf("DType(%d)", uint8(d))
+}
+
+// Size is the number of bytes of one element.
+func (d DType) Size() int {
+	if d == F32 {
+		return 4
+	}
+	return 2
+}
+
+// Mat is a row-major weight matrix of Rows×Cols elements. Its storage may
+// alias a memory-mapped checkpoint and must be treated as read-only.
+type Mat struct {
+	Rows, Cols int
+	DType      DType
+	f32        []float32
+	u16        []uint16
+}
+
+// NewMat makes a matrix over little-endian bytes without copying them.
+func NewMat(dtype DType, rows, cols int, data []byte) (Mat, error) {
+	if rows < 0 || cols < 0 {
+		return Mat{}, fmt.Errorf("kernels: negative matrix shape %d×%d", rows, cols)
+	}
+	if want := rows * cols * dtype.Size(); len(data) != want {
+		return Mat{}, fmt.Errorf("kernels: %v matrix %d×%d needs %d bytes, got %d", dtype, rows, cols, want, len(data))
+	}
+	m := Mat{Rows: rows, Cols: cols, DType: dtype}
+	if len(data) == 0 {
+		return m, nil
+	}
+	p := unsafe.Pointer(unsafe.SliceData(data))
+	switch dtype {
+	case F32:
+		if uintptr(p)%4 != 0 {
+			cp := make([]float32, rows*cols)
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(cp))), len(data)), data)
+			m.f32 = cp
+		} else {
+			m.f32 = unsafe.Slice((*float32)(p), rows*cols)
+		}
+	case F16, BF16:
+		if uintptr(p)%2 != 0 {
+			cp := make([]uint16, rows*cols)
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(cp))), len(data)), data)
+			m.u16 = cp
+		} else {
+			m.u16 = unsafe.Slice((*uint16)(p), rows*cols)
+		}
+	default:
+		return Mat{}, fmt.Errorf("kernels: unsupported dtype %v", dtype)
+	}
+	return m, nil
+}
+
+// MatF32 wraps a float32 slice of rows*cols elements as a matrix.
+func MatF32(rows, cols int, data []float32) Mat {
+	if len(data) != rows*cols {
+		panic(fmt.Sprintf("kernels: MatF32 %d×%d given %d elements", rows, cols, len(data)))
+	}
+	return Mat{Rows: rows, Cols: cols, DType: F32, f32: data}
+}
+
+// Bytes is the storage size of the matrix.
+func (m Mat) Bytes() int64 { return int64(m.Rows) * int64(m.Cols) * int64(m.DType.Size()) }
+
+// Row decodes row i into dst (len Cols).
+func (m Mat) Row(i int, dst []float32) {
+	c := m.Cols
+	switch m.DType {
+	case F32:
+		copy(dst[:c], m.f32[i*c:(i+1)*c])
+	case F16:
+		src := m.u16[i*c : (i+1)*c]
+		for j, h := range src {
+			dst[j] = f16Table[h]
+		}
+	case BF16:
+		src := m.u16[i*c : (i+1)*c]
+		for j, h := range src {
+			dst[j] = math.Float32frombits(uint32(h) << 16)
+		}
+	}
+}
+
+// dotRow returns row i of m dotted with x.
+func (m Mat) dotRow(i int, x []float32) float32 {
+	c := m.Cols
+	switch m.DType {
+	case F32:
+		return Dot(m.f32[i*c:(i+1)*c], x)
+	case F16:
+		src := m.u16[i*c : (i+1)*c]
+		x = x[:len(src)]
+		var s0, s1, s2, s3 float32
+		j := 0
+		for ; j+4 <= len(src); j += 4 {
+			s0 += f16Table[src[j]] * x[j]
+			s1 += f16Table[src[j+1]] * x[j+1]
+			s2 += f16Table[src[j+2]] * x[j+2]
+			s3 += f16Table[src[j+3]] * x[j+3]
+		}
+		for ; j < len(src); j++ {
+			s0 += f16Table[src[j]] * x[j]
+		}
+		return (s0 + s1) + (s2 + s3)
+	default:
+		src := m.u16[i*c : (i+1)*c]
+		x = x[:len(src)]
+		var s0, s1, s2, s3 float32
+		j := 0
+		for ; j+4 <= len(src); j += 4 {
+			s0 += math.Float32frombits(uint32(src[j])<<16) * x[j]
+			s1 += math.Float32frombits(uint32(src[j+1])<<16) * x[j+1]
+			s2 += math.Float32frombits(uint32(src[j+2])<<16) * x[j+2]
+			s3 += math.Float32frombits(uint32(src[j+3])<<16) * x[j+3]
+		}
+		for ; j < len(src); j++ {
+			s0 += math.Float32frombits(uint32(src[j])<<16) * x[j]
+		}
+		return (s0 + s1) + (s2 + s3)
+	}
+}
+
+// Dot is the inner product of a and b[:len(a)].
+func Dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	j := 0
+	for ; j+4 <= len(a); j += 4 {
+		s0 += a[j] * b[j]
+		s1 += a[j+1] * b[j+1]
+		s2 += a[j+2] * b[j+2]
+		s3 += a[j+3] * b[j+3]
+	}
+	for ; j < len(a); j++ {
+		s0 += a[j] * b[j]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// f16Table maps every IEEE half-precision bit pattern to its float32 value.
+var f16Table = func() *[65536]float32 {
+	var t [65536]float32
+	for i := range t {
+		t[i] = halfToFloat(uint16(i))
+	}
+	return &t
+}()
+
+// HalfToFloat converts an IEEE 754 half-precision value to float32.
+func HalfToFloat(h uint16) float32 { return f16Table[h] }
+
+func halfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // inf, nan
+		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
+	case exp != 0:
+		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+	case mant == 0:
+		return math.Float32frombits(sign)
+	}
+	// Subnormal: value = mant * 2^-24.
+	f := float32(mant) * (1.0 / (1 << 24))
+	if sign != 0 {
+		f = -f
+	}
+	return f
+}

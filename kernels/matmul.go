@@ -1,0 +1,71 @@
+package kernels
+
+// Exec runs the row-parallel products on a pool. It owns the per-call task
+// state and per-worker scratch, so products run without allocating; one
+// Exec serves one caller at a time (a model session), many may share a Pool.
+type Exec struct {
+	Pool    *Pool
+	mv      matVecTask
+	mm      matMulTask
+	scratch [][]float32
+}
+
+// NewExec makes an executor on pool whose products have at most maxCols
+// columns.
+func NewExec(pool *Pool, maxCols int) *Exec {
+	e := &Exec{Pool: pool, scratch: make([][]float32, pool.Threads())}
+	for i := range e.scratch {
+		e.scratch[i] = make([]float32, maxCols)
+	}
+	e.mm.scratch = e.scratch
+	return e
+}
+
+type matVecTask struct {
+	y, x []float32
+	w    Mat
+}
+
+func (t *matVecTask) Run(_, start, end int) {
+	for i := start; i < end; i++ {
+		t.y[i] = t.w.dotRow(i, t.x)
+	}
+}
+
+// MatVec computes y = W x (len(y) = W.Rows, len(x) = W.Cols).
+func (e *Exec) MatVec(y []float32, w Mat, x []float32) {
+	e.mv = matVecTask{y: y[:w.Rows], x: x[:w.Cols], w: w}
+	e.Pool.Parallel(w.Rows, 8, &e.mv)
+	e.mv = matVecTask{}
+}
+
+type matMulTask struct {
+	y, x    []float32
+	n       int
+	w       Mat
+	scratch [][]float32
+}
+
+func (t *matMulTask) Run(worker, start, end int) {
+	c, r := t.w.Cols, t.w.Rows
+	row := t.scratch[worker][:c]
+	for i := start; i < end; i++ {
+		t.w.Row(i, row)
+		for b := 0; b < t.n; b++ {
+			t.y[b*r+i] = Dot(row, t.x[b*c:(b+1)*c])
+		}
+	}
+}
+
+// MatMul computes n products at once: y[b] = W x[b] for b < n, where x is
+// n×W.Cols and y is n×W.Rows, both row-major. Each weight row is decoded
+// once and applied to all n inputs.
+func (e *Exec) MatMul(y []float32, w Mat, x []float32, n int) {
+	if n == 1 {
+		e.MatVec(y, w, x)
+		return
+	}
+	e.mm.y, e.mm.x, e.mm.n, e.mm.w = y[:n*w.Rows], x[:n*w.Cols], n, w
+	e.Pool.Parallel(w.Rows, 8, &e.mm)
+	e.mm.y, e.mm.x, e.mm.w = nil, nil, Mat{}
+}
