@@ -1,0 +1,122 @@
+// Package bench measures decode and prompt speed of a model against the
+// machine's measured memory bandwidth, the ceiling of batch-1 decoding.
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"dejavu/kernels"
+	"dejavu/model"
+)
+
+// Options select what to measure.
+type Options struct {
+	PromptLen int // tokens in the timed prompt pass
+	Gen       int // timed decode steps
+	// BandwidthBytes is the buffer size of the bandwidth measurement (0: 1 GiB).
+	BandwidthBytes int64
+	Progress       io.Writer // progress lines; nil for none
+}
+
+// Result is one benchmark run. Rates are medians over the decode steps.
+type Result struct {
+	Model           string  `json:"model"`
+	DType           string  `json:"dtype"`
+	Threads         int     `json:"threads"`
+	PromptLen       int     `json:"prompt_len"`
+	Gen             int     `json:"gen"`
+	PromptTokPerS   float64 `json:"prompt_tokens_per_s"`
+	DecodeMsMedian  float64 `json:"decode_ms_median"`
+	DecodeMsP90     float64 `json:"decode_ms_p90"`
+	DecodeTokPerS   float64 `json:"decode_tokens_per_s"`
+	BytesPerToken   int64   `json:"weight_bytes_per_token"`
+	AchievedGBps    float64 `json:"achieved_gb_per_s"`
+	MachineGBps     float64 `json:"machine_read_gb_per_s"`
+	BandwidthFrac   float64 `json:"bandwidth_fraction"`
+	MLPDensity      float64 `json:"mlp_density"`
+	HeadDensity     float64 `json:"head_density"`
+	TotalWallS      float64 `json:"wall_s"`
+	PeakContextUsed int     `json:"context_tokens"`
+}
+
+// Run measures m on pool: the machine's read bandwidth, one prompt pass of
+// PromptLen random tokens, then Gen decode steps.
+func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
+	start := time.Now()
+	if o.PromptLen < 1 || o.Gen < 1 {
+		return nil, fmt.Errorf("bench: prompt length and generated tokens must be ≥ 1")
+	}
+	if o.PromptLen+o.Gen > m.Cfg.MaxPos {
+		return nil, fmt.Errorf("bench: %d prompt + %d generated tokens exceed the model's %d positions", o.PromptLen, o.Gen, m.Cfg.MaxPos)
+	}
+	if o.BandwidthBytes == 0 {
+		o.BandwidthBytes = 1 << 30
+	}
+	say := func(format string, a ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, format+"\n", a...)
+		}
+	}
+	r := &Result{Model: m.Source, DType: m.Cfg.DType, Threads: pool.Threads(), PromptLen: o.PromptLen, Gen: o.Gen,
+		BytesPerToken: m.WeightBytes(), MLPDensity: 1, HeadDensity: 1}
+	say("measuring read bandwidth (%d MiB, %d threads)…", o.BandwidthBytes>>20, pool.Threads())
+	r.MachineGBps = kernels.ReadBandwidth(pool, o.BandwidthBytes, 5) / 1e9
+
+	s := m.NewSession(pool, o.PromptLen+o.Gen)
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]int, o.PromptLen)
+	for i := range ids {
+		ids[i] = rng.IntN(m.Cfg.Vocab)
+	}
+	say("prompt pass of %d tokens…", o.PromptLen)
+	t0 := time.Now()
+	logits, err := s.Forward(ids, false)
+	if err != nil {
+		return nil, err
+	}
+	r.PromptTokPerS = float64(o.PromptLen) / time.Since(t0).Seconds()
+	say("decoding %d tokens…", o.Gen)
+	ms := make([]float64, 0, o.Gen)
+	for i := 0; i < o.Gen; i++ {
+		id := argmax(logits)
+		t := time.Now()
+		if logits, err = s.Forward([]int{id}, false); err != nil {
+			return nil, err
+		}
+		ms = append(ms, float64(time.Since(t).Nanoseconds())/1e6)
+		if o.Progress != nil && (i+1)%16 == 0 {
+			say("  %d/%d tokens, %.2f ms/token so far", i+1, o.Gen, kernels.Median(ms))
+		}
+	}
+	r.DecodeMsMedian = kernels.Median(ms)
+	r.DecodeMsP90 = kernels.Percentile(ms, 90)
+	r.DecodeTokPerS = 1000 / r.DecodeMsMedian
+	r.AchievedGBps = float64(r.BytesPerToken) / (r.DecodeMsMedian / 1000) / 1e9
+	r.BandwidthFrac = r.AchievedGBps / r.MachineGBps
+	r.PeakContextUsed = s.Pos()
+	r.TotalWallS = time.Since(start).Seconds()
+	return r, nil
+}
+
+func argmax(x []float32) int {
+	b := 0
+	for i, v := range x {
+		if v > x[b] {
+			b = i
+		}
+	}
+	return b
+}
+
+// WriteTable prints the result for a person.
+func (r *Result) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "model            %s (%s, %d threads)\n", r.Model, r.DType, r.Threads)
+	fmt.Fprintf(w, "prompt           %d tokens at %.1f tokens/s\n", r.PromptLen, r.PromptTokPerS)
+	fmt.Fprintf(w, "decode           %.2f ms/token median, %.2f p90, %.2f tokens/s (%d tokens)\n", r.DecodeMsMedian, r.DecodeMsP90, r.DecodeTokPerS, r.Gen)
+	fmt.Fprintf(w, "weights/token    %.1f MB\n", float64(r.BytesPerToken)/1e6)
+	fmt.Fprintf(w, "bandwidth        %.1f GB/s achieved, %.1f GB/s measured read = %.0f%%\n", r.AchievedGBps, r.MachineGBps, 100*r.BandwidthFrac)
+	fmt.Fprintf(w, "density          mlp %.2f, heads %.2f\n", r.MLPDensity, r.HeadDensity)
+}

@@ -1,0 +1,53 @@
+// Command dejavu runs language models on the CPU: generate text, print
+// logits, tokenize. See the README for the quick start.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// defaultModel is used when --model is not given and it exists.
+const defaultModel = "../shared/data/models/testbed-opt-relu"
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "dejavu:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "dejavu",
+		Short:         "A Go inference engine for language models with contextual sparsity",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newGenerate(), newLogits(), newTokenize(), newBench())
+	return root
+}
+
+// modelFlags are the flags every model-loading command shares.
+type modelFlags struct {
+	model, tokenizer string
+	threads          int
+}
+
+func (f *modelFlags) register(c *cobra.Command) {
+	c.Flags().StringVarP(&f.model, "model", "m", "", "model directory (Hugging Face) or llama2.c .bin (default "+defaultModel+" when present)")
+	c.Flags().StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.bin of a llama2.c checkpoint")
+	c.Flags().IntVarP(&f.threads, "threads", "t", 0, "worker threads (0: one per CPU)")
+}
+
+func (f *modelFlags) path() (string, error) {
+	if f.model != "" {
+		return f.model, nil
+	}
+	if _, err := os.Stat(defaultModel); err == nil {
+		return defaultModel, nil
+	}
+	return "", fmt.Errorf("--model is required (the default %s is not present)", defaultModel)
+}

@@ -1,0 +1,178 @@
+// Package dejavu is the library's front door: load a model with its
+// tokenizer and generate text, in pure Go without cgo.
+//
+//	m, err := dejavu.Load("path/to/model", dejavu.Options{})
+//	defer m.Close()
+//	res, err := m.Generate(ctx, "Once upon a time", dejavu.GenerateOptions{MaxTokens: 32})
+package dejavu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"dejavu/generate"
+	"dejavu/kernels"
+	"dejavu/model"
+	"dejavu/tokenizer"
+)
+
+// Options configure Load.
+type Options struct {
+	// Threads is the number of worker threads (≤ 0: one per CPU).
+	Threads int
+	// Tokenizer names the tokenizer of a llama2.c checkpoint (a tokenizer.bin);
+	// empty means tokenizer.bin beside the checkpoint. Model directories
+	// carry their own tokenizer files.
+	Tokenizer string
+}
+
+// Model is a loaded model with its tokenizer and worker pool.
+type Model struct {
+	*model.Model
+	Tok  tokenizer.Tokenizer
+	Pool *kernels.Pool
+}
+
+// Load opens a model directory (Hugging Face) or a llama2.c .bin file.
+func Load(path string, o Options) (*Model, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("dejavu: model: %w", err)
+	}
+	m, err := model.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var tok tokenizer.Tokenizer
+	if fi.IsDir() {
+		tok, err = tokenizer.Load(path)
+	} else {
+		tp := o.Tokenizer
+		if tp == "" {
+			tp = filepath.Join(filepath.Dir(path), "tokenizer.bin")
+			if _, serr := os.Stat(tp); serr != nil {
+				m.Close()
+				return nil, fmt.Errorf("dejavu: %s is a llama2.c checkpoint: name its tokenizer.bin with --tokenizer", path)
+			}
+		}
+		tok, err = tokenizer.LoadLlama2C(tp, m.Cfg.Vocab)
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	if tok.VocabSize() > m.Cfg.Vocab {
+		m.Close()
+		return nil, fmt.Errorf("dejavu: tokenizer has %d tokens but the model's vocabulary is %d", tok.VocabSize(), m.Cfg.Vocab)
+	}
+	return &Model{Model: m, Tok: tok, Pool: kernels.NewPool(o.Threads)}, nil
+}
+
+// Close releases the weights and the worker pool.
+func (m *Model) Close() error {
+	m.Pool.Close()
+	return m.Model.Close()
+}
+
+// NewSession starts a sequence with room for ctx tokens (≤ 0: the model's maximum).
+func (m *Model) NewSession(ctx int) *model.Session { return m.Model.NewSession(m.Pool, ctx) }
+
+// GenerateOptions configure Generate.
+type GenerateOptions struct {
+	MaxTokens int // tokens to generate at most (≤ 0: until EOS or the context is full)
+	Sampling  generate.Options
+	Context   int // KV-cache size in tokens (≤ 0: the model's maximum)
+	// OnText, if set, receives generated text as it becomes complete UTF-8;
+	// returning an error stops generation with that error.
+	OnText func(text string) error
+}
+
+// Result is a finished generation.
+type Result struct {
+	PromptIDs []int
+	OutputIDs []int // generated ids, including a final EOS when one was generated
+	Text      string
+	// Stop is "eos", "length" (MaxTokens reached) or "context" (the cache is full).
+	Stop       string
+	PromptTime time.Duration
+	GenTime    time.Duration // from the first generated token's forward step to the last
+}
+
+// Generate encodes prompt with the tokenizer's default special tokens and continues it.
+func (m *Model) Generate(ctx context.Context, prompt string, o GenerateOptions) (*Result, error) {
+	ids, err := m.Tok.Encode(prompt)
+	if err != nil {
+		return nil, err
+	}
+	return m.GenerateIDs(ctx, ids, o)
+}
+
+// GenerateIDs continues a sequence of token ids.
+func (m *Model) GenerateIDs(ctx context.Context, ids []int, o GenerateOptions) (*Result, error) {
+	if err := o.Sampling.Validate(); err != nil {
+		return nil, fmt.Errorf("dejavu: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("dejavu: empty prompt (the tokenizer adds no BOS token: give some text)")
+	}
+	s := m.NewSession(o.Context)
+	if len(ids) >= s.MaxCtx() {
+		return nil, fmt.Errorf("dejavu: prompt of %d tokens does not fit the context of %d tokens (room must remain for one generated token)", len(ids), s.MaxCtx())
+	}
+	res := &Result{PromptIDs: ids, Stop: "length"}
+	sampler := generate.NewSampler(m.Cfg.Vocab, o.Sampling)
+	stream := tokenizer.NewStream(m.Tok)
+	t0 := time.Now()
+	logits, err := s.Forward(ids, false)
+	if err != nil {
+		return nil, err
+	}
+	res.PromptTime = time.Since(t0)
+	t1 := time.Now()
+	var text []byte
+	emit := func(t string) error {
+		text = append(text, t...)
+		if o.OnText != nil && t != "" {
+			return o.OnText(t)
+		}
+		return nil
+	}
+	eos := m.Tok.EOS()
+	if eos < 0 {
+		eos = m.Cfg.EOS
+	}
+	for n := 0; o.MaxTokens <= 0 || n < o.MaxTokens; n++ {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		id := sampler.Sample(logits)
+		res.OutputIDs = append(res.OutputIDs, id)
+		if id == eos {
+			res.Stop = "eos"
+			break
+		}
+		if err := emit(stream.Add(id)); err != nil {
+			return res, err
+		}
+		if s.Pos() >= s.MaxCtx() {
+			res.Stop = "context"
+			break
+		}
+		if o.MaxTokens > 0 && n+1 == o.MaxTokens {
+			break // no forward step for a token nobody will sample
+		}
+		if logits, err = s.Forward([]int{id}, false); err != nil {
+			return res, err
+		}
+	}
+	if err := emit(stream.Flush()); err != nil {
+		return res, err
+	}
+	res.GenTime = time.Since(t1)
+	res.Text = string(text)
+	return res, nil
+}
