@@ -157,4 +157,3 @@ func encode16(v float32, dt kernels.DType) uint16 {
 	}
 	return checkpoint.F32ToF16(v)
 }
-
