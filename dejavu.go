@@ -126,6 +126,10 @@ func (m *Model) GenerateIDs(ctx context.Context, ids []int, o GenerateOptions) (
 	res := &Result{PromptIDs: ids, Stop: "length"}
 	sampler := generate.NewSampler(m.Cfg.Vocab, o.Sampling)
 	stream := tokenizer.NewStream(m.Tok)
+	for _, id := range ids {
+		stream.Add(id) // the prompt decides position rules (e.g. a leading space after BOS)
+	}
+	stream.Flush()
 	t0 := time.Now()
 	logits, err := s.Forward(ids, false)
 	if err != nil {

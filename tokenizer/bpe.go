@@ -28,14 +28,42 @@ type bpeModel struct {
 	byteLevel    bool
 	byteLevelIDs [256]int
 
-	mu    sync.Mutex
-	cache map[string][]int
+	cache wordCache
 }
 
 const (
-	bpeCacheMax     = 20000 // entries; the cache is emptied when full
-	bpeCacheWordMax = 64    // longer words are not cached
+	wordCacheMax     = 20000 // entries; the cache is emptied when full
+	wordCacheWordMax = 64    // longer words are not cached
 )
+
+// wordCache maps words to their ids, bounded, safe for concurrent use.
+type wordCache struct {
+	mu sync.Mutex
+	m  map[string][]int
+}
+
+func (c *wordCache) get(w string) ([]int, bool) {
+	if len(w) > wordCacheWordMax {
+		return nil, false
+	}
+	c.mu.Lock()
+	ids, ok := c.m[w]
+	c.mu.Unlock()
+	return ids, ok
+}
+
+func (c *wordCache) put(w string, ids []int) {
+	if len(w) > wordCacheWordMax {
+		return
+	}
+	ids = append([]int(nil), ids...)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= wordCacheMax {
+		c.m = make(map[string][]int)
+	}
+	c.m[w] = ids
+	c.mu.Unlock()
+}
 
 func newBPEModel(vocab map[string]int) *bpeModel {
 	m := &bpeModel{vocab: vocab, unkID: -1, merges: map[uint64]mergeRule{}}
@@ -77,26 +105,12 @@ func (m *bpeModel) encodeWord(word string, out []int) []int {
 	if word == "" {
 		return out
 	}
-	cacheable := len(word) <= bpeCacheWordMax
-	if cacheable {
-		m.mu.Lock()
-		ids, ok := m.cache[word]
-		m.mu.Unlock()
-		if ok {
-			return append(out, ids...)
-		}
+	if ids, ok := m.cache.get(word); ok {
+		return append(out, ids...)
 	}
 	start := len(out)
 	out = m.encodeWordNoCache(word, out)
-	if cacheable {
-		ids := append([]int(nil), out[start:]...)
-		m.mu.Lock()
-		if m.cache == nil || len(m.cache) >= bpeCacheMax {
-			m.cache = make(map[string][]int)
-		}
-		m.cache[word] = ids
-		m.mu.Unlock()
-	}
+	m.cache.put(word, out[start:])
 	return out
 }
 

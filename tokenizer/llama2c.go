@@ -22,6 +22,10 @@ type llama2cTokenizer struct {
 	special  []bool
 	isByte   []bool
 	maxLen   int
+	// wordSplit: no piece has a space after another character, so the
+	// text can be cut into words before each such space.
+	wordSplit bool
+	cache     wordCache
 }
 
 // llama2.c's ids.
@@ -31,7 +35,9 @@ const (
 	llama2cEOS = 2
 )
 
-// LoadLlama2C loads a llama2.c tokenizer.bin with vocabSize tokens.
+// LoadLlama2C loads a llama2.c tokenizer.bin with vocabSize tokens (the
+// model's vocab_size; 0 reads every token in the file). BOS is 1, EOS 2;
+// Encode adds BOS as llama2.c's run does.
 func LoadLlama2C(path string, vocabSize int) (Tokenizer, error) {
 	return NewLlama2C(path, vocabSize)
 }
@@ -47,6 +53,16 @@ func NewLlama2C(path string, vocabSize int) (Tokenizer, error) {
 }
 
 func parseLlama2C(data []byte, path string, vocabSize int) (*llama2cTokenizer, error) {
+	if vocabSize == 0 {
+		// Count the tokens up to the end of the file.
+		for off := 4; off+8 <= len(data) && vocabSize < maxVocabID; vocabSize++ {
+			n := int(int32(binary.LittleEndian.Uint32(data[off+4:])))
+			if n < 0 || n > len(data)-off-8 {
+				break
+			}
+			off += 8 + n
+		}
+	}
 	if vocabSize <= 0 || vocabSize > maxVocabID {
 		return nil, fmt.Errorf("tokenizer: %s: vocab size %d out of range", path, vocabSize)
 	}
@@ -78,9 +94,13 @@ func parseLlama2C(data []byte, path string, vocabSize int) (*llama2cTokenizer, e
 			t.lookup[s] = i
 		}
 		switch {
-		case i == llama2cUnk || i == llama2cBOS || i == llama2cEOS:
+		case i == llama2cBOS || i == llama2cEOS:
+			// llama2.c never prints them; sentencepiece decodes them as "".
 			t.special[i] = true
-			t.tokBytes[i] = []byte(strings.Trim(s, "\n"))
+			t.tokBytes[i] = []byte{}
+		case i == llama2cUnk:
+			t.special[i] = true
+			t.tokBytes[i] = []byte(s)
 		default:
 			if b, ok := isByteToken(s); ok {
 				t.isByte[i] = true
@@ -88,6 +108,13 @@ func parseLlama2C(data []byte, path string, vocabSize int) (*llama2cTokenizer, e
 			} else {
 				t.tokBytes[i] = []byte(s)
 			}
+		}
+	}
+	t.wordSplit = true
+	for _, p := range t.pieces {
+		if strings.Contains(strings.TrimLeft(p, " "), " ") {
+			t.wordSplit = false
+			break
 		}
 	}
 	if vocabSize <= llama2cEOS {
@@ -133,13 +160,46 @@ func (t *llama2cTokenizer) encode(text string, out []int) []int {
 	if text == "" {
 		return out
 	}
+	prefix := true
+	if !t.wordSplit {
+		return t.encodeWord(text, prefix, out)
+	}
+	// Cut before each space that follows another character: no piece spans
+	// such a place, so the words can be merged one by one.
+	start := 0
+	for i := 1; i < len(text); i++ {
+		if text[i] == ' ' && text[i-1] != ' ' {
+			out = t.encodeWord(text[start:i], prefix, out)
+			prefix = false
+			start = i
+		}
+	}
+	return t.encodeWord(text[start:], prefix, out)
+}
+
+// encodeWord encodes a word, or the whole text, after the dummy-prefix
+// token when prefix is set.
+func (t *llama2cTokenizer) encodeWord(text string, prefix bool, out []int) []int {
+	if prefix {
+		return t.encodeWordNoCache(text, prefix, out)
+	}
+	if ids, ok := t.cache.get(text); ok {
+		return append(out, ids...)
+	}
+	start := len(out)
+	out = t.encodeWordNoCache(text, prefix, out)
+	t.cache.put(text, out[start:])
+	return out
+}
+
+func (t *llama2cTokenizer) encodeWordNoCache(text string, prefix bool, out []int) []int {
 	var arena strings.Builder
 	var bounds []int
 	addTok := func(id int) {
 		bounds = append(bounds, arena.Len())
 		arena.WriteString(t.pieces[id])
 	}
-	if id, ok := t.lookup[" "]; ok {
+	if id, ok := t.lookup[" "]; ok && prefix {
 		addTok(id)
 	}
 	for i := 0; i < len(text); {
@@ -159,6 +219,9 @@ func (t *llama2cTokenizer) encode(text string, out []int) []int {
 		i = j
 	}
 	a := arena.String()
+	if len(bounds) == 0 {
+		return out
+	}
 	bounds = append(bounds, len(a))
 	score := func(s string) (float32, bool) {
 		id, ok := t.lookup[s]
@@ -174,8 +237,9 @@ func (t *llama2cTokenizer) encode(text string, out []int) []int {
 	return out
 }
 
-// Decode implements Tokenizer. BOS, EOS and <unk> give "<s>", "</s>" and
-// "<unk>"; "<0xXX>" tokens give their byte. As in llama2.c the leading
+// Decode implements Tokenizer. BOS and EOS give no text (as in
+// sentencepiece; llama2.c never prints them), <unk> gives "<unk>",
+// "<0xXX>" tokens give their byte. As in llama2.c the leading
 // space of a token right after BOS is dropped, and so is the one of the
 // first token when the sequence does not start with BOS (as sentencepiece
 // does), so that Decode(EncodeNoSpecial(s)) == s.

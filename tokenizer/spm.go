@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -43,6 +44,11 @@ type spmTokenizer struct {
 	byteIDs  [256]int
 	unkID    int
 	userDefs map[byte][]string // user-defined pieces by first byte, longest first
+	// wordSplit: no mergeable piece has a ▁ after another character, so
+	// the text can be cut into words before each such ▁.
+	wordSplit bool
+	hasUnused bool
+	cache     wordCache
 
 	modelType      int
 	byteFallback   bool
@@ -214,6 +220,7 @@ func parseSPM(data []byte, file string) (*spmTokenizer, error) {
 	for i, p := range t.pieces {
 		switch p.typ {
 		case pieceNormal, pieceUserDefined, pieceUnused:
+			t.hasUnused = t.hasUnused || p.typ == pieceUnused
 			if _, dup := t.normal[p.piece]; dup {
 				return nil, fmt.Errorf("tokenizer: %s: pieces[%d]: %q is already defined", file, i, p.piece)
 			}
@@ -249,6 +256,13 @@ func parseSPM(data []byte, file string) (*spmTokenizer, error) {
 	}
 	for _, l := range t.userDefs {
 		sort.SliceStable(l, func(i, j int) bool { return len(l[i]) > len(l[j]) })
+	}
+	t.wordSplit = true
+	for p := range t.normal {
+		if strings.Contains(strings.TrimLeft(p, spaceSymbol), spaceSymbol) {
+			t.wordSplit = false // a ▁ after another character
+			break
+		}
 	}
 	t.bos, t.eos = t.controlID(bosPiece), t.controlID(eosPiece)
 	t.tokBytes = make([][]byte, len(t.pieces))
@@ -399,9 +413,55 @@ func (t *spmTokenizer) normalize(s string) string {
 
 func (t *spmTokenizer) encodeChunk(text string, out []int) []int {
 	norm := t.normalize(text)
+	prevUnk := false
+	if !t.wordSplit {
+		return t.encodeWord(norm, out, &prevUnk)
+	}
+	// Cut before each ▁ that follows another character: no piece spans
+	// such a place, so the words can be merged one by one.
+	start := 0
+	for i := 1; i < len(norm); i++ {
+		if norm[i] == spaceSymbol[0] && strings.HasPrefix(norm[i:], spaceSymbol) && !strings.HasSuffix(norm[:i], spaceSymbol) {
+			out = t.encodeWord(norm[start:i], out, &prevUnk)
+			start = i
+		}
+	}
+	return t.encodeWord(norm[start:], out, &prevUnk)
+}
+
+// recordUnused returns the candidate hook that records how UNUSED pieces
+// were made, for sentencepiece's resegmentation.
+func (t *spmTokenizer) recordUnused(revMerge *map[string][2]string) func(l, r string) {
+	return func(l, r string) {
+		if id, ok := t.normal[l+r]; ok && t.pieces[id].typ == pieceUnused {
+			if *revMerge == nil {
+				*revMerge = map[string][2]string{}
+			}
+			(*revMerge)[l+r] = [2]string{l, r}
+		}
+	}
+}
+
+// encodeWord merges one word (or the whole normalized text) and appends
+// its ids, with byte fallback for unknown pieces. Words whose ids have no
+// unknown token (the ones that do not depend on *prevUnkp) are cached.
+func (t *spmTokenizer) encodeWord(norm string, out []int, prevUnkp *bool) []int {
 	if norm == "" {
 		return out
 	}
+	if ids, ok := t.cache.get(norm); ok {
+		*prevUnkp = false
+		return append(out, ids...)
+	}
+	start, was := len(out), *prevUnkp
+	out = t.encodeWordNoCache(norm, out, prevUnkp)
+	if !was && !slices.Contains(out[start:], t.unkID) {
+		t.cache.put(norm, out[start:])
+	}
+	return out
+}
+
+func (t *spmTokenizer) encodeWordNoCache(norm string, out []int, prevUnkp *bool) []int {
 	bounds := make([]int, 0, len(norm)+1)
 	frozen := make([]bool, 0, len(norm))
 	for i := 0; i < len(norm); {
@@ -426,13 +486,9 @@ func (t *spmTokenizer) encodeChunk(text string, out []int) []int {
 	}
 	bounds = append(bounds, len(norm))
 	var revMerge map[string][2]string
-	onCand := func(l, r string) {
-		if id, ok := t.normal[l+r]; ok && t.pieces[id].typ == pieceUnused {
-			if revMerge == nil {
-				revMerge = map[string][2]string{}
-			}
-			revMerge[l+r] = [2]string{l, r}
-		}
+	var onCand func(l, r string)
+	if t.hasUnused {
+		onCand = t.recordUnused(&revMerge)
 	}
 	score := func(s string) (float32, bool) {
 		id, ok := t.normal[s]
@@ -442,7 +498,7 @@ func (t *spmTokenizer) encodeChunk(text string, out []int) []int {
 		return t.pieces[id].score, true
 	}
 	res := mergeByScore(norm, bounds, frozen, score, onCand)
-	prevUnk := false
+	prevUnk := *prevUnkp
 	var emit func(w string)
 	emit = func(w string) {
 		id := t.pieceID(w)
@@ -481,6 +537,7 @@ func (t *spmTokenizer) encodeChunk(text string, out []int) []int {
 	for i := 0; i+1 < len(res); i++ {
 		emit(norm[res[i]:res[i+1]])
 	}
+	*prevUnkp = prevUnk
 	return out
 }
 
@@ -521,9 +578,9 @@ func (s *spmDecodeState) next(id int) ([]byte, error) {
 	s.i++
 	p := t.pieces[id]
 	switch p.typ {
-	case pieceControl, pieceUnknown:
-		return t.tokBytes[id], nil
-	case pieceByte:
+	case pieceControl:
+		return nil, nil // invisible
+	case pieceUnknown, pieceByte:
 		s.text = true
 		return t.tokBytes[id], nil
 	}

@@ -1,25 +1,54 @@
-// Package tokenizer implements the text tokenizers used by the inference
-// engine, exact with Hugging Face `tokenizers` / `transformers` and
-// `sentencepiece`:
+// Package tokenizer implements the text tokenizers of the inference engine,
+// exact with Hugging Face `tokenizers` and with `sentencepiece`.
 //
-//   - byte-level BPE (GPT-2, GPT-J, OPT and the test-bed models), loaded from a
-//     Hugging Face tokenizer.json or from a GPT-2 style vocab.json+merges.txt;
-//   - SentencePiece BPE (Llama), loaded from a sentencepiece tokenizer.model
-//     (the protobuf is parsed by hand) or from a Llama-style tokenizer.json
-//     (BPE with byte_fallback, Metaspace or Prepend/Replace normalizers);
-//   - the llama2.c tokenizer.bin format, with llama2.c's own encoder.
+// Formats (Load picks one from a model directory):
 //
-// All tokenizers are safe for concurrent use. None of them panics on bad
-// input: malformed files give errors that name the file, the field and the
-// token index, and any byte string can be encoded (invalid UTF-8 goes through
-// the byte-level alphabet or the byte-fallback pieces).
+//   - Hugging Face tokenizer.json with a BPE model: byte-level BPE (GPT-2,
+//     GPT-J, OPT, the test-bed models: ByteLevel pre-tokenizer with the
+//     GPT-2 regex, written by hand since Go's regexp has no lookahead) and
+//     the Llama kind (byte_fallback, Prepend/Replace normalizers or the
+//     Metaspace pre-tokenizer, Replace/ByteFallback/Fuse/Strip decoders).
+//     Added tokens, special or not, are found in the raw text first (the
+//     leftmost-longest match, with their lstrip/rstrip/single_word options)
+//     and never split. The post_processor (TemplateProcessing, Roberta,
+//     Bert, ByteLevel, Sequence) decides the BOS/EOS that Encode adds,
+//     unless tokenizer_config.json sets add_bos_token/add_eos_token, which
+//     rebuild it as transformers does. Unsupported components (WordPiece
+//     and Unigram models, regex Replace patterns, Split with another regex,
+//     NFD/NFKC/NFKD normalizers, ...) give an error at load; the NFC
+//     normalizer is taken as the identity (exact for text already in NFC).
+//   - GPT-2 style vocab.json + merges.txt: byte-level BPE, "<|endoftext|>"
+//     as the special token, no BOS added.
+//   - sentencepiece tokenizer.model (the ModelProto is parsed by hand): BPE
+//     models with the identity normalizer, as Llama's. Encoding is
+//     sentencepiece's (score-ordered merges, ▁ for spaces, dummy prefix,
+//     optional removal of extra spaces, byte fallback); Encode adds BOS as
+//     transformers' LlamaTokenizer does unless tokenizer_config.json has
+//     add_bos_token false. As in sentencepiece, "<s>" in the input is text,
+//     and Decode gives no text for control tokens (LlamaTokenizer would
+//     match "<s>" in the input and show it when decoding).
+//   - llama2.c tokenizer.bin (LoadLlama2C), with llama2.c's encoder.
 //
-// Decoded text is returned as raw bytes in a Go string: where Hugging Face
-// would replace an invalid UTF-8 sequence by U+FFFD (which can only happen
-// when decoding an id sequence that splits a character), Decode keeps the
-// bytes, so that decoding the encoding of any byte string gives it back and so
-// that Stream can join the bytes of a character split across tokens. Apply
-// strings.ToValidUTF8 where HF's lossy text is wanted.
+// Decoded text is raw bytes in a Go string: where Hugging Face or
+// sentencepiece would put U+FFFD for an invalid UTF-8 sequence (only
+// possible when the ids cut a character), Decode keeps the bytes. So
+// Decode(EncodeNoSpecial(s)) == s for any bytes s with byte-level BPE, and
+// Stream can join the bytes of a character split across tokens. Use
+// strings.ToValidUTF8 to get the lossy text. Invalid UTF-8 in the input of
+// a sentencepiece model goes to the byte-fallback pieces byte by byte
+// (sentencepiece would encode U+FFFD for each invalid byte).
+//
+// Known divergence: transformers 5 builds its LlamaTokenizer from a
+// tokenizer.model as a tokenizers Metaspace pipeline (prepend_scheme
+// "first"), which does not add the dummy ▁ to text that already starts with
+// a space: " Hello" would give [1, 15043] there, where sentencepiece,
+// llama.cpp and this package give [1, 29871, 15043] for the tokenizer.model
+// (a tokenizer.json with such a Metaspace pre-tokenizer is followed as it
+// is).
+//
+// All tokenizers are safe for concurrent use. Nothing panics on bad input:
+// malformed files give errors naming the file, the field and the token
+// index, and any byte string can be encoded.
 package tokenizer
 
 import (
@@ -113,18 +142,16 @@ func fileExists(p string) bool {
 // tokenizerConfig is what we use of tokenizer_config.json and
 // special_tokens_map.json.
 type tokenizerConfig struct {
-	file          string
-	addBOS        *bool
-	addEOS        *bool
-	bosToken      *string
-	eosToken      *string
-	unkToken      *string
-	padToken      *string
-	cleanUp       bool
-	addPrefixSp   *bool
-	legacy        *bool
-	tokenizerName string
-	added         []addedToken // added_tokens_decoder
+	file        string
+	addBOS      *bool
+	addEOS      *bool
+	bosToken    *string
+	eosToken    *string
+	unkToken    *string
+	padToken    *string
+	cleanUp     bool
+	addPrefixSp *bool
+	added       []addedToken // added_tokens_decoder
 }
 
 // tokenText reads a special token given as a string or as an AddedToken
@@ -175,7 +202,7 @@ func readTokenizerConfig(dir string) (*tokenizerConfig, error) {
 			}
 			*dst = s
 		}
-		for key, dst := range map[string]**bool{"add_bos_token": &cfg.addBOS, "add_eos_token": &cfg.addEOS, "add_prefix_space": &cfg.addPrefixSp, "legacy": &cfg.legacy} {
+		for key, dst := range map[string]**bool{"add_bos_token": &cfg.addBOS, "add_eos_token": &cfg.addEOS, "add_prefix_space": &cfg.addPrefixSp} {
 			raw, ok := m[key]
 			if !ok || string(raw) == "null" {
 				continue
@@ -190,9 +217,6 @@ func readTokenizerConfig(dir string) (*tokenizerConfig, error) {
 			if err := json.Unmarshal(raw, &cfg.cleanUp); err != nil {
 				return nil, fmt.Errorf("tokenizer: %s: field \"clean_up_tokenization_spaces\": %w", p, err)
 			}
-		}
-		if raw, ok := m["tokenizer_class"]; ok {
-			_ = json.Unmarshal(raw, &cfg.tokenizerName)
 		}
 		if raw, ok := m["added_tokens_decoder"]; ok && string(raw) != "null" {
 			var dec map[string]jsonAddedToken

@@ -67,6 +67,9 @@ instead, where output_ids and text are the generated part only.`,
 			} else {
 				fmt.Fprintln(out)
 			}
+			if ferr := out.Flush(); err == nil {
+				err = ferr
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s (stop: %s)\n",
 				len(res.PromptIDs), rate(len(res.PromptIDs), res.PromptTime.Seconds()),
 				len(res.OutputIDs), rate(len(res.OutputIDs), res.GenTime.Seconds()), res.Stop)

@@ -194,8 +194,7 @@ def gen_tokenizers(out, shared):
     if not os.path.exists(os.path.join(shared, "tokenizers/gpt2/vocab.json")):
         print("tokenizer gpt2 and sentencepiece: skipped, not present")
         return save_cases(out, res)
-    g2 = GPT2Tokenizer(vocab_file=os.path.join(shared, "tokenizers/gpt2/vocab.json"),
-                       merges_file=os.path.join(shared, "tokenizers/gpt2/merges.txt"))
+    g2 = GPT2Tokenizer.from_pretrained(os.path.join(shared, "tokenizers/gpt2"))
     add("gpt2", "tokenizers/gpt2", lambda t: g2(t)["input_ids"], lambda t: g2(t, add_special_tokens=False)["input_ids"],
         lambda ids: g2.decode(ids), "transformers GPT2Tokenizer(vocab.json, merges.txt)")
 

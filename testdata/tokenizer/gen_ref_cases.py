@@ -8,7 +8,8 @@ not need transformers:
 - "gpt2": for tokenizers/gpt2 (vocab.json + merges.txt), the ids of OpenAI's
   original GPT-2 encoder algorithm (encoder.py, with the `regex` module);
 - "gpt2_split": the pieces of the GPT-2 pre-tokenizer regex for random
-  strings, to check the hand-written split.
+  strings (their concatenation is the string), to check the hand-written
+  split.
 
 Run with Debian's python3 (apt-get install python3-sentencepiece
 python3-regex) from the repository root:
@@ -132,26 +133,35 @@ class GPT2:
 
 def main():
     texts = samples()
-    out = {"spm": {}, "gpt2": {"path": "tokenizers/gpt2", "cases": []}, "gpt2_split": []}
-    for name, rel in [("llama2", "tokenizers/llama2/tokenizer.model"), ("tok512", "models/stories260K/tok512.model")]:
+    enc = lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    # One item per line, to keep the file small and its diffs readable.
+    lines = ["{", '"texts":[', ",\n".join(enc(t) for t in texts), "],", '"spm":{']
+    models = [("llama2", "tokenizers/llama2/tokenizer.model"), ("tok512", "models/stories260K/tok512.model")]
+    for i, (name, rel) in enumerate(models):
         sp = spm.SentencePieceProcessor(model_file=os.path.join(DATA, rel))
-        cases = []
-        for t in texts:
-            ids = sp.encode(t)
-            cases.append({"text": t, "ids": ids, "decoded": sp.decode(ids)})
-        out["spm"][name] = {"path": rel, "cases": cases}
+        ids = [sp.encode(t) for t in texts]
+        # decoded is null where sp.decode gives the text back.
+        dec = [None if sp.decode(x) == t else sp.decode(x) for x, t in zip(ids, texts)]
+        lines.append('%s:{"path":%s,"decoded":%s,"ids":[' % (enc(name), enc(rel), enc(dec)))
+        lines.append(",\n".join(enc(x) for x in ids))
+        lines.append("]}" + ("," if i + 1 < len(models) else ""))
+    lines.append("},")
     g = GPT2(os.path.join(DATA, "tokenizers", "gpt2"))
-    for t in texts:
-        out["gpt2"]["cases"].append({"text": t, "ids": g.encode(t)})
+    lines.append('"gpt2":{"path":"tokenizers/gpt2","ids":[')
+    lines.append(",\n".join(enc(g.encode(t)) for t in texts))
+    lines.append("]},")
     rng = random.Random(99)
     alphabet = list("aZ09 '\t\n.!é日😀½\u00a0\u3000sdtmlrev") + ["'s", "'ll", "  ", " '"]
+    split = []
     for _ in range(300):
         t = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 25)))
-        out["gpt2_split"].append({"text": t, "pieces": regex.findall(GPT2_PAT, t)})
+        split.append(regex.findall(GPT2_PAT, t))
+    lines.append('"gpt2_split":[')
+    lines.append(",\n".join(enc(x) for x in split))
+    lines.append("]}")
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ref_cases.json")
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(out, f, ensure_ascii=False, indent=0)
-        f.write("\n")
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
