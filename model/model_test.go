@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"dejavu/checkpoint"
@@ -182,4 +183,58 @@ func argmax(x []float32) int {
 		}
 	}
 	return b
+}
+
+// TestBadCheckpoints: a tensor of the wrong shape, a missing tensor, an
+// unknown activation or architecture each give an error naming it.
+func TestBadCheckpoints(t *testing.T) {
+	src := filepath.Join("..", "testdata", "models", "llama-silu")
+	st, err := checkpoint.OpenSafetensors(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(config []byte, edit func(name string, tt *checkpoint.Tensor) bool) string {
+		dir := t.TempDir()
+		var ts []checkpoint.Tensor
+		for _, n := range st.Names() {
+			tt, _ := st.Tensor(n)
+			if edit(n, &tt) {
+				ts = append(ts, tt)
+			}
+		}
+		if err := checkpoint.WriteSafetensors(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), config, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	keep := func(string, *checkpoint.Tensor) bool { return true }
+	cases := []struct {
+		dir  string
+		want string
+	}{
+		{write(cfg, func(n string, tt *checkpoint.Tensor) bool {
+			if n == "model.layers.1.mlp.up_proj.weight" {
+				tt.Shape = []int{tt.Shape[1], tt.Shape[0]}
+			}
+			return true
+		}), `"model.layers.1.mlp.up_proj.weight" has shape [64 96], expected [96 64]`},
+		{write(cfg, func(n string, _ *checkpoint.Tensor) bool { return n != "model.norm.weight" }), `"model.norm.weight" is missing`},
+		{write([]byte(strings.Replace(string(cfg), `"silu"`, `"swiglu_fancy"`, 1)), keep), `activation "swiglu_fancy" is not supported`},
+		{write([]byte(strings.Replace(string(cfg), `LlamaForCausalLM`, `FalconForCausalLM`, 1)), keep), `"FalconForCausalLM" is not supported`},
+		{write([]byte(`{"architectures": [`), keep), `config.json: invalid JSON`},
+	}
+	for _, c := range cases {
+		_, err := Load(c.dir)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want one containing %s", err, c.want)
+		}
+	}
 }

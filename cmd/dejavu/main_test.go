@@ -109,11 +109,13 @@ func TestTestbedLogitsCommand(t *testing.T) {
 	needShared(t)
 	for _, name := range []string{"testbed-opt-relu", "testbed-llama-relu"} {
 		ids, want := readRef(t, filepath.Join("..", "..", "testdata", "testbed", name+".logits.safetensors"))
-		out, err := run(t, "logits", "--model", filepath.Join(shared, "models", name), "--ids", joinIDs(ids))
-		if err != nil {
-			t.Fatal(err)
+		for _, mode := range [][]string{nil, {"--decode"}} {
+			out, err := run(t, append([]string{"logits", "--model", filepath.Join(shared, "models", name), "--ids", joinIDs(ids)}, mode...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkLogitsJSON(t, name+strings.Join(mode, ""), out, want)
 		}
-		checkLogitsJSON(t, name, out, want)
 	}
 }
 
