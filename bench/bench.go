@@ -16,6 +16,11 @@ import (
 type Options struct {
 	PromptLen int // tokens in the timed prompt pass
 	Gen       int // timed decode steps
+	// MLPDensity and HeadDensity below 1 make decode sparse with randomly
+	// chosen neurons and heads of that density (0 means 1: dense).
+	MLPDensity, HeadDensity float64
+	// Selector, if set, chooses the sparse rows instead (trained predictors).
+	Selector model.Selector
 	// BandwidthBytes is the buffer size of the bandwidth measurement (0: 1 GiB).
 	BandwidthBytes int64
 	Progress       io.Writer // progress lines; nil for none
@@ -66,6 +71,14 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 	r.MachineGBps = kernels.ReadBandwidth(pool, o.BandwidthBytes, 5) / 1e9
 
 	s := m.NewSession(pool, o.PromptLen+o.Gen)
+	sel := o.Selector
+	if sel == nil && (o.MLPDensity > 0 && o.MLPDensity < 1 || o.HeadDensity > 0 && o.HeadDensity < 1) {
+		sel = NewRandomSelector(m.Cfg, orOne(o.MLPDensity), orOne(o.HeadDensity), 1)
+	}
+	if sel != nil {
+		say("preparing neuron-major weights for sparse decoding…")
+		m.PrepareSparse()
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	ids := make([]int, o.PromptLen)
 	for i := range ids {
@@ -78,6 +91,7 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 		return nil, err
 	}
 	r.PromptTokPerS = float64(o.PromptLen) / time.Since(t0).Seconds()
+	s.SetSelector(sel) // the prompt pass above stays dense
 	say("decoding %d tokens…", o.Gen)
 	ms := make([]float64, 0, o.Gen)
 	for i := 0; i < o.Gen; i++ {
@@ -94,11 +108,40 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 	r.DecodeMsMedian = kernels.Median(ms)
 	r.DecodeMsP90 = kernels.Percentile(ms, 90)
 	r.DecodeTokPerS = 1000 / r.DecodeMsMedian
+	dens := s.Density()
+	r.MLPDensity, r.HeadDensity = dens.MLP(), dens.Heads()
+	r.BytesPerToken = touchedBytes(m, r.MLPDensity, r.HeadDensity)
 	r.AchievedGBps = float64(r.BytesPerToken) / (r.DecodeMsMedian / 1000) / 1e9
 	r.BandwidthFrac = r.AchievedGBps / r.MachineGBps
 	r.PeakContextUsed = s.Pos()
 	r.TotalWallS = time.Since(start).Seconds()
 	return r, nil
+}
+
+func orOne(d float64) float64 {
+	if d <= 0 || d > 1 {
+		return 1
+	}
+	return d
+}
+
+// touchedBytes is the weight bytes one decode step reads at the given
+// densities: Q and the output projection scale with the heads computed, the
+// MLP matrices with the neurons; K, V, the head and projections are read whole.
+func touchedBytes(m *model.Model, mlp, heads float64) int64 {
+	n := float64(m.Head.Bytes())
+	for _, p := range []*model.Linear{m.ProjIn, m.ProjOut} {
+		if p != nil {
+			n += float64(p.W.Bytes())
+		}
+	}
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		n += float64(l.K.W.Bytes()+l.V.W.Bytes()) +
+			heads*float64(l.Q.W.Bytes()+l.O.W.Bytes()) +
+			mlp*float64(l.Gate.W.Bytes()+l.Up.W.Bytes()+l.Down.W.Bytes())
+	}
+	return int64(n)
 }
 
 func argmax(x []float32) int {

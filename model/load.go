@@ -40,6 +40,7 @@ type Model struct {
 	// Source names what was loaded (a directory or a llama2.c file).
 	Source string
 	closer io.Closer
+	sparse *sparseWeights // neuron-major copies, after PrepareSparse
 }
 
 // Close releases the checkpoint mapping. The model must not be used afterwards.

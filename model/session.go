@@ -27,6 +27,14 @@ type Session struct {
 	x, xn, q, kk, vv, att, tmp, gate, up, e []float32
 	logits                                  []float32 // Vocab
 	attn                                    attnTask
+
+	// Sparse decoding (see sparse.go).
+	sel                       Selector
+	neurons, heads, nextHeads []int32
+	act, act2                 []float32
+	oRows                     []int32
+	oCoef                     []float32
+	density                   Density
 }
 
 // NewSession makes a session with room for maxCtx tokens (≤ 0 or larger than
@@ -117,7 +125,11 @@ func (s *Session) Forward(ids []int, all bool) ([]float32, error) {
 		case start+len(chunk) == len(ids):
 			rows = 1
 		}
-		s.step(chunk, rows)
+		if len(chunk) == 1 && s.sel != nil {
+			s.sparseStep(chunk[0])
+		} else {
+			s.step(chunk, rows)
+		}
 		n := len(chunk)
 		if all {
 			copy(out[start*c.Vocab:], s.logits[:n*c.Vocab])
@@ -237,6 +249,7 @@ func (s *Session) attention(li int, l *Linear3, xn []float32, n int) {
 	copy(s.v[li][s.pos*kvd:], v)
 	s.attn = attnTask{s: s, li: li, n: n, scores: s.attn.scores}
 	s.exec.Pool.Parallel(n*c.Heads, 1, &s.attn)
+	s.attn.s = nil
 }
 
 // Linear3 groups the attention input projections.
@@ -246,9 +259,10 @@ type attnTask struct {
 	s      *Session
 	li, n  int
 	scores [][]float32
+	heads  []int32 // when set (one token): only these heads
 }
 
-// Run computes (token, head) pairs [start, end).
+// Run computes (token, head) pairs [start, end), or entries of heads.
 func (t *attnTask) Run(worker, start, end int) {
 	s := t.s
 	c := s.m.Cfg
@@ -258,6 +272,9 @@ func (t *attnTask) Run(worker, start, end int) {
 	kc, vc := s.k[t.li], s.v[t.li]
 	for j := start; j < end; j++ {
 		i, h := j/c.Heads, j%c.Heads
+		if t.heads != nil {
+			i, h = 0, int(t.heads[j])
+		}
 		p := s.pos + i
 		g := h / group
 		q := s.q[i*qd+h*hd : i*qd+(h+1)*hd]

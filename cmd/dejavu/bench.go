@@ -74,6 +74,8 @@ Progress goes to stderr; --json prints one object.`,
 	f.StringVar(&dtype, "dtype", "f16", "weight type of a synthetic model: f32, f16 or bf16")
 	f.IntVar(&o.PromptLen, "prompt-len", 128, "tokens in the timed prompt pass")
 	f.IntVar(&o.Gen, "gen", 64, "timed decode steps")
+	f.Float64Var(&o.MLPDensity, "mlp-density", 1, "sparse decode: fraction of MLP neurons computed, chosen at random (1: dense)")
+	f.Float64Var(&o.HeadDensity, "head-density", 1, "sparse decode: fraction of attention heads computed, chosen at random (1: dense)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return c
 }
