@@ -35,6 +35,10 @@ type Session struct {
 	oRows                     []int32
 	oCoef                     []float32
 	density                   Density
+
+	// Recording for predictor training (see record.go).
+	rec                              Recorder
+	recAttn, recMLP, recHead, recRow []float32
 }
 
 // NewSession makes a session with room for maxCtx tokens (≤ 0 or larger than
@@ -309,18 +313,27 @@ func (s *Session) optBlock(li int, l *Layer, x []float32, n int) {
 		}
 	}
 	// Attention.
+	if s.rec != nil {
+		copy(s.recAttn, x)
+	}
 	in := x
 	if c.PreLN {
 		ln(xn, x, l.AttnNormW, l.AttnNormB)
 		in = xn
 	}
 	s.attention(li, &Linear3{&l.Q, &l.K, &l.V}, in, n)
+	if s.rec != nil {
+		s.headNorms(l, n)
+	}
 	s.linear(tmp, &l.O, s.att[:n*c.Heads*c.HeadDim], n)
 	kernels.Add(x, tmp)
 	if !c.PreLN {
 		ln(x, x, l.AttnNormW, l.AttnNormB)
 	}
 	// MLP.
+	if s.rec != nil {
+		copy(s.recMLP, x)
+	}
 	in = x
 	if c.PreLN {
 		ln(xn, x, l.MLPNormW, l.MLPNormB)
@@ -329,6 +342,9 @@ func (s *Session) optBlock(li int, l *Layer, x []float32, n int) {
 	up := s.up[:n*c.FFN]
 	s.linear(up, &l.Up, in, n)
 	c.Act.Apply(up)
+	if s.rec != nil {
+		s.rec.Layer(li, n, s.recAttn[:n*d], s.recMLP[:n*d], up, s.recHead[:n*c.Heads])
+	}
 	s.linear(tmp, &l.Down, up, n)
 	kernels.Add(x, tmp)
 	if !c.PreLN {
@@ -340,19 +356,34 @@ func (s *Session) llamaBlock(li int, l *Layer, x []float32, n int) {
 	c := s.m.Cfg
 	d := c.Hidden
 	xn, tmp := s.xn[:n*d], s.tmp[:n*d]
+	if s.rec != nil {
+		copy(s.recAttn, x)
+	}
 	for i := 0; i < n; i++ {
 		kernels.RMSNorm(xn[i*d:(i+1)*d], x[i*d:(i+1)*d], l.AttnNormW, c.NormEps)
 	}
 	s.attention(li, &Linear3{&l.Q, &l.K, &l.V}, xn, n)
+	if s.rec != nil {
+		s.headNorms(l, n)
+	}
 	s.linear(tmp, &l.O, s.att[:n*c.Heads*c.HeadDim], n)
 	kernels.Add(x, tmp)
+	if s.rec != nil {
+		copy(s.recMLP, x)
+	}
 	for i := 0; i < n; i++ {
 		kernels.RMSNorm(xn[i*d:(i+1)*d], x[i*d:(i+1)*d], l.MLPNormW, c.NormEps)
 	}
 	gate, up := s.gate[:n*c.FFN], s.up[:n*c.FFN]
 	s.linear(gate, &l.Gate, xn, n)
 	s.linear(up, &l.Up, xn, n)
-	c.Act.GatedAct(gate, up)
+	c.Act.Apply(gate)
+	if s.rec != nil {
+		s.rec.Layer(li, n, s.recAttn[:n*d], s.recMLP[:n*d], gate, s.recHead[:n*c.Heads])
+	}
+	for i := range gate {
+		gate[i] *= up[i]
+	}
 	s.linear(tmp, &l.Down, gate, n)
 	kernels.Add(x, tmp)
 }

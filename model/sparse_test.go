@@ -188,3 +188,63 @@ func TestSparseKernelsMatchDense(t *testing.T) {
 		}
 	}
 }
+
+type captureRec struct {
+	attn, mlp, act, head map[int][]float32
+}
+
+func (c *captureRec) Layer(l, n int, attnIn, mlpIn, act, headNorm []float32) {
+	c.attn[l] = append(c.attn[l], attnIn...)
+	c.mlp[l] = append(c.mlp[l], mlpIn...)
+	c.act[l] = append(c.act[l], act...)
+	c.head[l] = append(c.head[l], headNorm...)
+}
+
+func newCapture() *captureRec {
+	return &captureRec{map[int][]float32{}, map[int][]float32{}, map[int][]float32{}, map[int][]float32{}}
+}
+
+// The recorder sees the same values whether tokens come as one prompt pass
+// or one at a time, and ReLU activations have zeros.
+func TestRecorderConsistent(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	for _, name := range []string{"opt-preln", "llama-relu-sharded"} {
+		m, err := Load(filepath.Join("..", "testdata", "models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []int{5, 9, 200, 31, 7}
+		a, b := newCapture(), newCapture()
+		s := m.NewSession(pool, 0)
+		s.SetRecorder(a)
+		if _, err := s.Forward(ids, false); err != nil {
+			t.Fatal(err)
+		}
+		s2 := m.NewSession(pool, 0)
+		s2.SetRecorder(b)
+		decodeAll(t, s2, ids)
+		for l := 0; l < m.Cfg.Layers; l++ {
+			for _, pair := range [][2][]float32{{a.attn[l], b.attn[l]}, {a.mlp[l], b.mlp[l]}, {a.act[l], b.act[l]}, {a.head[l], b.head[l]}} {
+				if len(pair[0]) != len(pair[1]) || len(pair[0]) == 0 {
+					t.Fatalf("%s layer %d: recorded %d vs %d values", name, l, len(pair[0]), len(pair[1]))
+				}
+				for i := range pair[0] {
+					if d := pair[0][i] - pair[1][i]; d > 1e-4 || d < -1e-4 {
+						t.Fatalf("%s layer %d: prompt and decode recordings differ at %d: %v vs %v", name, l, i, pair[0][i], pair[1][i])
+					}
+				}
+			}
+			zeros := 0
+			for _, v := range a.act[l] {
+				if v == 0 {
+					zeros++
+				}
+			}
+			if zeros == 0 || zeros == len(a.act[l]) {
+				t.Errorf("%s layer %d: %d of %d ReLU activations are zero", name, l, zeros, len(a.act[l]))
+			}
+		}
+		m.Close()
+	}
+}
