@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"dejavu/generate"
 	"dejavu/kernels"
 	"dejavu/model"
+	"dejavu/sparsity"
 	"dejavu/tokenizer"
 )
 
@@ -35,6 +37,10 @@ type Model struct {
 	*model.Model
 	Tok  tokenizer.Tokenizer
 	Pool *kernels.Pool
+	// Path is what Load opened.
+	Path string
+
+	sparseOnce sync.Once
 }
 
 // Load opens a model directory (Hugging Face) or a llama2.c .bin file.
@@ -69,7 +75,35 @@ func Load(path string, o Options) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("dejavu: tokenizer has %d tokens but the model's vocabulary is %d", tok.VocabSize(), m.Cfg.Vocab)
 	}
-	return &Model{Model: m, Tok: tok, Pool: kernels.NewPool(o.Threads)}, nil
+	return &Model{Model: m, Tok: tok, Pool: kernels.NewPool(o.Threads), Path: path}, nil
+}
+
+// DefaultPredictorsPath is where `dejavu train` puts the predictors of the
+// model at modelPath by default: beside the model.
+func DefaultPredictorsPath(modelPath string) string {
+	dir := modelPath
+	if fi, err := os.Stat(modelPath); err == nil && !fi.IsDir() {
+		dir = filepath.Dir(modelPath)
+	}
+	return filepath.Join(dir, sparsity.DefaultFileName)
+}
+
+// LoadPredictors loads trained sparsity predictors for m (path "": the
+// default file beside the model), running on m's pool. Use the result as
+// GenerateOptions.Selector (one generation at a time; Clone for more).
+func (m *Model) LoadPredictors(path string) (*sparsity.Predictors, error) {
+	if path == "" {
+		path = DefaultPredictorsPath(m.Path)
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no sparsity predictors at %s: make them with `dejavu collect --model %s --text TEXT --out DATA` then `dejavu train --model %s --data DATA` (or name a file with --predictors)", path, m.Path, m.Path)
+		}
+	}
+	p, err := sparsity.Load(path, m.Model)
+	if err != nil {
+		return nil, err
+	}
+	p.SetPool(m.Pool)
+	return p, nil
 }
 
 // Close releases the weights and the worker pool.
@@ -89,6 +123,10 @@ type GenerateOptions struct {
 	// OnText, if set, receives generated text as it becomes complete UTF-8;
 	// returning an error stops generation with that error.
 	OnText func(text string) error
+	// Selector, if set, makes decode steps sparse (DejaVu): it picks the MLP
+	// neurons and attention heads each token computes, e.g. predictors from
+	// LoadPredictors. The prompt pass stays dense.
+	Selector model.Selector
 }
 
 // Result is a finished generation.
@@ -100,6 +138,9 @@ type Result struct {
 	Stop       string
 	PromptTime time.Duration
 	GenTime    time.Duration // from the first generated token's forward step to the last
+	// Density is what the sparse decode steps computed (MLP() and Heads()
+	// are 1 for dense generation).
+	Density model.Density
 }
 
 // Generate encodes prompt with the tokenizer's default special tokens and continues it.
@@ -136,6 +177,11 @@ func (m *Model) GenerateIDs(ctx context.Context, ids []int, o GenerateOptions) (
 		return nil, err
 	}
 	res.PromptTime = time.Since(t0)
+	if o.Selector != nil {
+		m.sparseOnce.Do(m.PrepareSparse)
+		s.SetSelector(o.Selector)
+		defer func() { res.Density = s.Density() }()
+	}
 	t1 := time.Now()
 	var text []byte
 	emit := func(t string) error {

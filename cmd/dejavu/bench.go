@@ -10,6 +10,7 @@ import (
 	"dejavu/bench"
 	"dejavu/kernels"
 	"dejavu/model"
+	"dejavu/sparsity"
 )
 
 func newBench() *cobra.Command {
@@ -19,6 +20,7 @@ func newBench() *cobra.Command {
 		dtype     string
 		o         bench.Options
 		asJSON    bool
+		predPath  string
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -56,6 +58,17 @@ Progress goes to stderr; --json prints one object.`,
 			defer m.Close()
 			pool := kernels.NewPool(mf.threads)
 			defer pool.Close()
+			if predPath != "" {
+				if cmd.Flags().Changed("mlp-density") || cmd.Flags().Changed("head-density") {
+					return fmt.Errorf("--predictors selects the rows itself: drop --mlp-density and --head-density")
+				}
+				p, err := sparsity.Load(predPath, m)
+				if err != nil {
+					return err
+				}
+				p.SetPool(pool)
+				o.Selector = p // its cost is part of each decode step
+			}
 			o.Progress = cmd.ErrOrStderr()
 			r, err := bench.Run(m, pool, o)
 			if err != nil {
@@ -76,6 +89,7 @@ Progress goes to stderr; --json prints one object.`,
 	f.IntVar(&o.Gen, "gen", 64, "timed decode steps")
 	f.Float64Var(&o.MLPDensity, "mlp-density", 1, "sparse decode: fraction of MLP neurons computed, chosen at random (1: dense)")
 	f.Float64Var(&o.HeadDensity, "head-density", 1, "sparse decode: fraction of attention heads computed, chosen at random (1: dense)")
+	f.StringVar(&predPath, "predictors", "", "sparse decode with trained predictors (from 'dejavu train'), their cost included")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return c
 }

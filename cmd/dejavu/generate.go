@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"dejavu"
 	"dejavu/generate"
+	"dejavu/model"
+	"dejavu/sparsity"
 )
 
 func newGenerate() *cobra.Command {
@@ -21,6 +24,7 @@ func newGenerate() *cobra.Command {
 		n, ctxN  int
 		sampling generate.Options
 		asJSON   bool
+		sp       sparseFlags
 	)
 	c := &cobra.Command{
 		Use:   "generate",
@@ -45,6 +49,9 @@ instead, where output_ids and text are the generated part only.`,
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			defer out.Flush()
 			o := dejavu.GenerateOptions{MaxTokens: n, Sampling: sampling, Context: ctxN}
+			if o.Selector, err = sp.selector(cmd, m); err != nil {
+				return err
+			}
 			if !asJSON {
 				fmt.Fprint(out, prompt)
 				out.Flush()
@@ -59,11 +66,13 @@ instead, where output_ids and text are the generated part only.`,
 			}
 			if asJSON {
 				err = json.NewEncoder(out).Encode(struct {
-					PromptIDs []int  `json:"prompt_ids"`
-					OutputIDs []int  `json:"output_ids"`
-					Text      string `json:"text"`
-					Stop      string `json:"stop"`
-				}{res.PromptIDs, orEmpty(res.OutputIDs), res.Text, res.Stop})
+					PromptIDs   []int   `json:"prompt_ids"`
+					OutputIDs   []int   `json:"output_ids"`
+					Text        string  `json:"text"`
+					Stop        string  `json:"stop"`
+					MLPDensity  float64 `json:"mlp_density"`
+					HeadDensity float64 `json:"head_density"`
+				}{res.PromptIDs, orEmpty(res.OutputIDs), res.Text, res.Stop, res.Density.MLP(), res.Density.Heads()})
 			} else {
 				fmt.Fprintln(out)
 			}
@@ -73,6 +82,10 @@ instead, where output_ids and text are the generated part only.`,
 			fmt.Fprintf(cmd.ErrOrStderr(), "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s (stop: %s)\n",
 				len(res.PromptIDs), rate(len(res.PromptIDs), res.PromptTime.Seconds()),
 				len(res.OutputIDs), rate(len(res.OutputIDs), res.GenTime.Seconds()), res.Stop)
+			if o.Selector != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "sparse decoding: mlp density %.3f, head density %.3f over %d steps\n",
+					res.Density.MLP(), res.Density.Heads(), res.Density.Tokens)
+			}
 			return err
 		},
 	}
@@ -86,7 +99,58 @@ instead, where output_ids and text are the generated part only.`,
 	f.Float64Var(&sampling.TopP, "top-p", 0.95, "sample from the smallest set with this total probability (1: all)")
 	f.Uint64Var(&sampling.Seed, "seed", 0, "random seed")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object with the ids and text")
+	sp.register(c)
 	return c
+}
+
+// sparseFlags select sparse decoding with trained predictors.
+type sparseFlags struct {
+	sparse                  bool
+	predictors              string
+	mlpDensity, headDensity float64
+	mlpThreshold            string
+}
+
+func (f *sparseFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.BoolVar(&f.sparse, "sparse", false, "decode sparsely with trained DejaVu predictors (see 'dejavu collect' and 'dejavu train')")
+	fl.StringVar(&f.predictors, "predictors", "", "predictors file (default <model dir>/"+sparsity.DefaultFileName+"; implies --sparse)")
+	fl.Float64Var(&f.mlpDensity, "mlp-density", 0, "select the top fraction D of MLP neurons in every layer (default: the calibrated per-layer budgets)")
+	fl.StringVar(&f.mlpThreshold, "mlp-threshold", "", "select MLP neurons whose predicted logit exceeds T, or 'auto' for the calibrated per-layer thresholds")
+	fl.Float64Var(&f.headDensity, "head-density", 0, "select the top fraction H of attention heads (default: the calibrated per-layer budgets)")
+}
+
+// selector loads the predictors when sparse decoding is asked for (nil otherwise).
+func (f *sparseFlags) selector(cmd *cobra.Command, m *dejavu.Model) (model.Selector, error) {
+	fl := cmd.Flags()
+	if !f.sparse && f.predictors == "" {
+		for _, n := range []string{"mlp-density", "mlp-threshold", "head-density"} {
+			if fl.Changed(n) {
+				return nil, fmt.Errorf("--%s applies to sparse decoding: add --sparse", n)
+			}
+		}
+		return nil, nil
+	}
+	p, err := m.LoadPredictors(f.predictors)
+	if err != nil {
+		return nil, err
+	}
+	sel := sparsity.Selection{MLPDensity: f.mlpDensity, HeadDensity: f.headDensity}
+	switch f.mlpThreshold {
+	case "":
+	case "auto":
+		sel.Thresholds = true
+	default:
+		t, err := strconv.ParseFloat(f.mlpThreshold, 64)
+		if err != nil {
+			return nil, fmt.Errorf("--mlp-threshold %q: want a number or auto", f.mlpThreshold)
+		}
+		sel.MLPThreshold = &t
+	}
+	if err := p.SetSelection(sel); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 func rate(n int, sec float64) float64 {

@@ -26,7 +26,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newGenerate(), newLogits(), newTokenize(), newBench(), newEval())
+	root.AddCommand(newGenerate(), newLogits(), newTokenize(), newBench(), newEval(), newCollect(), newTrain(), newDemo(), newServe())
 	return root
 }
 

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"dejavu"
+	"dejavu/sparsity"
+)
+
+// defaultCorpus is the text the demo records activations on.
+const defaultCorpus = "../shared/data/text/corpus-sample"
+
+var demoPrompts = []string{
+	"Once upon a time",
+	"The history of the city begins",
+	"He opened the door and saw",
+	"In the morning the soldiers",
+}
+
+func newDemo() *cobra.Command {
+	var (
+		mf     modelFlags
+		text   []string
+		tokens int
+		rank   int
+		epochs int
+		n      int
+		dir    string
+		keep   bool
+	)
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Collect, train and compare dense with sparse generation end to end",
+		Long: `The whole DejaVu pipeline on one model (default: the test-bed): record
+activations on a sample of text, train predictors with fast settings into a
+temporary directory (never the model directory), then generate densely and
+sparsely for a few prompts and print ms/token, the densities actually used and
+the top-1 agreement with dense (teacher-forced on the dense greedy
+continuation).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := mf.path()
+			if err != nil {
+				return err
+			}
+			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "dejavu-demo-"); err != nil {
+					return err
+				}
+				if !keep {
+					defer os.RemoveAll(dir)
+				}
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "demo: working in %s\n", dir)
+			data := filepath.Join(dir, "activations")
+			t0 := time.Now()
+			if err := runCollect(m, text, tokens, 0, 256, data, false, stderr); err != nil {
+				return err
+			}
+			tc := time.Now()
+			pred := filepath.Join(dir, sparsity.DefaultFileName)
+			p, err := runTrain(m, data, pred, sparsity.TrainOptions{Rank: rank, Epochs: epochs}, false, stdout, stderr)
+			if err != nil {
+				return err
+			}
+			os.RemoveAll(data) // the recordings are large; the predictors stay
+			tt := time.Now()
+			p.SetPool(m.Pool)
+			fmt.Fprintf(stderr, "demo: collect %.0fs, train %.0fs; generating…\n", tc.Sub(t0).Seconds(), tt.Sub(tc).Seconds())
+			return demoCompare(m, p, n, stdout)
+		},
+	}
+	mf.register(c)
+	f := c.Flags()
+	f.StringSliceVar(&text, "text", []string{defaultCorpus}, "text to record activations on")
+	f.IntVar(&tokens, "tokens", 12000, "tokens to record")
+	f.IntVar(&rank, "rank", 48, "MLP predictor rank (0: auto)")
+	f.IntVar(&epochs, "epochs", 4, "training epochs")
+	f.IntVarP(&n, "n", "n", 48, "tokens generated per prompt")
+	f.StringVar(&dir, "dir", "", "working directory (default: a temporary one, removed afterwards)")
+	f.BoolVar(&keep, "keep", false, "keep the temporary directory (predictors and all)")
+	return c
+}
+
+// demoCompare generates densely and sparsely for the demo prompts and prints
+// the comparison table.
+func demoCompare(m *dejavu.Model, p *sparsity.Predictors, n int, w io.Writer) error {
+	m.PrepareSparse()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "prompt\tdense ms/tok\tsparse ms/tok\tmlp density\thead density\ttop-1 agree\t")
+	var agree, steps int
+	var dms, sms, mlp, heads float64
+	for _, prompt := range demoPrompts {
+		ids, err := m.Tok.Encode(prompt)
+		if err != nil {
+			return err
+		}
+		ctx := len(ids) + n
+		dense, err := timeDecode(m, ids, n, ctx, nil)
+		if err != nil {
+			return err
+		}
+		sparse, err := timeDecode(m, ids, n, ctx, p)
+		if err != nil {
+			return err
+		}
+		a, err := sparsity.TopOneAgreement(m.Model, m.Pool, p, ids, n)
+		if err != nil {
+			return err
+		}
+		d := sparse.Density
+		fmt.Fprintf(tw, "%q\t%.2f\t%.2f\t%.3f\t%.3f\t%.1f%% (%d/%d)\t\n", prompt, msPerToken(dense), msPerToken(sparse),
+			d.MLP(), d.Heads(), 100*a.Rate(), a.Matches, a.Steps)
+		agree += a.Matches
+		steps += a.Steps
+		dms += msPerToken(dense)
+		sms += msPerToken(sparse)
+		mlp += d.MLP()
+		heads += d.Heads()
+	}
+	k := float64(len(demoPrompts))
+	fmt.Fprintf(tw, "mean\t%.2f\t%.2f\t%.3f\t%.3f\t%.1f%% (%d/%d)\t\n", dms/k, sms/k, mlp/k, heads/k, 100*float64(agree)/float64(max(1, steps)), agree, steps)
+	tw.Flush()
+	fmt.Fprintln(w, "(sparse ms/token includes the predictors; the sparse gather kernels are still pure Go)")
+	return nil
+}
+
+func timeDecode(m *dejavu.Model, ids []int, n, ctx int, p *sparsity.Predictors) (*dejavu.Result, error) {
+	o := dejavu.GenerateOptions{MaxTokens: n, Context: ctx}
+	if p != nil {
+		o.Selector = p
+	}
+	return m.GenerateIDs(context.Background(), ids, o)
+}
+
+func msPerToken(r *dejavu.Result) float64 {
+	if len(r.OutputIDs) < 2 {
+		return 0
+	}
+	return r.GenTime.Seconds() * 1000 / float64(len(r.OutputIDs)-1)
+}

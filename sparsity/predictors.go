@@ -1,0 +1,223 @@
+package sparsity
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"dejavu/kernels"
+	"dejavu/model"
+)
+
+var _ model.Selector = (*Predictors)(nil)
+
+// PredictorsFormat names the predictors file layout.
+const PredictorsFormat = "dejavu-predictors/1"
+
+// DefaultFileName is the predictors file `dejavu train` writes beside a model.
+const DefaultFileName = "dejavu-predictors.safetensors"
+
+// LayerStats is what training measured for one layer on the validation split.
+type LayerStats struct {
+	Layer int `json:"layer"`
+	// MLP predictor (d→Rank→FFN, linear low-rank).
+	Rank           int     `json:"rank"`
+	PredictorBytes int64   `json:"predictor_bytes"` // both predictors of the layer as stored
+	LayerBytes     int64   `json:"layer_bytes"`     // the layer's weight matrices
+	BestEpoch      int     `json:"best_epoch"`
+	Budget         int     `json:"budget"`       // neurons selected (top-k)
+	Recall         float64 `json:"recall"`       // of active neurons, at Budget
+	Precision      float64 `json:"precision"`    // at Budget
+	TrueDensity    float64 `json:"true_density"` // active neurons / FFN
+	PredDensity    float64 `json:"pred_density"` // Budget / FFN
+	Threshold      float32 `json:"threshold"`    // logit reaching the recall target
+	ThreshDensity  float64 `json:"threshold_density"`
+	// Lookahead head predictor: this layer's attention input → heads of
+	// layer+1 (absent on the last layer).
+	HeadBudget  int     `json:"head_budget,omitempty"`
+	HeadRecall  float64 `json:"head_recall,omitempty"` // of the important heads, at HeadBudget
+	HeadDensity float64 `json:"head_density,omitempty"`
+}
+
+// Info is the predictors file's description (its "info" metadata).
+type Info struct {
+	Model       string       `json:"model"`
+	Layers      int          `json:"layers"`
+	Hidden      int          `json:"hidden"`
+	FFN         int          `json:"ffn"`
+	Heads       int          `json:"heads"`
+	Norm        string       `json:"input_norm"` // "layernorm" or "rms" (no affine)
+	Kind        string       `json:"kind"`       // "linear-lowrank"
+	Tokens      int          `json:"train_tokens"`
+	ValTokens   int          `json:"val_tokens"`
+	Recall      float64      `json:"recall_target"`
+	HeadFrac    float64      `json:"head_label_fraction"`
+	HeadRecallT float64      `json:"head_recall_target"`
+	Stats       []LayerStats `json:"stats"`
+}
+
+// lowRank is z = B·(A·x̂) + bias: A is Rank×In, B is Out×Rank.
+type lowRank struct {
+	A, B kernels.Mat
+	Bias []float32
+}
+
+// Selection overrides how Predictors turn logits into a selection.
+type Selection struct {
+	// MLPDensity in (0, 1] selects the top round(D·FFN) neurons (a
+	// multiple of 8) in every layer instead of the calibrated budgets.
+	MLPDensity float64
+	// MLPThreshold, when set, selects neurons whose logit exceeds it.
+	MLPThreshold *float64
+	// Thresholds selects with each layer's calibrated logit threshold.
+	Thresholds bool
+	// HeadDensity in (0, 1] selects the top round(H·Heads) heads (at least
+	// one) instead of the calibrated head budgets.
+	HeadDensity float64
+}
+
+// Predictors are trained DejaVu predictors for one model. They implement
+// model.Selector without allocating; one value serves one session at a time
+// (Clone gives another sharing the weights).
+type Predictors struct {
+	Info        Info
+	Fingerprint string
+	mlp, head   []lowRank // head has Layers-1 entries
+	rms         bool
+	mlpK, headK []int
+	thr         []float32 // per layer, NaN: use mlpK
+	exec        *kernels.Exec
+	xn, h, z, s []float32
+}
+
+func (p *Predictors) maxCols() int {
+	return max(p.Info.Hidden, p.Info.FFN, p.Info.Heads, maxRank(p.mlp), maxRank(p.head))
+}
+
+func maxRank(ps []lowRank) int {
+	r := 0
+	for _, x := range ps {
+		r = max(r, x.A.Rows)
+	}
+	return r
+}
+
+func (p *Predictors) initScratch(pool *kernels.Pool) {
+	if pool == nil {
+		pool = kernels.NewPool(1) // no goroutines: runs on the caller
+	}
+	p.exec = kernels.NewExec(pool, p.maxCols())
+	p.xn = make([]float32, p.Info.Hidden)
+	p.h = make([]float32, max(maxRank(p.mlp), maxRank(p.head)))
+	p.z = make([]float32, max(p.Info.FFN, p.Info.Heads))
+	p.s = make([]float32, max(p.Info.FFN, p.Info.Heads))
+}
+
+// SetPool runs the predictors' products on pool (the model's pool, so they
+// use all threads); by default they run on the calling goroutine.
+func (p *Predictors) SetPool(pool *kernels.Pool) { p.exec = kernels.NewExec(pool, p.maxCols()) }
+
+// Clone returns predictors sharing p's weights and settings with their own
+// scratch, for another session.
+func (p *Predictors) Clone() *Predictors {
+	q := *p
+	q.mlpK, q.headK, q.thr = slices.Clone(p.mlpK), slices.Clone(p.headK), slices.Clone(p.thr)
+	q.initScratch(p.exec.Pool)
+	return &q
+}
+
+// SetSelection applies s; the zero Selection restores the calibrated
+// per-layer budgets.
+func (p *Predictors) SetSelection(s Selection) error {
+	F, H := p.Info.FFN, p.Info.Heads
+	n := 0
+	if s.MLPDensity != 0 {
+		n++
+	}
+	if s.MLPThreshold != nil {
+		n++
+	}
+	if s.Thresholds {
+		n++
+	}
+	if n > 1 {
+		return errors.New("sparsity: choose one of an MLP density, an MLP threshold and the calibrated thresholds")
+	}
+	if s.MLPDensity < 0 || s.MLPDensity > 1 || s.HeadDensity < 0 || s.HeadDensity > 1 {
+		return fmt.Errorf("sparsity: densities must lie in (0, 1], got mlp %v heads %v", s.MLPDensity, s.HeadDensity)
+	}
+	for l, st := range p.Info.Stats {
+		p.mlpK[l] = st.Budget
+		p.thr[l] = float32(math.NaN())
+		switch {
+		case s.MLPDensity > 0:
+			p.mlpK[l] = min(F, max(8, int(math.Round(s.MLPDensity*float64(F)/8))*8))
+		case s.MLPThreshold != nil:
+			p.thr[l] = float32(*s.MLPThreshold)
+		case s.Thresholds:
+			p.thr[l] = st.Threshold
+		}
+		if l < len(p.headK) {
+			p.headK[l] = st.HeadBudget
+			if s.HeadDensity > 0 {
+				p.headK[l] = min(H, max(1, int(math.Round(s.HeadDensity*float64(H)))))
+			}
+		}
+	}
+	return nil
+}
+
+// Budgets returns the neurons selected per layer under top-k selection and
+// the heads per layer chosen by the lookahead (for layers 1..L-1).
+func (p *Predictors) Budgets() (mlp, heads []int) {
+	return slices.Clone(p.mlpK), slices.Clone(p.headK)
+}
+
+// Bytes is the predictors' weight size.
+func (p *Predictors) Bytes() int64 {
+	var n int64
+	for _, ps := range [][]lowRank{p.mlp, p.head} {
+		for _, x := range ps {
+			n += x.A.Bytes() + x.B.Bytes() + 4*int64(len(x.Bias))
+		}
+	}
+	return n
+}
+
+func (p *Predictors) logits(lr *lowRank, x []float32) []float32 {
+	standardize(p.xn, x, p.rms)
+	h := p.h[:lr.A.Rows]
+	z := p.z[:lr.B.Rows]
+	p.exec.MatVec(h, lr.A, p.xn)
+	p.exec.MatVec(z, lr.B, h)
+	kernels.Add(z, lr.Bias)
+	return z
+}
+
+// MLP implements model.Selector: the neurons of layer l predicted active.
+func (p *Predictors) MLP(l int, x []float32, dst []int32) []int32 {
+	z := p.logits(&p.mlp[l], x)
+	if t := p.thr[l]; t == t { // not NaN: threshold
+		for i, v := range z {
+			if v > t {
+				dst = append(dst, int32(i))
+			}
+		}
+		return dst
+	}
+	return topK(z, p.mlpK[l], p.s, dst)
+}
+
+// Heads implements model.Selector: the heads of layer l+1 predicted
+// important from layer l's attention input.
+func (p *Predictors) Heads(l int, x []float32, dst []int32) []int32 {
+	if l >= len(p.head) {
+		for h := 0; h < p.Info.Heads; h++ {
+			dst = append(dst, int32(h))
+		}
+		return dst
+	}
+	z := p.logits(&p.head[l], x)
+	return topK(z, p.headK[l], p.s, dst)
+}

@@ -1,0 +1,245 @@
+package sparsity
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"dejavu/kernels"
+	"dejavu/model"
+)
+
+func loadTiny(t *testing.T, name string) *model.Model {
+	t.Helper()
+	m, err := model.Load(filepath.Join("..", "testdata", "models", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func randomDocs(m *model.Model, docs, n int, seed uint64) [][]int {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	out := make([][]int, docs)
+	for i := range out {
+		for j := 0; j < n; j++ {
+			out[i] = append(out[i], 3+rng.IntN(m.Cfg.Vocab-3))
+		}
+	}
+	return out
+}
+
+// collectTrain records random-id activations of m and trains predictors.
+func collectTrain(t *testing.T, m *model.Model, pool *kernels.Pool, dir string) (*Dataset, *Predictors) {
+	t.Helper()
+	data := filepath.Join(dir, "act")
+	man, err := Collect(m, pool, randomDocs(m, 12, 90, 1), data, CollectOptions{Window: 32, BOS: m.Cfg.BOS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if man.Tokens != 12*90 {
+		t.Fatalf("recorded %d tokens, want %d", man.Tokens, 12*90)
+	}
+	ds, err := OpenDataset(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Train(m, pool, ds, TrainOptions{Rank: 8, Epochs: 2, Batch: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds, p
+}
+
+func TestCollectTrainLoadRoundTrip(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	for _, name := range []string{"opt-preln", "llama-relu-sharded"} {
+		t.Run(name, func(t *testing.T) {
+			m := loadTiny(t, name)
+			dir := t.TempDir()
+			_, p := collectTrain(t, m, pool, dir)
+			c := m.Cfg
+			if len(p.Info.Stats) != c.Layers {
+				t.Fatalf("%d layer stats, want %d", len(p.Info.Stats), c.Layers)
+			}
+			for _, s := range p.Info.Stats {
+				if s.Recall < 0.99 || s.Budget%8 != 0 || s.Budget > c.FFN || s.TrueDensity <= 0 {
+					t.Errorf("layer %d: %+v", s.Layer, s)
+				}
+			}
+			path := filepath.Join(dir, DefaultFileName)
+			if err := p.Save(path); err != nil {
+				t.Fatal(err)
+			}
+			q, err := Load(path, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(q.mlpK, p.mlpK) || !slices.Equal(q.headK, p.headK) {
+				t.Errorf("budgets after load %v %v, want %v %v", q.mlpK, q.headK, p.mlpK, p.headK)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			x := make([]float32, c.Hidden)
+			for l := 0; l < c.Layers; l++ {
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				a := p.MLP(l, x, nil)
+				b := q.MLP(l, x, nil)
+				if !slices.Equal(a, b) || len(a) != p.mlpK[l] || !slices.IsSorted(a) {
+					t.Errorf("layer %d: selections differ after load or are malformed: %v vs %v", l, a, b)
+				}
+				if l+1 < c.Layers {
+					if ha, hb := p.Heads(l, x, nil), q.Heads(l, x, nil); !slices.Equal(ha, hb) || len(ha) != p.headK[l] {
+						t.Errorf("layer %d heads: %v vs %v", l, ha, hb)
+					}
+				}
+			}
+			// Selection is allocation-free.
+			dst := make([]int32, 0, c.FFN)
+			if n := testing.AllocsPerRun(20, func() { dst = q.MLP(0, x, dst[:0]); dst = q.Heads(0, x, dst[:0]) }); n != 0 {
+				t.Errorf("selection allocates %v times per call", n)
+			}
+		})
+	}
+}
+
+// TestSparsityIsApplied fails if decoding with predictors silently stopped
+// being sparse: the reported density must be the selected one (< 1) and
+// the logits must move away from dense.
+func TestSparsityIsApplied(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	m := loadTiny(t, "opt-preln")
+	_, p := collectTrain(t, m, pool, t.TempDir())
+	if err := p.SetSelection(Selection{MLPDensity: 0.25, HeadDensity: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	m.PrepareSparse()
+	ids := randomDocs(m, 1, 20, 9)[0]
+	a, err := TopOneAgreement(m, pool, p, ids[:4], 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Cfg
+	d := a.Density
+	wantHeads := (float64(c.Heads) + float64(c.Layers-1)*float64(c.Heads/2)) / float64(c.Heads*c.Layers)
+	if d.Tokens != 15 || d.MLP() != 0.25 || d.Heads() != wantHeads {
+		t.Fatalf("density %+v (mlp %v heads %v), want 15 steps at mlp 0.25, heads %v", d, d.MLP(), d.Heads(), wantHeads)
+	}
+	// The logits of a sparse step differ from dense.
+	dense := m.NewSession(pool, 0)
+	sparse := m.NewSession(pool, 0)
+	dense.Forward(ids[:4], false)
+	sparse.Forward(ids[:4], false)
+	sparse.SetSelector(p)
+	ld, _ := dense.Forward(ids[4:5], false)
+	ld = slices.Clone(ld)
+	ls, _ := sparse.Forward(ids[4:5], false)
+	if slices.Equal(ld, ls) {
+		t.Fatal("sparse decode step gave the dense logits: sparsity is not applied")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	m := loadTiny(t, "opt-preln")
+	other := loadTiny(t, "llama-relu-sharded")
+	dir := t.TempDir()
+	ds, p := collectTrain(t, m, pool, dir)
+	path := filepath.Join(dir, DefaultFileName)
+	if err := p.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(what string, err error, sub string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), sub) {
+			t.Errorf("%s: error %v, want one mentioning %q", what, err, sub)
+		}
+	}
+	// Predictors for another model.
+	_, err := Load(path, other)
+	expect("other model", err, "another model")
+	// Activations of another model.
+	_, err = Train(other, pool, ds, TrainOptions{Rank: 8, Epochs: 1})
+	expect("train on other model's data", err, "another model")
+	// A flipped byte in the weights.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := slices.Clone(b)
+	bad[len(bad)-3] ^= 0x40
+	badPath := filepath.Join(dir, "bad.safetensors")
+	os.WriteFile(badPath, bad, 0o644)
+	_, err = Load(badPath, m)
+	expect("corrupted", err, "damaged")
+	// A truncated file.
+	os.WriteFile(badPath, b[:len(b)/2], 0o644)
+	_, err = Load(badPath, m)
+	expect("truncated", err, "damaged")
+	// Not a predictors file at all.
+	_, err = Load(filepath.Join("..", "testdata", "models", "opt-preln", "model.safetensors"), m)
+	expect("model file", err, "not a predictors file")
+
+	// A dataset whose part is damaged, or whose manifest is missing.
+	part := filepath.Join(ds.Dir, "l00.act.bits")
+	pb, _ := os.ReadFile(part)
+	pb[0] ^= 1
+	os.WriteFile(part, pb, 0o644)
+	_, err = OpenDataset(ds.Dir)
+	expect("damaged part", err, "SHA-256")
+	os.Remove(filepath.Join(ds.Dir, ManifestName))
+	_, err = OpenDataset(ds.Dir)
+	expect("no manifest", err, "interrupted")
+	// Collect never replaces a directory that is not a dataset.
+	notData := filepath.Join(dir, "notdata")
+	os.MkdirAll(notData, 0o755)
+	os.WriteFile(filepath.Join(notData, "x"), []byte("keep"), 0o644)
+	_, err = Collect(m, pool, randomDocs(m, 1, 10, 1), notData, CollectOptions{BOS: -1})
+	expect("replace foreign dir", err, "refusing")
+	if _, serr := os.Stat(filepath.Join(notData, "x")); serr != nil {
+		t.Error("collect touched a foreign directory")
+	}
+	if !errors.Is(nil, nil) {
+		t.Fatal()
+	}
+}
+
+func TestTopK(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + rng.IntN(300)
+		z := make([]float32, n)
+		for i := range z {
+			z[i] = float32(rng.IntN(20)) // many ties
+		}
+		k := rng.IntN(n + 2)
+		got := topK(z, k, make([]float32, n), nil)
+		idx := make([]int32, n)
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		slices.SortStableFunc(idx, func(a, b int32) int {
+			switch {
+			case z[a] > z[b]:
+				return -1
+			case z[a] < z[b]:
+				return 1
+			}
+			return 0
+		})
+		want := slices.Clone(idx[:min(k, n)])
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("n=%d k=%d: got %v want %v", n, k, got, want)
+		}
+	}
+}
