@@ -117,12 +117,13 @@ func (m Mat) Row(i int, dst []float32) {
 	}
 }
 
-// dotRow returns row i of m dotted with x.
-func (m Mat) dotRow(i int, x []float32) float32 {
+// dotRowGo returns row i of m dotted with x in pure Go: the reference for
+// dotRow and gemvRows.
+func (m Mat) dotRowGo(i int, x []float32) float32 {
 	c := m.Cols
 	switch m.DType {
 	case F32:
-		return Dot(m.f32[i*c:(i+1)*c], x)
+		return dotGo(m.f32[i*c:(i+1)*c], x)
 	case F16:
 		src := m.u16[i*c : (i+1)*c]
 		x = x[:len(src)]
@@ -156,8 +157,8 @@ func (m Mat) dotRow(i int, x []float32) float32 {
 	}
 }
 
-// Dot is the inner product of a and b[:len(a)].
-func Dot(a, b []float32) float32 {
+// dotGo is the pure-Go Dot (the reference for the fast kernels in gemv*.go).
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	j := 0

@@ -7,6 +7,8 @@ type Exec struct {
 	Pool    *Pool
 	mv      matVecTask
 	mm      matMulTask
+	gt      gatherTask
+	at      accumTask
 	scratch [][]float32
 }
 
@@ -27,9 +29,7 @@ type matVecTask struct {
 }
 
 func (t *matVecTask) Run(_, start, end int) {
-	for i := start; i < end; i++ {
-		t.y[i] = t.w.dotRow(i, t.x)
-	}
+	t.w.gemvRows(t.y, t.x, start, end)
 }
 
 // MatVec computes y = W x (len(y) = W.Rows, len(x) = W.Cols).
@@ -47,6 +47,9 @@ type matMulTask struct {
 }
 
 func (t *matMulTask) Run(worker, start, end int) {
+	if t.w.gemmRows(t.y, t.x, t.n, start, end) {
+		return
+	}
 	c, r := t.w.Cols, t.w.Rows
 	row := t.scratch[worker][:c]
 	for i := start; i < end; i++ {
@@ -58,8 +61,8 @@ func (t *matMulTask) Run(worker, start, end int) {
 }
 
 // MatMul computes n products at once: y[b] = W x[b] for b < n, where x is
-// n×W.Cols and y is n×W.Rows, both row-major. Each weight row is decoded
-// once and applied to all n inputs.
+// n×W.Cols and y is n×W.Rows, both row-major. Each block of weight rows is
+// read from memory once and applied to all n inputs while it is in cache.
 func (e *Exec) MatMul(y []float32, w Mat, x []float32, n int) {
 	if n == 1 {
 		e.MatVec(y, w, x)
