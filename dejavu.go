@@ -22,6 +22,10 @@ import (
 	"dejavu/tokenizer"
 )
 
+// Selector chooses the neurons and heads of sparse decode steps; trained
+// predictors (LoadPredictors) are one.
+type Selector = model.Selector
+
 // Options configure Load.
 type Options struct {
 	// Threads is the number of worker threads (≤ 0: one per CPU).

@@ -469,12 +469,21 @@ func (s *Server) run(ctx context.Context, j *job, emit func(string) error) (outc
 	info := infoFrom(ctx)
 	st := &stopper{stops: j.stops, emit: emit}
 	t0 := time.Now()
+	var sel dejavu.Selector
+	if s.cfg.NewSelector != nil {
+		sel = s.cfg.NewSelector()
+	}
 	res, err := s.m.GenerateIDs(ctx, j.ids, dejavu.GenerateOptions{
 		MaxTokens: j.maxTokens,
 		Sampling:  j.sampling,
 		Context:   len(j.ids) + j.maxTokens,
 		OnText:    func(t string) error { return st.write(validUTF8(t)) },
+		Selector:  sel,
 	})
+	if res != nil && sel != nil && res.Density.Tokens > 0 {
+		s.met.density.WithLabelValues("mlp").Set(res.Density.MLP())
+		s.met.density.WithLabelValues("heads").Set(res.Density.Heads())
+	}
 	var out outcome
 	if res != nil {
 		n := len(res.OutputIDs)

@@ -19,7 +19,8 @@ import (
 //	dejavu_active_generations                        generations running
 //	dejavu_time_to_first_token_seconds               request arrival to the first generated text
 //	dejavu_time_per_output_token_milliseconds        generation time per token after the prompt
-//	dejavu_sparsity_density                          fraction of the weights read (1 for dense)
+//	dejavu_sparsity_density{kind="mlp"|"heads"}      fraction of MLP neurons / attention heads the
+//	                                                 last finished generation computed (1 for dense)
 //
 // plus the Go runtime and process collectors.
 type metrics struct {
@@ -32,11 +33,11 @@ type metrics struct {
 	active     prometheus.Gauge
 	ttft       prometheus.Histogram
 	msPerToken prometheus.Histogram
-	density    prometheus.Gauge
+	density    *prometheus.GaugeVec
 	handler    http.Handler
 }
 
-func newMetrics(density float64) *metrics {
+func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -66,11 +67,12 @@ func newMetrics(density float64) *metrics {
 			Name: "dejavu_time_per_output_token_milliseconds", Help: "Generation time per generated token, prompt processing excluded, in milliseconds.",
 			Buckets: []float64{1, 2, 5, 10, 15, 20, 30, 50, 75, 100, 150, 250, 500, 1000},
 		}),
-		density: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "dejavu_sparsity_density", Help: "Fraction of the weights the sparse pipeline reads per token (1 for dense inference).",
-		}),
+		density: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dejavu_sparsity_density", Help: "Fraction of MLP neurons (kind=mlp) and attention heads (kind=heads) computed per decode step by the last finished generation (1 for dense inference).",
+		}, []string{"kind"}),
 	}
-	m.density.Set(density)
+	m.density.WithLabelValues("mlp").Set(1)
+	m.density.WithLabelValues("heads").Set(1)
 	m.reg.MustRegister(m.requests, m.duration, m.promptTok, m.outTok, m.queueDepth, m.active,
 		m.ttft, m.msPerToken, m.density,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

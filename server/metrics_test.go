@@ -54,7 +54,7 @@ func TestMetricsAndLogs(t *testing.T) {
 		"dejavu_time_to_first_token_seconds_count 2",
 		"dejavu_time_per_output_token_milliseconds_bucket{le=",
 		"dejavu_time_per_output_token_milliseconds_count 2",
-		"dejavu_sparsity_density 1",
+		`dejavu_sparsity_density{kind="mlp"} 1`,
 		"dejavu_request_duration_seconds_bucket{endpoint=",
 		"go_goroutines ",
 	} {

@@ -84,9 +84,10 @@ type Config struct {
 	DrainTimeout time.Duration
 	// RetryAfter is the Retry-After of a 429 answer (default 1 s).
 	RetryAfter time.Duration
-	// Density is the fraction of weights the sparse pipeline reads,
-	// reported by the dejavu_sparsity_density gauge (default 1: dense).
-	Density float64
+	// NewSelector, if set, makes decoding sparse (DejaVu): it is called once
+	// per generation for a selector of its own (predictors keep per-call
+	// scratch). The densities used are reported by dejavu_sparsity_density.
+	NewSelector func() dejavu.Selector
 	// ChatTemplate overrides the model's chat template (nil: the model's).
 	ChatTemplate *ChatTemplate
 	// Logger receives one line per request (default: JSON on stderr).
@@ -174,9 +175,6 @@ func New(m *dejavu.Model, cfg Config) (*Server, error) {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
 	}
-	if cfg.Density <= 0 {
-		cfg.Density = 1
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
@@ -201,7 +199,7 @@ func New(m *dejavu.Model, cfg Config) (*Server, error) {
 		}
 		s.chat = ct
 	}
-	s.met = newMetrics(cfg.Density)
+	s.met = newMetrics()
 	s.handler = s.routes()
 	return s, nil
 }

@@ -14,11 +14,13 @@ import (
 
 	"dejavu"
 	"dejavu/server"
+	"dejavu/sparsity"
 )
 
 func newServe() *cobra.Command {
 	var (
 		mf           modelFlags
+		sp           sparseFlags
 		addr         string
 		cfg          server.Config
 		drainSeconds float64
@@ -46,6 +48,13 @@ stops accepting connections, lets in-flight requests finish (for up to
 				return err
 			}
 			defer m.Close()
+			sel, err := sp.selector(cmd, m)
+			if err != nil {
+				return err
+			}
+			if p, ok := sel.(*sparsity.Predictors); ok {
+				cfg.NewSelector = func() dejavu.Selector { return p.Clone() } // one per generation
+			}
 			cfg.ModelPath = path
 			cfg.Logger = log
 			cfg.DrainTimeout = time.Duration(drainSeconds * float64(time.Second))
@@ -68,6 +77,7 @@ stops accepting connections, lets in-flight requests finish (for up to
 		},
 	}
 	mf.register(c)
+	sp.register(c)
 	f := c.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	f.IntVar(&cfg.Parallel, "parallel", 2, "generations that run at once")
