@@ -43,15 +43,6 @@ func loadFixtureTokenizer(t *testing.T, rel string) Tokenizer {
 	return tok
 }
 
-// brokenFixture reports why a fixture set cannot be right, or "".
-func brokenFixture(fs fixtureSet) string {
-	for _, c := range fs.Cases {
-		if strings.TrimSpace(c.Text) != "" && len(c.IDs) == 0 {
-			return "non-empty text " + strconvQuote(c.Text) + " has no ids"
-		}
-	}
-	return ""
-}
 
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
@@ -61,12 +52,7 @@ func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 //     (tokenizer.json), decode with skip_special_tokens=False;
 //   - llama2-spm, tok512: sentencepiece, ids = [bos] + encode(text),
 //     decoded = sp.decode(ids) (control tokens give no text).
-//
-// The "gpt2" entry (transformers GPT2Tokenizer from vocab.json+merges.txt)
-// of the current file is broken: it has no ids for any normal text (the
-// generating transformers version did not load the files), so it is
-// skipped; the same GPT-2 BPE is checked by gptj-6B, by llama.cpp's
-// vectors and by ref_cases.json.
+//   - gpt2: transformers GPT2Tokenizer.from_pretrained(vocab.json + merges.txt).
 func TestHFFixtures(t *testing.T) {
 	data, err := os.ReadFile(hfCasesFile)
 	if os.IsNotExist(err) {
@@ -81,9 +67,6 @@ func TestHFFixtures(t *testing.T) {
 	}
 	for name, fs := range sets {
 		t.Run(name, func(t *testing.T) {
-			if why := brokenFixture(fs); why != "" {
-				t.Skipf("fixture %q is broken (%s); note: %s", name, why, fs.Note)
-			}
 			tok := loadFixtureTokenizer(t, fs.Path)
 			for i, c := range fs.Cases {
 				got, err := tok.Encode(c.Text)
