@@ -1,32 +1,21 @@
 package model
 
 import (
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"dejavu/checkpoint"
+	"dejavu/internal/fixture"
 	"dejavu/kernels"
 )
 
 // refLogits reads ids and float32 logits written by testdata/gen/gen_fixtures.py.
 func refLogits(t *testing.T, path string) ([]int, []float32) {
 	t.Helper()
-	st, err := checkpoint.OpenSafetensors(path)
+	ids, logits, err := fixture.Logits(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	it, _ := st.Tensor("ids")
-	lt, _ := st.Tensor("logits")
-	ids := make([]int, it.NumElements())
-	for i := range ids {
-		ids[i] = int(int32(uint32(it.Data[4*i]) | uint32(it.Data[4*i+1])<<8 | uint32(it.Data[4*i+2])<<16 | uint32(it.Data[4*i+3])<<24))
-	}
-	logits := make([]float32, lt.NumElements())
-	if err := lt.ToFloat32(logits); err != nil {
 		t.Fatal(err)
 	}
 	return ids, logits
@@ -39,15 +28,8 @@ func checkRows(t *testing.T, what string, got, want []float32, vocab int, tol fl
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d logits, want %d", what, len(got), len(want))
 	}
-	for r := 0; r < len(want)/vocab; r++ {
-		var maxRef, maxDiff float64
-		for j := r * vocab; j < (r+1)*vocab; j++ {
-			maxRef = math.Max(maxRef, math.Abs(float64(want[j])))
-			maxDiff = math.Max(maxDiff, math.Abs(float64(got[j]-want[j])))
-		}
-		if !(maxDiff <= tol*maxRef) {
-			t.Errorf("%s: row %d: max|diff| %.3g > %.0e × max|ref| %.3g", what, r, maxDiff, tol, maxRef)
-		}
+	if r, d, ref := fixture.RowError(got, want, vocab, tol); r >= 0 {
+		t.Errorf("%s: row %d: max|diff| %.3g > %.0e × max|ref| %.3g", what, r, d, tol, ref)
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"dejavu/checkpoint"
+	"dejavu/internal/fixture"
 )
 
 const shared = "../../../shared/data"
@@ -37,19 +36,8 @@ func needShared(t *testing.T) {
 
 func readRef(t *testing.T, path string) ([]int, []float32) {
 	t.Helper()
-	st, err := checkpoint.OpenSafetensors(path)
+	ids, logits, err := fixture.Logits(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	it, _ := st.Tensor("ids")
-	lt, _ := st.Tensor("logits")
-	ids := make([]int, it.NumElements())
-	for i := range ids {
-		ids[i] = int(int32(uint32(it.Data[4*i]) | uint32(it.Data[4*i+1])<<8 | uint32(it.Data[4*i+2])<<16 | uint32(it.Data[4*i+3])<<24))
-	}
-	logits := make([]float32, lt.NumElements())
-	if err := lt.ToFloat32(logits); err != nil {
 		t.Fatal(err)
 	}
 	return ids, logits
@@ -78,16 +66,12 @@ func checkLogitsJSON(t *testing.T, what, out string, want []float32) {
 	if len(got.Logits)*V != len(want) {
 		t.Fatalf("%s: %d rows of %d, want %d values", what, len(got.Logits), V, len(want))
 	}
-	for r, row := range got.Logits {
-		var maxRef, maxDiff float64
-		for j, v := range row {
-			w := float64(want[r*V+j])
-			maxRef = math.Max(maxRef, math.Abs(w))
-			maxDiff = math.Max(maxDiff, math.Abs(float64(v)-w))
-		}
-		if !(maxDiff <= 1e-4*maxRef) {
-			t.Errorf("%s row %d: max|diff| %.3g > 1e-4 × %.3g", what, r, maxDiff, maxRef)
-		}
+	flat := make([]float32, 0, len(want))
+	for _, row := range got.Logits {
+		flat = append(flat, row...)
+	}
+	if r, d, ref := fixture.RowError(flat, want, V, 1e-4); r >= 0 {
+		t.Errorf("%s row %d: max|diff| %.3g > 1e-4 × %.3g", what, r, d, ref)
 	}
 }
 
