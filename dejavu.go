@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +48,8 @@ type Model struct {
 	sparseOnce sync.Once
 }
 
-// Load opens a model directory (Hugging Face) or a llama2.c .bin file.
+// Load opens a model directory (Hugging Face), a GGUF file (.gguf, with its
+// tokenizer from the metadata) or a llama2.c .bin file.
 func Load(path string, o Options) (*Model, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -60,6 +62,8 @@ func Load(path string, o Options) (*Model, error) {
 	var tok tokenizer.Tokenizer
 	if fi.IsDir() {
 		tok, err = tokenizer.Load(path)
+	} else if strings.HasSuffix(strings.ToLower(path), ".gguf") {
+		tok, err = tokenizer.LoadGGUF(path) // the vocabulary is in the metadata
 	} else {
 		tp := o.Tokenizer
 		if tp == "" {

@@ -71,14 +71,18 @@ func (m *Model) WeightBytes() int64 {
 	return n
 }
 
-// Load opens a model: a Hugging Face directory (config.json + safetensors) or
-// a llama2.c checkpoint file (.bin).
+// Load opens a model: a Hugging Face directory (config.json + safetensors),
+// a GGUF file (a path ending in .gguf; see loadGGUF) or a llama2.c
+// checkpoint file (.bin).
 func Load(path string) (*Model, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	if !fi.IsDir() {
+		if strings.HasSuffix(strings.ToLower(path), ".gguf") {
+			return loadGGUF(path)
+		}
 		return loadLlama2C(path)
 	}
 	cfg, err := LoadConfig(path)

@@ -43,7 +43,6 @@ func loadFixtureTokenizer(t *testing.T, rel string) Tokenizer {
 	return tok
 }
 
-
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // TestHFFixtures compares with the ids and decoded text of the reference

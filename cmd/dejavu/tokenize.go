@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -83,6 +84,9 @@ func loadTokenizer(mf *modelFlags) (tokenizer.Tokenizer, error) {
 		return nil, err
 	}
 	if !fi.IsDir() {
+		if strings.HasSuffix(strings.ToLower(path), ".gguf") {
+			return tokenizer.LoadGGUF(path)
+		}
 		return nil, fmt.Errorf("%s is a llama2.c checkpoint: name its tokenizer.bin with --tokenizer", path)
 	}
 	return tokenizer.Load(path)
