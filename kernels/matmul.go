@@ -10,16 +10,32 @@ type Exec struct {
 	gt      gatherTask
 	at      accumTask
 	scratch [][]float32
+
+	// GEMM (gemm.go): packed inputs (gemmMaxN×maxCols) and, per worker,
+	// packed weights and the tail tile.
+	gm gemmTask
+	gx gemmPackX
+	xp []float32
 }
 
 // NewExec makes an executor on pool whose products have at most maxCols
-// columns.
+// columns. It allocates every scratch buffer its products need: per
+// worker, a row of maxCols floats and 40 KB for the GEMM; shared, room for
+// gemmMaxN (64) packed inputs of maxCols floats.
 func NewExec(pool *Pool, maxCols int) *Exec {
-	e := &Exec{Pool: pool, scratch: make([][]float32, pool.Threads())}
+	th := pool.Threads()
+	e := &Exec{Pool: pool, scratch: make([][]float32, th)}
 	for i := range e.scratch {
 		e.scratch[i] = make([]float32, maxCols)
 	}
 	e.mm.scratch = e.scratch
+	e.xp = make([]float32, gemmMaxN*maxCols)
+	e.gm.wp = make([][]float32, th)
+	e.gm.tile = make([][]float32, th)
+	for i := 0; i < th; i++ {
+		e.gm.wp[i] = make([]float32, gemmMRMax*gemmKC)
+		e.gm.tile[i] = make([]float32, gemmMRMax*gemmMaxN)
+	}
 	return e
 }
 
@@ -38,6 +54,10 @@ func (e *Exec) MatVec(y []float32, w Mat, x []float32) {
 	e.Pool.Parallel(w.Rows, 8, &e.mv)
 	e.mv = matVecTask{}
 }
+
+// gemmEnabled selects the blocked GEMM for MatMul when assembly kernels
+// are active; benchmarks turn it off to measure the GEMV-per-input path.
+var gemmEnabled = true
 
 type matMulTask struct {
 	y, x    []float32
@@ -61,12 +81,32 @@ func (t *matMulTask) Run(worker, start, end int) {
 }
 
 // MatMul computes n products at once: y[b] = W x[b] for b < n, where x is
-// n×W.Cols and y is n×W.Rows, both row-major. Each block of weight rows is
-// read from memory once and applied to all n inputs while it is in cache.
+// n×W.Cols and y is n×W.Rows, both row-major. With the assembly kernels it
+// is a blocked GEMM (gemm.go) that reads and converts each weight once per
+// 64 inputs; in pure Go each block of weight rows is decoded once and
+// applied to all n inputs while it is in cache.
 func (e *Exec) MatMul(y []float32, w Mat, x []float32, n int) {
 	if n == 1 {
 		e.MatVec(y, w, x)
 		return
+	}
+	if n <= 0 || w.Rows == 0 {
+		return
+	}
+	r, c := w.Rows, w.Cols
+	y, x = y[:n*r], x[:n*c]
+	if c == 0 {
+		clear(y)
+		return
+	}
+	if kern.id != 0 && gemmEnabled && n >= gemmMinN {
+		if chunk := min(gemmMaxN, len(e.xp)/c); chunk > 0 {
+			for b0 := 0; b0 < n; b0 += chunk {
+				nb := min(chunk, n-b0)
+				e.gemm(y[b0*r:(b0+nb)*r], w, x[b0*c:(b0+nb)*c], nb)
+			}
+			return
+		}
 	}
 	e.mm.y, e.mm.x, e.mm.n, e.mm.w = y[:n*w.Rows], x[:n*w.Cols], n, w
 	e.Pool.Parallel(w.Rows, 8, &e.mm)
