@@ -206,8 +206,7 @@ func (s *Session) sparseMLP(li int, l *Layer, in, x []float32) {
 		c.Act.Apply(a)
 	} else {
 		up := s.act2[:len(sel)]
-		s.exec.GatherMatVec(a, l.Gate.W, in, sel)
-		s.exec.GatherMatVec(up, l.Up.W, in, sel)
+		s.exec.GatherMatVec2(a, l.Gate.W, up, l.Up.W, in, sel) // one parallel pass for both
 		if l.Gate.B != nil {
 			for k, i := range sel {
 				a[k] += l.Gate.B[i]

@@ -3,6 +3,7 @@ package model
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"dejavu/kernels"
@@ -246,5 +247,121 @@ func TestRecorderConsistent(t *testing.T) {
 			}
 		}
 		m.Close()
+	}
+}
+
+// fixedSelector returns the same rows every time: a fixed fraction of the
+// neurons and heads, spread over the whole range (stride selection).
+type fixedSelector struct {
+	neurons, heads []int32
+}
+
+func newFixedSelector(c Config, mlp, heads float64) *fixedSelector {
+	pick := func(n int, d float64) []int32 {
+		k := max(1, int(d*float64(n)+0.5))
+		rows := make([]int32, k)
+		for i := range rows {
+			rows[i] = int32(i * n / k)
+		}
+		return rows
+	}
+	return &fixedSelector{pick(c.FFN, mlp), pick(c.Heads, heads)}
+}
+
+func (f *fixedSelector) MLP(_ int, _ []float32, dst []int32) []int32 {
+	return append(dst, f.neurons...)
+}
+
+func (f *fixedSelector) Heads(_ int, _ []float32, dst []int32) []int32 {
+	return append(dst, f.heads...)
+}
+
+// randomSelector picks new random rows for every layer and token, as the
+// bench package's selector does (so the rows come from memory, not cache).
+type randomSelector struct {
+	r          *rand.Rand
+	ffn, heads int
+	mlpK, hK   int
+	perm       []int32
+}
+
+func newRandomSelector(c Config, mlp, heads float64) *randomSelector {
+	return &randomSelector{r: rand.New(rand.NewPCG(5, 6)), ffn: c.FFN, heads: c.Heads,
+		mlpK: max(1, int(mlp*float64(c.FFN)+0.5)), hK: max(1, int(heads*float64(c.Heads)+0.5)),
+		perm: make([]int32, max(c.FFN, c.Heads))}
+}
+
+func (r *randomSelector) pick(n, k int, dst []int32) []int32 {
+	p := r.perm[:n]
+	for i := range p {
+		p[i] = int32(i)
+	}
+	for i := 0; i < k; i++ {
+		j := i + r.r.IntN(n-i)
+		p[i], p[j] = p[j], p[i]
+	}
+	start := len(dst)
+	dst = append(dst, p[:k]...)
+	slices.Sort(dst[start:])
+	return dst
+}
+
+func (r *randomSelector) MLP(_ int, _ []float32, dst []int32) []int32 {
+	return r.pick(r.ffn, r.mlpK, dst)
+}
+
+func (r *randomSelector) Heads(_ int, _ []float32, dst []int32) []int32 {
+	return r.pick(r.heads, r.hK, dst)
+}
+
+func TestSparseDecodeDoesNotAllocate(t *testing.T) {
+	for _, name := range []string{"", "llama-silu", "opt-preln"} {
+		var m *Model
+		if name == "" {
+			m = benchModel(t)
+		} else {
+			var err error
+			if m, err = Load(filepath.Join("..", "testdata", "models", name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m.PrepareSparse()
+		pool := kernels.NewPool(2)
+		s := m.NewSession(pool, 64)
+		if _, err := s.Forward([]int{1, 2, 3}, false); err != nil {
+			t.Fatal(err)
+		}
+		s.SetSelector(newFixedSelector(m.Cfg, 0.3, 0.5))
+		allocs := testing.AllocsPerRun(20, func() {
+			if _, err := s.Forward([]int{5}, false); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: a sparse decode step allocates %.1f times", m.Source, allocs)
+		}
+		pool.Close()
+		m.Close()
+	}
+}
+
+// BenchmarkSparseDecodeStep is one sparse token (10% of the neurons, half
+// the heads, chosen at random per layer and token) through the KV cache.
+func BenchmarkSparseDecodeStep(b *testing.B) {
+	m := benchModel(b)
+	defer m.Close()
+	m.PrepareSparse()
+	pool := kernels.NewPool(0)
+	defer pool.Close()
+	s := m.NewSession(pool, 0)
+	s.SetSelector(newRandomSelector(m.Cfg, 0.1, 0.5))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if s.Pos() == s.MaxCtx() || s.Pos() >= 256 {
+			s.Reset()
+		}
+		if _, err := s.Forward([]int{i % m.Cfg.Vocab}, false); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1,0 +1,101 @@
+package kernels
+
+import "unsafe"
+
+// Assembly kernels in sparse_amd64.s. Each gather* sets y[k] = dot(row
+// rows[k], x) and each accum* adds Σ_k a[k]·(row rows[k]) to y[:cols], for
+// k < n, where row i starts at w + i·stride bytes. n is a positive multiple
+// of 4 (four rows per pass); pfd is how many list entries ahead the rows
+// to prefetch are; every index must be a valid row. The AVX2 kernels need
+// cols to be a positive multiple of 8, the AVX-512 ones any cols > 0.
+
+//go:noescape
+func gatherF32AVX512(w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func gatherF16AVX512(w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func gatherBF16AVX512(w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func accumF32AVX512(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func accumF16AVX512(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func accumBF16AVX512(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func gatherF32AVX2(w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func gatherF16AVX2(w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func gatherBF16AVX2(w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func accumF32AVX2(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func accumF16AVX2(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
+
+//go:noescape
+func accumBF16AVX2(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
+
+// archSparseCols is how many of cols leading columns the sparse kernels of
+// set id handle; Go does the rest.
+func archSparseCols(id, cols int) int {
+	if id == idAVX512 {
+		return cols
+	}
+	return cols &^ 7
+}
+
+// archGather runs the gather kernel of set id for dtype dt (see above).
+func archGather(id int, dt DType, w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int) {
+	if id == idAVX512 {
+		switch dt {
+		case F32:
+			gatherF32AVX512(w, stride, x, y, rows, n, pfd, cols)
+		case F16:
+			gatherF16AVX512(w, stride, x, y, rows, n, pfd, cols)
+		default:
+			gatherBF16AVX512(w, stride, x, y, rows, n, pfd, cols)
+		}
+		return
+	}
+	switch dt {
+	case F32:
+		gatherF32AVX2(w, stride, x, y, rows, n, pfd, cols)
+	case F16:
+		gatherF16AVX2(w, stride, x, y, rows, n, pfd, cols)
+	default:
+		gatherBF16AVX2(w, stride, x, y, rows, n, pfd, cols)
+	}
+}
+
+// archAccum runs the accumulate kernel of set id for dtype dt (see above).
+func archAccum(id int, dt DType, w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int) {
+	if id == idAVX512 {
+		switch dt {
+		case F32:
+			accumF32AVX512(w, stride, y, a, rows, n, pfd, cols)
+		case F16:
+			accumF16AVX512(w, stride, y, a, rows, n, pfd, cols)
+		default:
+			accumBF16AVX512(w, stride, y, a, rows, n, pfd, cols)
+		}
+		return
+	}
+	switch dt {
+	case F32:
+		accumF32AVX2(w, stride, y, a, rows, n, pfd, cols)
+	case F16:
+		accumF16AVX2(w, stride, y, a, rows, n, pfd, cols)
+	default:
+		accumBF16AVX2(w, stride, y, a, rows, n, pfd, cols)
+	}
+}

@@ -1,0 +1,268 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// The sparse benchmarks read 10% of the rows of 16384×2048 matrices (f16,
+// bf16: 64 MiB each; f32: 8192×2048, 64 MiB), chosen at random and sorted
+// as the model's selectors do. Each iteration takes the next of eight
+// matrices (512 MiB in all) with a fresh selection, so the rows come from
+// memory rather than from a 32 MiB L3 that kept them from the last call.
+// MB/s counts the bytes of the selected rows only (bytes touched).
+
+const (
+	sparseBenchMats    = 8
+	sparseBenchDensity = 0.1
+)
+
+type sparseBench struct {
+	mats []Mat
+	sels [][]int32 // sparseBenchMats×4 selections
+	x, y []float32
+	a    []float32
+}
+
+// fillFast fills m with finite values of magnitude 0.5-1 and random signs
+// from a xorshift generator (random normals would take seconds at 512 MiB).
+func fillFast(m Mat, seed uint64) {
+	s := seed | 1
+	next := func() uint64 {
+		s ^= s << 13
+		s ^= s >> 7
+		s ^= s << 17
+		return s
+	}
+	switch m.DType {
+	case F32:
+		for i := range m.f32 {
+			m.f32[i] = float32(int64(next()>>40)-1<<23) / (1 << 23)
+		}
+	case F16:
+		for i := range m.u16 {
+			m.u16[i] = 0x3800 | uint16(next())&0x83ff
+		}
+	default:
+		for i := range m.u16 {
+			m.u16[i] = 0x3f00 | uint16(next())&0x807f
+		}
+	}
+}
+
+func newSparseBench(dt DType, cols int) *sparseBench {
+	rows := (64 << 20) / (cols * dt.Size())
+	r := rand.New(rand.NewPCG(21, 22))
+	b := &sparseBench{x: randVec(r, cols, 0), y: make([]float32, max(rows, cols))}
+	k := int(sparseBenchDensity * float64(rows))
+	b.a = randVec(r, k, 0)
+	for i := 0; i < sparseBenchMats; i++ {
+		m := Mat{Rows: rows, Cols: cols, DType: dt}
+		if dt == F32 {
+			m.f32 = make([]float32, rows*cols)
+		} else {
+			m.u16 = make([]uint16, rows*cols)
+		}
+		fillFast(m, uint64(i+1)*0x9e3779b97f4a7c15)
+		b.mats = append(b.mats, m)
+	}
+	for i := 0; i < 4*sparseBenchMats; i++ {
+		b.sels = append(b.sels, randRows(r, rows, k))
+	}
+	return b
+}
+
+// touched is the bytes of the selected rows of one call.
+func (b *sparseBench) touched() int64 {
+	return int64(len(b.sels[0])) * int64(b.mats[0].Cols*b.mats[0].DType.Size())
+}
+
+var sparseBenches = map[[2]int]*sparseBench{}
+
+// getSparseBench returns the matrices of cols columns (64 MiB each), made
+// on first use.
+func getSparseBench(dt DType, cols int) *sparseBench {
+	key := [2]int{int(dt), cols}
+	if sparseBenches[key] == nil {
+		sparseBenches[key] = newSparseBench(dt, cols)
+	}
+	return sparseBenches[key]
+}
+
+// BenchmarkGatherRows is one single-threaded gather over 10% of the rows.
+// "rowwise" is the previous kernel, one dotRow call per selected row.
+func BenchmarkGatherRows(b *testing.B) {
+	defer SetPureGo(false)
+	for _, dt := range []DType{F32, F16, BF16} {
+		sb := getSparseBench(dt, 2048)
+		names := append(kernelNames(), "rowwise")
+		for _, name := range names {
+			b.Run(fmt.Sprintf("%v/%s", dt, name), func(b *testing.B) {
+				if name == "rowwise" {
+					useKernels(archKernels[0].name)
+				} else {
+					useKernels(name)
+				}
+				b.SetBytes(sb.touched())
+				for i := 0; b.Loop(); i++ {
+					m, sel := sb.mats[i%sparseBenchMats], sb.sels[i%len(sb.sels)]
+					if name == "rowwise" {
+						for k, r := range sel {
+							sb.y[k] = m.dotRow(int(r), sb.x)
+						}
+						continue
+					}
+					m.gatherRows(sb.y, sb.x, sel)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkAccumRows is one single-threaded accumulation of 10% of the
+// rows (the "go" kernel is the previous pure-Go AccumRows loop).
+func BenchmarkAccumRows(b *testing.B) {
+	defer SetPureGo(false)
+	for _, dt := range []DType{F32, F16, BF16} {
+		sb := getSparseBench(dt, 2048)
+		for _, name := range kernelNames() {
+			b.Run(fmt.Sprintf("%v/%s", dt, name), func(b *testing.B) {
+				useKernels(name)
+				b.SetBytes(sb.touched())
+				for i := 0; b.Loop(); i++ {
+					m, sel := sb.mats[i%sparseBenchMats], sb.sels[i%len(sb.sels)]
+					m.accumRows(sb.y, sel, sb.a[:len(sel)])
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkSparsePrefetch sweeps the prefetch distance of the f16 kernels
+// (0: no software prefetch), interleaving the distances call by call, and
+// reports the median GB/s over the bytes touched of each.
+func BenchmarkSparsePrefetch(b *testing.B) {
+	defer func(v, r int) { sparsePrefetchBytes, sparsePrefetchMaxRow = v, r }(sparsePrefetchBytes, sparsePrefetchMaxRow)
+	sparsePrefetchMaxRow = 1 << 30
+	pfs := []int{0, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10}
+	for _, c := range []struct {
+		op   string
+		cols int
+	}{{"gather", 2048}, {"accum", 2048}, {"gather", 512}, {"accum", 512}} {
+		op, sb := c.op, getSparseBench(F16, c.cols)
+		b.Run(fmt.Sprintf("%s/%dcols", op, c.cols), func(b *testing.B) {
+			rates := make([][]float64, len(pfs))
+			for i := 0; b.Loop(); i++ {
+				for j, pf := range pfs {
+					sparsePrefetchBytes = pf
+					k := i*len(pfs) + j
+					m, sel := sb.mats[k%sparseBenchMats], sb.sels[k%len(sb.sels)]
+					t0 := time.Now()
+					if op == "gather" {
+						m.gatherRows(sb.y, sb.x, sel)
+					} else {
+						m.accumRows(sb.y, sel, sb.a[:len(sel)])
+					}
+					rates[j] = append(rates[j], float64(sb.touched())/time.Since(t0).Seconds()/1e9)
+				}
+			}
+			for j, pf := range pfs {
+				b.ReportMetric(Median(rates[j]), fmt.Sprintf("pf%dK-GB/s", pf>>10))
+			}
+		})
+	}
+}
+
+// BenchmarkSparseExec2 is Exec.GatherMatVec and Exec.AccumRows on a
+// 2-thread pool (f16).
+func BenchmarkSparseExec2(b *testing.B) {
+	sb := getSparseBench(F16, 2048)
+	pool := NewPool(2)
+	defer pool.Close()
+	e := NewExec(pool, 2048)
+	b.Run("gather", func(b *testing.B) {
+		b.SetBytes(sb.touched())
+		for i := 0; b.Loop(); i++ {
+			e.GatherMatVec(sb.y, sb.mats[i%sparseBenchMats], sb.x, sb.sels[i%len(sb.sels)])
+		}
+	})
+	b.Run("accum", func(b *testing.B) {
+		b.SetBytes(sb.touched())
+		for i := 0; b.Loop(); i++ {
+			sel := sb.sels[i%len(sb.sels)]
+			e.AccumRows(sb.y, sb.mats[i%sparseBenchMats], sel, sb.a[:len(sel)])
+		}
+	})
+}
+
+// BenchmarkDenseRef is the single-threaded dense f16 GEMV over the same
+// eight matrices (every row) and the machine's single-core read rate:
+// the references for the sparse MB/s above.
+func BenchmarkDenseRef(b *testing.B) {
+	sb := getSparseBench(F16, 2048)
+	b.Run("gemv-f16", func(b *testing.B) {
+		b.SetBytes(sb.mats[0].Bytes())
+		for i := 0; b.Loop(); i++ {
+			m := sb.mats[i%sparseBenchMats]
+			m.gemvRows(sb.y, sb.x, 0, m.Rows)
+		}
+	})
+	b.Run("read-1core", func(b *testing.B) {
+		buf := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(sb.mats[0].u16))), len(sb.mats[0].u16)/4)
+		t := &readTask{buf: buf, sums: make([]uint64, 1)}
+		b.SetBytes(int64(len(buf) * 8))
+		for i := 0; b.Loop(); i++ {
+			m := sb.mats[i%sparseBenchMats]
+			t.buf = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(m.u16))), len(m.u16)/4)
+			t.Run(0, 0, len(t.buf))
+		}
+	})
+}
+
+// BenchmarkSparseBandwidth interleaves, call by call, the single-core read
+// rate (summing a 64 MiB matrix), the dense f16 GEMV, and the f16 gather
+// and accumulate over 10% of the rows (new matrix and rows each call), and
+// reports the median GB/s of each and the sparse kernels' fraction of the
+// read rate: on a shared, noisy machine only side-by-side numbers compare.
+func BenchmarkSparseBandwidth(b *testing.B) {
+	sb := getSparseBench(F16, 2048)
+	t := &readTask{sums: make([]uint64, 1)}
+	ops := []struct {
+		name  string
+		bytes int64
+		run   func(m Mat, sel []int32)
+	}{
+		{"read", sb.mats[0].Bytes(), func(m Mat, _ []int32) {
+			t.buf = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(m.u16))), len(m.u16)/4)
+			t.Run(0, 0, len(t.buf))
+		}},
+		{"gemv", sb.mats[0].Bytes(), func(m Mat, _ []int32) { m.gemvRows(sb.y, sb.x, 0, m.Rows) }},
+		{"gather", sb.touched(), func(m Mat, sel []int32) { m.gatherRows(sb.y, sb.x, sel) }},
+		{"accum", sb.touched(), func(m Mat, sel []int32) { m.accumRows(sb.y, sel, sb.a[:len(sel)]) }},
+		{"rowwise", sb.touched(), func(m Mat, sel []int32) {
+			for k, r := range sel {
+				sb.y[k] = m.dotRow(int(r), sb.x)
+			}
+		}},
+	}
+	rates := make([][]float64, len(ops))
+	for i := 0; b.Loop(); i++ {
+		for j, op := range ops {
+			k := i*len(ops) + j
+			m, sel := sb.mats[k%sparseBenchMats], sb.sels[k%len(sb.sels)]
+			t0 := time.Now()
+			op.run(m, sel)
+			rates[j] = append(rates[j], float64(op.bytes)/time.Since(t0).Seconds()/1e9)
+		}
+	}
+	read := Median(rates[0])
+	for j, op := range ops {
+		b.ReportMetric(Median(rates[j]), op.name+"-GB/s")
+		if j > 0 {
+			b.ReportMetric(Median(rates[j])/read, op.name+"/read")
+		}
+	}
+}
