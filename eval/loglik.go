@@ -22,6 +22,11 @@ func LogLikelihood(s Session, ctx, cont []int) (ll float64, greedy bool, err err
 // (the partial scoring of Winogrande) share its computation. A Scorer owns
 // its session: nothing else may move it while the Scorer is in use.
 type Scorer struct {
+	// Decode feeds every token in its own one-token Forward (decode mode),
+	// so that a session sparsifying decode steps computes every token,
+	// context included, sparsely. Set it before the first LogLikelihood.
+	Decode bool
+
 	s      Session
 	cached []int     // the tokens in s's cache, in order
 	row    []float32 // next-token logits after cached[:rowLen]
@@ -89,7 +94,7 @@ func (sc *Scorer) tokens(ctx, cont []int) ([]tokenScore, error) {
 	if p < len(ctx) || sc.rowLen != len(ctx) {
 		p = min(p, len(ctx)-1) // the context's last row must be computed
 		sc.truncate(p)
-		row, err := sc.s.Forward(ctx[p:], false)
+		row, err := sc.forward(ctx[p:])
 		if err != nil {
 			sc.reset()
 			return nil, fmt.Errorf("eval: context: %w", err)
@@ -103,7 +108,7 @@ func (sc *Scorer) tokens(ctx, cont []int) ([]tokenScore, error) {
 	if len(cont) > 1 {
 		sc.truncate(len(ctx))
 		feed := cont[:len(cont)-1]
-		logits, err := sc.s.Forward(feed, true)
+		logits, err := sc.forwardAll(feed)
 		if err != nil {
 			sc.reset()
 			return nil, fmt.Errorf("eval: continuation: %w", err)
@@ -122,4 +127,38 @@ func commonPrefix(a, b []int) int {
 		}
 	}
 	return n
+}
+
+// forward feeds ids and returns the last row (overwritten by the next call).
+func (sc *Scorer) forward(ids []int) ([]float32, error) {
+	if !sc.Decode {
+		return sc.s.Forward(ids, false)
+	}
+	var row []float32
+	for i := range ids {
+		var err error
+		if row, err = sc.s.Forward(ids[i:i+1], false); err != nil {
+			return nil, err
+		}
+	}
+	return row, nil
+}
+
+// forwardAll feeds ids and returns all their rows in a new slice.
+func (sc *Scorer) forwardAll(ids []int) ([]float32, error) {
+	if !sc.Decode {
+		return sc.s.Forward(ids, true)
+	}
+	var out []float32
+	for i := range ids {
+		row, err := sc.s.Forward(ids[i:i+1], false)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = make([]float32, 0, len(ids)*len(row))
+		}
+		out = append(out, row...)
+	}
+	return out, nil
 }

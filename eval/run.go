@@ -67,7 +67,22 @@ func Encode(tok tokenizer.Tokenizer, context, continuation string) (ctx, cont []
 // Scorer, so the context of a multiple-choice item runs once for all its
 // choices. Errors name the task's file and the item's line.
 func RunTask(s Session, tok tokenizer.Tokenizer, t *Task, items []Item, progress func()) (TaskResult, error) {
+	return RunTaskWith(s, tok, t, items, TaskOptions{Progress: progress})
+}
+
+// TaskOptions configure RunTaskWith.
+type TaskOptions struct {
+	// Decode scores in decode mode (see Scorer.Decode), for sparse sessions.
+	Decode bool
+	// Progress, if set, is called after each item.
+	Progress func()
+}
+
+// RunTaskWith is RunTask with options.
+func RunTaskWith(s Session, tok tokenizer.Tokenizer, t *Task, items []Item, o TaskOptions) (TaskResult, error) {
+	progress := o.Progress
 	sc := NewScorer(s)
+	sc.Decode = o.Decode
 	var correct, correctNorm int
 	var llSum float64
 	for _, it := range items {

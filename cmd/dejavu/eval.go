@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,18 +16,32 @@ import (
 
 	"dejavu"
 	"dejavu/eval"
+	"dejavu/model"
+	"dejavu/sparsity"
 )
 
 // defaultTaskDir holds the zero-shot task files.
 const defaultTaskDir = "../shared/data/tasks"
 
-// newEval is `dejavu eval` with its subcommands ppl and tasks.
+// newEval is `dejavu eval` with its subcommands.
 func newEval() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "eval",
-		Short: "Measure quality: perplexity (ppl) and zero-shot task accuracy (tasks)",
+		Short: "Measure quality: perplexity (ppl), zero-shot tasks, dense vs sparse (compare, sweep)",
+		Long: `Measure quality. ppl and tasks evaluate one configuration, dense or, with
+--sparse, decoding sparsely with trained DejaVu predictors; compare measures
+how far sparse next-token distributions are from dense on the same tokens; sweep
+runs compare at several densities for 'dejavu analyze'.
+
+Only decode steps (one token per forward pass) are sparse in this engine, so
+sparse evaluation feeds every token on its own (decode mode): every scored
+position, and every token before it, is computed sparsely. That is slower
+than a batched prompt pass: bound perplexity runs with --max-tokens.
+
+Every command can write its JSON result to a file (--out, atomically) and
+append Markdown table rows to a file (--md).`,
 	}
-	c.AddCommand(newEvalPPL(), newEvalTasks())
+	c.AddCommand(newEvalPPL(), newEvalTasks(), newEvalCompare(), newEvalSweep())
 	return c
 }
 
@@ -47,20 +63,240 @@ func newBar(on bool, total int, desc, unit string) *progressbar.ProgressBar {
 	)
 }
 
+// windowBar is a Progress function for eval's window loops.
+func windowBar(on bool, desc string) func(done, total int) {
+	var bar *progressbar.ProgressBar
+	return func(done, total int) {
+		if bar == nil {
+			bar = newBar(on, total, desc, "windows")
+		}
+		if bar != nil {
+			bar.Set(done)
+		}
+	}
+}
+
+// reportFlags are the output options every eval command shares.
+type reportFlags struct {
+	asJSON bool
+	out    string
+	md     string
+}
+
+func (f *reportFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.BoolVar(&f.asJSON, "json", false, "print the JSON result on stdout instead of text")
+	fl.StringVar(&f.out, "out", "", "also write the JSON result to this file (atomically)")
+	fl.StringVar(&f.md, "md", "", "append the result as Markdown table rows to this file (a header first when the file is new or empty)")
+}
+
+// emit writes the JSON result where asked, the Markdown rows to --md, and
+// otherwise calls text for the human-readable output.
+func (f *reportFlags) emit(w io.Writer, v any, header string, rows []string, text func(io.Writer) error) error {
+	if f.out != "" {
+		if err := eval.WriteJSON(f.out, v); err != nil {
+			return err
+		}
+	}
+	if f.md != "" {
+		if err := appendMarkdown(f.md, header, rows); err != nil {
+			return err
+		}
+	}
+	if f.asJSON {
+		return json.NewEncoder(w).Encode(v)
+	}
+	return text(w)
+}
+
+// appendMarkdown appends rows to the Markdown file path, preceded by header
+// (which includes its separator line) when the file is new or empty.
+func appendMarkdown(path, header string, rows []string) error {
+	fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fi, err := fh.Stat()
+	var b strings.Builder
+	if err == nil && fi.Size() == 0 {
+		b.WriteString(header)
+	}
+	for _, r := range rows {
+		b.WriteString(r + "\n")
+	}
+	if err == nil {
+		_, err = fh.WriteString(b.String())
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("--md %s: %w", path, err)
+	}
+	return nil
+}
+
+// mdTable is a Markdown header with its separator line.
+func mdTable(cols ...string) string {
+	seps := make([]string, len(cols))
+	for i := range seps {
+		seps[i] = "---"
+		if i > 0 {
+			seps[i] = "---:"
+		}
+	}
+	return "| " + strings.Join(cols, " | ") + " |\n|" + strings.Join(seps, "|") + "|\n"
+}
+
+func mdRow(cells ...string) string { return "| " + strings.Join(cells, " | ") + " |" }
+
+// evalRun is the JSON result of one configuration of `eval ppl` or `eval
+// tasks`.
+type evalRun struct {
+	Model      string `json:"model"`
+	Mode       string `json:"mode"` // "dense" or "sparse"
+	Predictors string `json:"predictors,omitempty"`
+	// MLPDensity and HeadDensity are what the sparse decode steps computed
+	// (1 for dense).
+	MLPDensity  float64 `json:"mlp_density"`
+	HeadDensity float64 `json:"head_density"`
+	// SparseSteps is the number of sparse decode steps.
+	SparseSteps int `json:"sparse_steps"`
+	// DecodeMode: every token fed on its own (always for sparse runs).
+	DecodeMode bool `json:"decode_mode"`
+
+	// Perplexity (eval ppl, or eval tasks --ppl-text).
+	Perplexity *float64      `json:"perplexity,omitempty"`
+	StdErr     *float64      `json:"stderr,omitempty"`
+	Tokens     int           `json:"tokens,omitempty"`
+	Protocol   eval.Protocol `json:"protocol,omitempty"`
+	Ctx        int           `json:"ctx,omitempty"`
+	Files      []string      `json:"files,omitempty"`
+	MaxTokens  int           `json:"max_tokens,omitempty"`
+
+	// Tasks (eval tasks).
+	Limit int                        `json:"limit,omitempty"`
+	Tasks map[string]eval.TaskResult `json:"tasks,omitempty"`
+
+	Seconds float64 `json:"seconds"`
+}
+
+func (r *evalRun) setDensity(s *model.Session, sparse bool) {
+	d := s.Density()
+	r.MLPDensity, r.HeadDensity, r.SparseSteps = d.MLP(), d.Heads(), d.Tokens
+	r.Mode = "dense"
+	if sparse {
+		r.Mode = "sparse"
+	}
+}
+
+func (r *evalRun) setPPL(res eval.Result, files []string, maxTokens int) {
+	r.Perplexity, r.StdErr = &res.Perplexity, &res.StdErr
+	r.Tokens, r.Protocol, r.Ctx, r.Files, r.MaxTokens = res.Tokens, res.Protocol, res.Ctx, files, maxTokens
+}
+
+// evalConfig is how the dense and sparse runs of a command are set up.
+type evalConfig struct {
+	m        *dejavu.Model
+	path     string
+	sel      model.Selector // nil: dense
+	predPath string
+}
+
+// session starts a session of ctx tokens, sparse when c.sel is set.
+func (c *evalConfig) session(ctx int, sparse bool) *model.Session {
+	s := c.m.NewSession(ctx)
+	if sparse {
+		c.m.Model.PrepareSparse()
+		s.SetSelector(c.sel)
+	}
+	return s
+}
+
+// modes are the configurations to run: dense, sparse, or both.
+func (c *evalConfig) modes(both bool) []bool {
+	switch {
+	case both:
+		return []bool{false, true}
+	case c.sel != nil:
+		return []bool{true}
+	}
+	return []bool{false}
+}
+
+// loadEval loads the model and, when sparse decoding is asked for (or
+// both is set), the predictors.
+func loadEval(cmd *cobra.Command, mf *modelFlags, sp *sparseFlags, both bool) (*evalConfig, error) {
+	path, err := mf.path()
+	if err != nil {
+		return nil, err
+	}
+	m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+	if err != nil {
+		return nil, err
+	}
+	if both {
+		sp.sparse = true
+	}
+	sel, err := sp.selector(cmd, m)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	pp := sp.predictors
+	if sel != nil && pp == "" {
+		pp = dejavu.DefaultPredictorsPath(path)
+	}
+	return &evalConfig{m: m, path: path, sel: sel, predPath: pp}, nil
+}
+
+// readTexts reads whole files.
+func readTexts(files []string) ([]string, error) {
+	texts := make([]string, len(files))
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		texts[i] = string(b)
+	}
+	return texts, nil
+}
+
+// pplInput tokenizes files for perplexity: the ids and the BOS of llama.cpp's protocol.
+func pplInput(m *dejavu.Model, files []string) (ids []int, bos int, err error) {
+	texts, err := readTexts(files)
+	if err != nil {
+		return nil, 0, err
+	}
+	if ids, err = eval.Documents(m.Tok, texts...); err != nil {
+		return nil, 0, err
+	}
+	bos, err = eval.AddsBOS(m.Tok)
+	return ids, bos, err
+}
+
+func fmtDensity(d float64) string { return strconv.FormatFloat(d, 'f', 3, 64) }
+
 func newEvalPPL() *cobra.Command {
 	var (
-		mf       modelFlags
-		ctxN     int
-		protocol string
-		asJSON   bool
-		progress bool
+		mf        modelFlags
+		sp        sparseFlags
+		rf        reportFlags
+		ctxN      int
+		protocol  string
+		maxTokens int
+		decode    bool
+		both      bool
+		progress  bool
 	)
 	c := &cobra.Command{
 		Use:   "ppl [flags] FILE...",
-		Short: "Perplexity of text files",
+		Short: "Perplexity of text files, dense or sparse",
 		Long: `Perplexity of text files. Each file is one document, tokenized on its own
 with the tokenizer's default special tokens (BOS); the documents' ids are
-concatenated and evaluated in windows of --ctx tokens:
+concatenated (the first --max-tokens of them when set) and evaluated in windows
+of --ctx tokens:
 
   windows   non-overlapping windows (a shorter last window is dropped), every
             position after the first of each window scored
@@ -68,91 +304,156 @@ concatenated and evaluated in windows of --ctx tokens:
             of each window replaced by BOS when the tokenizer adds BOS, only the
             second half of each window scored
 
+With --sparse the tokens are fed one at a time (decode mode) through the
+predictors' selection; --decode does that densely. --dense-and-sparse runs both
+and prints them as one Markdown table.
+
 Prints the perplexity, its standard error (as llama.cpp computes it) and the
-number of scored tokens; --json prints one object. Progress goes to stderr.`,
+number of scored tokens; --json prints one JSON object (with the MLP and head
+densities the sparse steps computed). Progress goes to stderr.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			p, err := eval.ParseProtocol(protocol)
 			if err != nil {
 				return fmt.Errorf("--protocol: %w", err)
 			}
-			texts := make([]string, len(files))
-			for i, f := range files {
-				b, err := os.ReadFile(f)
+			if _, err := readTexts(files); err != nil {
+				return err
+			}
+			ec, err := loadEval(cmd, &mf, &sp, both)
+			if err != nil {
+				return err
+			}
+			defer ec.m.Close()
+			ids, bos, err := pplInput(ec.m, files)
+			if err != nil {
+				return err
+			}
+			var runs []evalRun
+			for _, sparse := range ec.modes(both) {
+				s := ec.session(ctxN, sparse)
+				name := "ppl"
+				if sparse {
+					name = "ppl sparse"
+				}
+				o := eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos, Decode: decode || sparse,
+					MaxTokens: maxTokens, Progress: windowBar(progress, name)}
+				t0 := time.Now()
+				res, err := eval.Perplexity(s, ids, o)
 				if err != nil {
 					return err
 				}
-				texts[i] = string(b)
-			}
-			path, err := mf.path()
-			if err != nil {
-				return err
-			}
-			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			ids, err := eval.Documents(m.Tok, texts...)
-			if err != nil {
-				return err
-			}
-			bos, err := eval.AddsBOS(m.Tok)
-			if err != nil {
-				return err
-			}
-			s := m.NewSession(ctxN)
-			var bar *progressbar.ProgressBar
-			o := eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos, Progress: func(done, total int) {
-				if bar == nil {
-					bar = newBar(progress, total, "ppl", "windows")
+				el := time.Since(t0)
+				r := evalRun{Model: ec.path, DecodeMode: o.Decode, Seconds: el.Seconds()}
+				r.setDensity(s, sparse)
+				if sparse {
+					r.Predictors = ec.predPath
 				}
-				if bar != nil {
-					bar.Set(done)
+				r.setPPL(res, files, maxTokens)
+				runs = append(runs, r)
+				fmt.Fprintf(os.Stderr, "%s: %d tokens in %s, %.0f tokens/s\n", r.Mode, res.Windows*res.Ctx, el.Round(time.Millisecond),
+					float64(res.Windows*res.Ctx)/el.Seconds())
+			}
+			return emitRuns(cmd.OutOrStdout(), &rf, runs, nil, func(w io.Writer) error {
+				if len(runs) > 1 {
+					return nil
 				}
-			}}
-			t0 := time.Now()
-			res, err := eval.Perplexity(s, ids, o)
-			if err != nil {
+				r := runs[0]
+				if _, err := fmt.Fprintf(w, "perplexity %.4f ± %.4f over %d tokens (%s, ctx %d)\n",
+					*r.Perplexity, *r.StdErr, r.Tokens, r.Protocol, r.Ctx); err != nil {
+					return err
+				}
+				if r.Mode == "sparse" {
+					_, err = fmt.Fprintf(w, "sparse decoding: mlp density %.3f, head density %.3f over %d steps\n", r.MLPDensity, r.HeadDensity, r.SparseSteps)
+				}
 				return err
-			}
-			el := time.Since(t0)
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(out).Encode(struct {
-					Perplexity  float64       `json:"perplexity"`
-					StdErr      float64       `json:"stderr"`
-					Tokens      int           `json:"tokens"`
-					Protocol    eval.Protocol `json:"protocol"`
-					Ctx         int           `json:"ctx"`
-					MLPDensity  float64       `json:"mlp_density"`
-					HeadDensity float64       `json:"head_density"`
-				}{res.Perplexity, res.StdErr, res.Tokens, res.Protocol, res.Ctx, 1, 1})
-			}
-			fmt.Fprintf(out, "perplexity %.4f ± %.4f over %d tokens (%s, ctx %d, %d windows)\n",
-				res.Perplexity, res.StdErr, res.Tokens, res.Protocol, res.Ctx, res.Windows)
-			fmt.Fprintf(os.Stderr, "%d tokens in %s, %.0f tokens/s\n", len(ids), el.Round(time.Millisecond),
-				float64(res.Windows*res.Ctx)/el.Seconds())
-			return nil
+			})
 		},
 	}
 	mf.register(c)
-	c.Flags().IntVar(&ctxN, "ctx", 512, "window length in tokens")
-	c.Flags().StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")
-	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
-	c.Flags().BoolVar(&progress, "progress", true, "show a progress bar on stderr")
+	sp.register(c)
+	rf.register(c)
+	f := c.Flags()
+	f.IntVar(&ctxN, "ctx", 512, "window length in tokens")
+	f.StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")
+	f.IntVar(&maxTokens, "max-tokens", 0, "evaluate only the first N tokens (0: all); bounds slow sparse runs")
+	f.BoolVar(&decode, "decode", false, "feed tokens one at a time even when dense (sparse runs always do)")
+	f.BoolVar(&both, "dense-and-sparse", false, "run dense and sparse (implies --sparse) and print one table")
+	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr")
 	return c
+}
+
+// taskColumn names a task's column in the comparison table: acc_norm
+// where the task reports it, else acc.
+func taskColumn(t *eval.Task) string {
+	if t.Norm {
+		return t.Name + " (acc_norm)"
+	}
+	return t.Name + " (acc)"
+}
+
+func taskScore(t *eval.Task, r eval.TaskResult) float64 {
+	if t.Norm && r.AccNorm != nil {
+		return *r.AccNorm
+	}
+	return r.Acc
+}
+
+// emitRuns reports the runs of ppl or tasks: one run as its JSON object,
+// dense and sparse as {"dense":…,"sparse":…} and, as text, a table of the
+// DejaVu paper's Table 3 layout (rows dense and sparse, columns the tasks
+// then perplexity); the --md rows have that layout too.
+func emitRuns(w io.Writer, rf *reportFlags, runs []evalRun, tasks []*eval.Task, single func(io.Writer) error) error {
+	cols := []string{"model", "mode", "MLP density", "head density"}
+	for _, t := range tasks {
+		cols = append(cols, taskColumn(t))
+	}
+	hasPPL := runs[0].Perplexity != nil
+	if hasPPL {
+		cols = append(cols, "perplexity")
+	}
+	var rows []string
+	for _, r := range runs {
+		cells := []string{filepath.Base(r.Model), r.Mode, fmtDensity(r.MLPDensity), fmtDensity(r.HeadDensity)}
+		for _, t := range tasks {
+			cells = append(cells, fmt.Sprintf("%.4f", taskScore(t, r.Tasks[t.Name])))
+		}
+		if hasPPL {
+			cells = append(cells, fmt.Sprintf("%.3f", *r.Perplexity))
+		}
+		rows = append(rows, mdRow(cells...))
+	}
+	header := mdTable(cols...)
+	var v any = runs[0]
+	if len(runs) == 2 {
+		v = struct {
+			Dense  evalRun `json:"dense"`
+			Sparse evalRun `json:"sparse"`
+		}{runs[0], runs[1]}
+	}
+	return rf.emit(w, v, header, rows, func(w io.Writer) error {
+		if len(runs) == 1 {
+			return single(w)
+		}
+		_, err := fmt.Fprint(w, header+strings.Join(rows, "\n")+"\n")
+		return err
+	})
 }
 
 func newEvalTasks() *cobra.Command {
 	var (
-		mf       modelFlags
-		names    string
-		dir      string
-		limit    int
-		ctxN     int
-		asJSON   bool
-		progress bool
+		mf        modelFlags
+		sp        sparseFlags
+		rf        reportFlags
+		names     string
+		dir       string
+		limit     int
+		ctxN      int
+		pplFiles  []string
+		pplCtx    int
+		maxTokens int
+		both      bool
+		progress  bool
 	)
 	c := &cobra.Command{
 		Use:   "tasks --task NAME[,NAME...]",
@@ -163,7 +464,14 @@ continuation given its context, with the tokenizer's default special tokens;
 acc picks the highest log-likelihood, acc_norm (piqa, arc_easy, arc_challenge,
 openbook_qa, hellaswag) the highest per character of the choice. lambada_openai
 reports greedy last-word accuracy and perplexity. --limit takes the first N
-items of each task. Tasks: ` + strings.Join(eval.TaskNames(), ", ") + `.`,
+items of each task. Tasks: ` + strings.Join(eval.TaskNames(), ", ") + `.
+
+With --sparse every token is fed on its own through the predictors' selection
+(decode mode). --ppl-text adds the perplexity of text files (windows of
+--ppl-ctx, the first --max-tokens tokens) as a last column. --dense-and-sparse
+runs both configurations and prints the DejaVu paper's Table 3 layout: rows
+dense and sparse, columns the tasks (acc_norm where reported, else acc) and
+perplexity.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var list []*eval.Task
@@ -181,51 +489,91 @@ items of each task. Tasks: ` + strings.Join(eval.TaskNames(), ", ") + `.`,
 					return err
 				}
 			}
-			path, err := mf.path()
+			ec, err := loadEval(cmd, &mf, &sp, both)
 			if err != nil {
 				return err
 			}
-			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			s := m.NewSession(ctxN)
-			results := make(map[string]eval.TaskResult, len(list))
-			for i, t := range list {
-				t0 := time.Now()
-				bar := newBar(progress, len(items[i]), t.Name, "items")
-				r, err := eval.RunTask(s, m.Tok, t, items[i], func() {
-					if bar != nil {
-						bar.Add(1)
-					}
-				})
-				if err != nil {
+			defer ec.m.Close()
+			var ids []int
+			bos := -1
+			if len(pplFiles) > 0 {
+				if ids, bos, err = pplInput(ec.m, pplFiles); err != nil {
 					return err
 				}
-				results[t.Name] = r
-				fmt.Fprintf(os.Stderr, "%s: %d items in %s\n", t.Name, r.N, time.Since(t0).Round(time.Millisecond))
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(out).Encode(struct {
-					Model       string                     `json:"model"`
-					Limit       int                        `json:"limit"`
-					MLPDensity  float64                    `json:"mlp_density"`
-					HeadDensity float64                    `json:"head_density"`
-					Tasks       map[string]eval.TaskResult `json:"tasks"`
-				}{path, limit, 1, 1, results})
+			var runs []evalRun
+			for _, sparse := range ec.modes(both) {
+				t0 := time.Now()
+				s := ec.session(ctxN, sparse)
+				r := evalRun{Model: ec.path, Limit: limit, DecodeMode: sparse, Tasks: map[string]eval.TaskResult{}}
+				for i, t := range list {
+					ti := time.Now()
+					bar := newBar(progress, len(items[i]), t.Name, "items")
+					res, err := eval.RunTaskWith(s, ec.m.Tok, t, items[i], eval.TaskOptions{Decode: sparse, Progress: func() {
+						if bar != nil {
+							bar.Add(1)
+						}
+					}})
+					if err != nil {
+						return err
+					}
+					r.Tasks[t.Name] = res
+					fmt.Fprintf(os.Stderr, "%s: %d items in %s\n", t.Name, res.N, time.Since(ti).Round(time.Millisecond))
+				}
+				if ids != nil {
+					ps := ec.session(pplCtx, sparse)
+					res, err := eval.Perplexity(ps, ids, eval.PerplexityOptions{Ctx: pplCtx, BOS: bos, Decode: sparse,
+						MaxTokens: maxTokens, Progress: windowBar(progress, "ppl")})
+					if err != nil {
+						return err
+					}
+					r.setPPL(res, pplFiles, maxTokens)
+					// Densities over both the task and the perplexity steps.
+					d, pd := s.Density(), ps.Density()
+					d.Tokens += pd.Tokens
+					d.MLPComputed += pd.MLPComputed
+					d.MLPTotal += pd.MLPTotal
+					d.HeadComputed += pd.HeadComputed
+					d.HeadTotal += pd.HeadTotal
+					r.MLPDensity, r.HeadDensity, r.SparseSteps = d.MLP(), d.Heads(), d.Tokens
+					r.Mode = map[bool]string{false: "dense", true: "sparse"}[sparse]
+				} else {
+					r.setDensity(s, sparse)
+				}
+				if sparse {
+					r.Predictors = ec.predPath
+				}
+				r.Seconds = time.Since(t0).Seconds()
+				runs = append(runs, r)
 			}
-			return writeTaskTable(out, list, results)
+			return emitRuns(cmd.OutOrStdout(), &rf, runs, list, func(w io.Writer) error {
+				r := runs[0]
+				if err := writeTaskTable(w, list, r.Tasks); err != nil {
+					return err
+				}
+				if r.Perplexity != nil {
+					fmt.Fprintf(w, "perplexity %.4f ± %.4f over %d tokens\n", *r.Perplexity, *r.StdErr, r.Tokens)
+				}
+				if r.Mode == "sparse" {
+					fmt.Fprintf(w, "sparse decoding: mlp density %.3f, head density %.3f over %d steps\n", r.MLPDensity, r.HeadDensity, r.SparseSteps)
+				}
+				return nil
+			})
 		},
 	}
 	mf.register(c)
-	c.Flags().StringVar(&names, "task", "", "comma-separated task names")
-	c.Flags().StringVar(&dir, "dir", defaultTaskDir, "directory of the task files")
-	c.Flags().IntVar(&limit, "limit", 0, "score only the first N items of each task (0: all)")
-	c.Flags().IntVar(&ctxN, "ctx", 0, "KV-cache size in tokens; longer inputs lose context from the left (0: the model's maximum)")
-	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
-	c.Flags().BoolVar(&progress, "progress", true, "show a progress bar on stderr")
+	sp.register(c)
+	rf.register(c)
+	f := c.Flags()
+	f.StringVar(&names, "task", "", "comma-separated task names")
+	f.StringVar(&dir, "dir", defaultTaskDir, "directory of the task files")
+	f.IntVar(&limit, "limit", 0, "score only the first N items of each task (0: all)")
+	f.IntVar(&ctxN, "ctx", 0, "KV-cache size in tokens; longer inputs lose context from the left (0: the model's maximum)")
+	f.StringSliceVar(&pplFiles, "ppl-text", nil, "also measure the perplexity of these text files")
+	f.IntVar(&pplCtx, "ppl-ctx", 512, "window length of --ppl-text")
+	f.IntVar(&maxTokens, "max-tokens", 0, "score only the first N tokens of --ppl-text (0: all)")
+	f.BoolVar(&both, "dense-and-sparse", false, "run dense and sparse (implies --sparse) and print one table")
+	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr")
 	c.MarkFlagRequired("task")
 	return c
 }
@@ -245,4 +593,246 @@ func writeTaskTable(w io.Writer, list []*eval.Task, results map[string]eval.Task
 		fmt.Fprintf(tw, "%s\t%d\t%.4f ± %.4f\t%s\t%s\n", t.Name, r.N, r.Acc, r.AccStderr, norm, ppl)
 	}
 	return tw.Flush()
+}
+
+// compareRun is the JSON result of `eval compare`.
+type compareRun struct {
+	Model      string   `json:"model"`
+	Predictors string   `json:"predictors"`
+	Files      []string `json:"files"`
+	MaxTokens  int      `json:"max_tokens"`
+	eval.CompareResult
+	MLPDensity  float64 `json:"mlp_density"`
+	HeadDensity float64 `json:"head_density"`
+	SparseSteps int     `json:"sparse_steps"`
+	Seconds     float64 `json:"seconds"`
+}
+
+var compareHeader = mdTable("model", "MLP density", "head density", "dense ppl", "sparse ppl", "KL mean", "KL p99", "top-1 agreement", "tokens")
+
+func compareRow(model string, mlp, heads, dense, sparse, klMean, klP99, agree float64, tokens int) string {
+	return mdRow(filepath.Base(model), fmtDensity(mlp), fmtDensity(heads), fmt.Sprintf("%.3f", dense), fmt.Sprintf("%.3f", sparse),
+		fmt.Sprintf("%.4f", klMean), fmt.Sprintf("%.4f", klP99), fmt.Sprintf("%.4f", agree), strconv.Itoa(tokens))
+}
+
+func newEvalCompare() *cobra.Command {
+	var (
+		mf        modelFlags
+		sp        sparseFlags
+		rf        reportFlags
+		texts     []string
+		ctxN      int
+		protocol  string
+		maxTokens int
+		progress  bool
+	)
+	c := &cobra.Command{
+		Use:   "compare --text FILE... [--predictors F] [--mlp-density D] [--head-density H]",
+		Short: "Dense vs sparse on the same tokens: KL divergence, top-1 agreement, perplexity",
+		Long: `Feed the same tokens (windows of --ctx of the text files, as 'eval ppl' cuts
+them, the first --max-tokens) one at a time to a dense and to a sparse session
+and compare their next-token distributions at every scored position:
+KL(P_dense ‖ P_sparse) in nats (mean and 99th percentile), the rate at which both
+pick the same argmax, the perplexity of each, and the densities the sparse steps
+computed. Sparse decoding is implied (--sparse).`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files := append(append([]string{}, texts...), args...)
+			if len(files) == 0 {
+				return fmt.Errorf("--text is required (text files)")
+			}
+			p, err := eval.ParseProtocol(protocol)
+			if err != nil {
+				return fmt.Errorf("--protocol: %w", err)
+			}
+			if _, err := readTexts(files); err != nil {
+				return err
+			}
+			ec, err := loadEval(cmd, &mf, &sp, true)
+			if err != nil {
+				return err
+			}
+			defer ec.m.Close()
+			ids, bos, err := pplInput(ec.m, files)
+			if err != nil {
+				return err
+			}
+			dense, sparse := ec.session(ctxN, false), ec.session(ctxN, true)
+			t0 := time.Now()
+			res, err := eval.Compare(dense, sparse, ids, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos, Decode: true,
+				MaxTokens: maxTokens, Progress: windowBar(progress, "compare")})
+			if err != nil {
+				return err
+			}
+			d := sparse.Density()
+			r := compareRun{Model: ec.path, Predictors: ec.predPath, Files: files, MaxTokens: maxTokens, CompareResult: res,
+				MLPDensity: d.MLP(), HeadDensity: d.Heads(), SparseSteps: d.Tokens, Seconds: time.Since(t0).Seconds()}
+			row := compareRow(r.Model, r.MLPDensity, r.HeadDensity, res.Ref.Perplexity, res.Test.Perplexity, res.KLMean, res.KLP99, res.Top1Agreement, res.Tokens)
+			return rf.emit(cmd.OutOrStdout(), r, compareHeader, []string{row}, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintf(tw, "tokens\t%d (%s, ctx %d, decode mode)\n", res.Tokens, res.Ref.Protocol, res.Ref.Ctx)
+				fmt.Fprintf(tw, "dense perplexity\t%.4f ± %.4f\n", res.Ref.Perplexity, res.Ref.StdErr)
+				fmt.Fprintf(tw, "sparse perplexity\t%.4f ± %.4f\n", res.Test.Perplexity, res.Test.StdErr)
+				fmt.Fprintf(tw, "KL(dense‖sparse)\tmean %.5f, p99 %.5f, max %.5f nats\n", res.KLMean, res.KLP99, res.KLMax)
+				fmt.Fprintf(tw, "top-1 agreement\t%.4f\n", res.Top1Agreement)
+				fmt.Fprintf(tw, "densities\tmlp %.3f, heads %.3f over %d sparse steps\n", r.MLPDensity, r.HeadDensity, r.SparseSteps)
+				return tw.Flush()
+			})
+		},
+	}
+	mf.register(c)
+	sp.register(c)
+	rf.register(c)
+	f := c.Flags()
+	f.StringSliceVar(&texts, "text", nil, "text files (repeatable, comma-separated)")
+	f.IntVar(&ctxN, "ctx", 512, "window length in tokens")
+	f.StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")
+	f.IntVar(&maxTokens, "max-tokens", 0, "compare only the first N tokens (0: all)")
+	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr")
+	return c
+}
+
+// parseDensities reads a comma-separated list of densities in [0, 1]
+// (0: the calibrated budgets).
+func parseDensities(flag, s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v < 0 || v > 1 {
+			return nil, fmt.Errorf("--%s: %q is not a density in [0, 1]", flag, f)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--%s: no densities", flag)
+	}
+	return out, nil
+}
+
+func newEvalSweep() *cobra.Command {
+	var (
+		mf         modelFlags
+		rf         reportFlags
+		predictors string
+		mlpList    string
+		headList   string
+		texts      []string
+		ctxN       int
+		protocol   string
+		maxTokens  int
+		progress   bool
+	)
+	c := &cobra.Command{
+		Use:   "sweep --predictors F --mlp-density D1,D2,... [--head-density H1,...] --max-tokens N --out SWEEP.json FILE...",
+		Short: "Perplexity, KL and top-1 agreement of sparse decoding at several densities",
+		Long: `Run 'eval compare' for every combination of --mlp-density and --head-density
+(0 selects the predictors' calibrated per-layer budgets) on the same tokens,
+the dense reference computed once. Writes a JSON document (--out; its schema
+is eval.Sweep) that 'dejavu analyze --sweep' plots, and prints a Markdown table
+(also appended to --md).`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files := append(append([]string{}, texts...), args...)
+			if len(files) == 0 {
+				return fmt.Errorf("give text files (arguments or --text)")
+			}
+			p, err := eval.ParseProtocol(protocol)
+			if err != nil {
+				return fmt.Errorf("--protocol: %w", err)
+			}
+			mlps, err := parseDensities("mlp-density", mlpList)
+			if err != nil {
+				return err
+			}
+			heads, err := parseDensities("head-density", headList)
+			if err != nil {
+				return err
+			}
+			if _, err := readTexts(files); err != nil {
+				return err
+			}
+			path, err := mf.path()
+			if err != nil {
+				return err
+			}
+			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			pred, err := m.LoadPredictors(predictors)
+			if err != nil {
+				return err
+			}
+			if predictors == "" {
+				predictors = dejavu.DefaultPredictorsPath(path)
+			}
+			ids, bos, err := pplInput(m, files)
+			if err != nil {
+				return err
+			}
+			m.Model.PrepareSparse()
+			var tests []eval.Session
+			var sessions []*model.Session
+			var points []eval.SweepPoint
+			for _, h := range heads {
+				for _, d := range mlps {
+					q := pred.Clone()
+					if err := q.SetSelection(sparsity.Selection{MLPDensity: d, HeadDensity: h}); err != nil {
+						return err
+					}
+					s := m.NewSession(ctxN)
+					s.SetSelector(q)
+					tests = append(tests, s)
+					sessions = append(sessions, s)
+					points = append(points, eval.SweepPoint{RequestedMLPDensity: d, RequestedHeadDensity: h})
+				}
+			}
+			n := len(ids)
+			if maxTokens > 0 {
+				n = min(n, maxTokens)
+			}
+			fmt.Fprintf(os.Stderr, "sweep: dense and %d sparse configurations on %d tokens\n", len(tests), n)
+			t0 := time.Now()
+			rs, err := eval.CompareMany(m.NewSession(ctxN), tests, ids, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos,
+				Decode: true, MaxTokens: maxTokens, Progress: windowBar(progress, "sweep")})
+			if err != nil {
+				return err
+			}
+			el := time.Since(t0).Seconds() / float64(len(tests)+1)
+			sw := eval.Sweep{Model: path, Predictors: predictors, Files: files, Protocol: p, Ctx: ctxN, MaxTokens: maxTokens,
+				Tokens: rs[0].Tokens, Dense: rs[0].Ref}
+			var rows []string
+			for i, r := range rs {
+				d := sessions[i].Density()
+				pt := &points[i]
+				pt.MLPDensity, pt.HeadDensity = d.MLP(), d.Heads()
+				pt.Perplexity, pt.StdErr = r.Test.Perplexity, r.Test.StdErr
+				pt.KLMean, pt.KLP99, pt.KLMax, pt.Top1Agreement = r.KLMean, r.KLP99, r.KLMax, r.Top1Agreement
+				pt.Seconds = el
+				rows = append(rows, compareRow(path, pt.MLPDensity, pt.HeadDensity, r.Ref.Perplexity, pt.Perplexity, pt.KLMean, pt.KLP99, pt.Top1Agreement, r.Tokens))
+			}
+			sw.Points = points
+			return rf.emit(cmd.OutOrStdout(), sw, compareHeader, rows, func(w io.Writer) error {
+				_, err := fmt.Fprint(w, compareHeader+strings.Join(rows, "\n")+"\n")
+				return err
+			})
+		},
+	}
+	mf.register(c)
+	rf.register(c)
+	f := c.Flags()
+	f.StringVar(&predictors, "predictors", "", "predictors file (default <model dir>/"+sparsity.DefaultFileName+")")
+	f.StringVar(&mlpList, "mlp-density", "0.05,0.1,0.2,0.3,0.5,1", "comma-separated MLP densities (0: calibrated budgets)")
+	f.StringVar(&headList, "head-density", "0", "comma-separated head densities (0: calibrated budgets)")
+	f.StringSliceVar(&texts, "text", nil, "text files (or give them as arguments)")
+	f.IntVar(&ctxN, "ctx", 512, "window length in tokens")
+	f.StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")
+	f.IntVar(&maxTokens, "max-tokens", 4096, "use only the first N tokens (0: all)")
+	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr")
+	return c
 }
