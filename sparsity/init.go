@@ -5,44 +5,7 @@ import (
 	"math/rand/v2"
 
 	"dejavu/kernels"
-	"dejavu/model"
 )
-
-// exactMLP returns the map from the standardized MLP input to the MLP's
-// pre-activations (fc1 for OPT, gate for gated MLPs), W' (FFN×Hidden) and
-// b', when the model applies its norm inside the block (pre-LN OPT, Llama);
-// ok is false otherwise.
-func exactMLP(m *model.Model, l int) (w, b []float32, ok bool) {
-	c := m.Cfg
-	L := &m.Layers[l]
-	lin := &L.Up
-	if c.Family == model.Llama {
-		lin = &L.Gate
-	} else if !c.PreLN {
-		return nil, nil, false
-	}
-	d, F := c.Hidden, c.FFN
-	w = make([]float32, F*d)
-	b = make([]float32, F)
-	for f := 0; f < F; f++ {
-		row := w[f*d : (f+1)*d]
-		lin.W.Row(f, row)
-		var s float32
-		for i := range row {
-			if L.MLPNormB != nil {
-				s += row[i] * L.MLPNormB[i]
-			}
-			if L.MLPNormW != nil {
-				row[i] *= L.MLPNormW[i]
-			}
-		}
-		if lin.B != nil {
-			s += lin.B[f]
-		}
-		b[f] = s
-	}
-	return w, b, true
-}
 
 // initLowRank sets the trainer's A (r×d) and Bᵀ (F×r) to the best rank-r
 // approximation of W' (its top right singular subspace Q: A = Q, Bᵀ = W'Qᵀ,

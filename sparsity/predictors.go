@@ -38,6 +38,14 @@ type LayerStats struct {
 	HeadBudget  int     `json:"head_budget,omitempty"`
 	HeadRecall  float64 `json:"head_recall,omitempty"` // of the important heads, at HeadBudget
 	HeadDensity float64 `json:"head_density,omitempty"`
+	// Quality curves on validation, for budgets 8(i+1) neurons / i+1 heads:
+	// mean activation-mass recall (see neuronMass), mean per-token neuron
+	// recall, and mean head-norm-mass recall of the lookahead.
+	MassRecall    float64   `json:"mass_recall,omitempty"` // at Budget
+	HeadMass      float64   `json:"head_mass,omitempty"`   // at HeadBudget
+	MassCurve     []float32 `json:"mass_curve,omitempty"`
+	RecallCurve   []float32 `json:"recall_curve,omitempty"`
+	HeadMassCurve []float32 `json:"head_mass_curve,omitempty"`
 }
 
 // Info is the predictors file's description (its "info" metadata).
@@ -75,6 +83,16 @@ type Selection struct {
 	// HeadDensity in (0, 1] selects the top round(H·Heads) heads (at least
 	// one) instead of the calibrated head budgets.
 	HeadDensity float64
+	// MLPMass in (0, 1] gives each layer the smallest budget whose
+	// activation-mass recall on validation reaches it (per-layer budgets:
+	// easy layers get fewer neurons).
+	MLPMass float64
+	// HeadMass in (0, 1] gives each layer the smallest head budget whose
+	// head-norm-mass recall on validation reaches it.
+	HeadMass float64
+	// MLPBudgets and HeadBudgets, when set, are explicit per-layer budgets
+	// (Layers and Layers−1 entries; HeadBudgets[l] is for layer l+1).
+	MLPBudgets, HeadBudgets []int
 }
 
 // Predictors are trained DejaVu predictors for one model. They implement
@@ -138,14 +156,33 @@ func (p *Predictors) SetSelection(s Selection) error {
 	if s.MLPThreshold != nil {
 		n++
 	}
+	if s.MLPMass != 0 {
+		n++
+	}
+	if s.MLPBudgets != nil {
+		n++
+	}
 	if s.Thresholds {
 		n++
 	}
 	if n > 1 {
-		return errors.New("sparsity: choose one of an MLP density, an MLP threshold and the calibrated thresholds")
+		return errors.New("sparsity: choose one of an MLP density, an MLP threshold, an MLP mass, explicit budgets and the calibrated thresholds")
 	}
-	if s.MLPDensity < 0 || s.MLPDensity > 1 || s.HeadDensity < 0 || s.HeadDensity > 1 {
-		return fmt.Errorf("sparsity: densities must lie in (0, 1], got mlp %v heads %v", s.MLPDensity, s.HeadDensity)
+	if s.HeadDensity != 0 && (s.HeadMass != 0 || s.HeadBudgets != nil) || s.HeadMass != 0 && s.HeadBudgets != nil {
+		return errors.New("sparsity: choose one of a head density, a head mass and explicit head budgets")
+	}
+	for _, v := range []float64{s.MLPDensity, s.HeadDensity, s.MLPMass, s.HeadMass} {
+		if v < 0 || v > 1 {
+			return fmt.Errorf("sparsity: densities and masses must lie in (0, 1], got %v", v)
+		}
+	}
+	if s.MLPBudgets != nil && len(s.MLPBudgets) != len(p.mlpK) || s.HeadBudgets != nil && len(s.HeadBudgets) != len(p.headK) {
+		return fmt.Errorf("sparsity: %d MLP and %d head budgets, want %d and %d", len(s.MLPBudgets), len(s.HeadBudgets), len(p.mlpK), len(p.headK))
+	}
+	for l, st := range p.Info.Stats {
+		if s.MLPMass > 0 && len(st.MassCurve) == 0 || s.HeadMass > 0 && l < len(p.headK) && len(st.HeadMassCurve) == 0 {
+			return errors.New("sparsity: these predictors have no quality curves (trained by an older version): train them again")
+		}
 	}
 	for l, st := range p.Info.Stats {
 		p.mlpK[l] = st.Budget
@@ -157,11 +194,20 @@ func (p *Predictors) SetSelection(s Selection) error {
 			p.thr[l] = float32(*s.MLPThreshold)
 		case s.Thresholds:
 			p.thr[l] = st.Threshold
+		case s.MLPMass > 0:
+			p.mlpK[l] = budgetFor(st.MassCurve, s.MLPMass, 8, F)
+		case s.MLPBudgets != nil:
+			p.mlpK[l] = min(F, max(0, s.MLPBudgets[l]))
 		}
 		if l < len(p.headK) {
 			p.headK[l] = st.HeadBudget
-			if s.HeadDensity > 0 {
+			switch {
+			case s.HeadDensity > 0:
 				p.headK[l] = min(H, max(1, int(math.Round(s.HeadDensity*float64(H)))))
+			case s.HeadMass > 0:
+				p.headK[l] = budgetFor(st.HeadMassCurve, s.HeadMass, 1, H)
+			case s.HeadBudgets != nil:
+				p.headK[l] = min(H, max(1, s.HeadBudgets[l]))
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package sparsity
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -241,5 +242,85 @@ func TestTopK(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("n=%d k=%d: got %v want %v", n, k, got, want)
 		}
+	}
+}
+
+// TestEvaluate checks the decode-mode evaluation: with every neuron and head
+// selected it reproduces the dense perplexity and argmax; with a quarter of
+// the neurons it reports that density and a different perplexity.
+func TestEvaluate(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	m := loadTiny(t, "opt-preln")
+	_, p := collectTrain(t, m, pool, t.TempDir())
+	m.PrepareSparse()
+	ids := randomDocs(m, 1, 70, 11)[0]
+	ref, err := NewReference(m, pool, ids, 32, m.Cfg.BOS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Tokens() != 70 {
+		t.Fatalf("%d positions, want 70", ref.Tokens())
+	}
+	if err := p.SetSelection(Selection{MLPDensity: 1, HeadDensity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := ref.Evaluate(m, pool, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(e.PPLRise()) > 1e-4 || e.Agreement < 0.99 || e.Density.MLP() != 1 || e.Density.Tokens != 70-3 {
+		t.Errorf("all selected: %+v (rise %v)", e, e.PPLRise())
+	}
+	if err := p.SetSelection(Selection{MLPDensity: 0.25}); err != nil {
+		t.Fatal(err)
+	}
+	e, err = ref.Evaluate(m, pool, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Density.MLP() != 0.25 || e.PPLSparse == e.PPLDense {
+		t.Errorf("quarter of the neurons: %+v", e)
+	}
+	// Mass-calibrated budgets grow with the target and stay within bounds.
+	var prev []int
+	for _, mass := range []float64{0.5, 0.9, 0.99, 1} {
+		if err := p.SetSelection(Selection{MLPMass: mass, HeadMass: mass}); err != nil {
+			t.Fatal(err)
+		}
+		mb, hb := p.Budgets()
+		for l, k := range mb {
+			if k%8 != 0 || k < 8 || k > m.Cfg.FFN || prev != nil && k < prev[l] {
+				t.Errorf("mass %v: budgets %v after %v", mass, mb, prev)
+			}
+		}
+		for _, k := range hb {
+			if k < 1 || k > m.Cfg.Heads {
+				t.Errorf("mass %v: head budgets %v", mass, hb)
+			}
+		}
+		prev = mb
+	}
+}
+
+func TestCoverCurve(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	// Two rows of 4: logits rank the masses.
+	zs := []float32{4, 3, 2, 1, 1, 2, 3, 4}
+	mass := []float32{0.5, 0.3, 0.2, 0, 0, 0, 0, 1}
+	got := coverCurve(pool, zs, mass, 2, 4, 1)
+	want := []float32{0.75, 0.9, 1, 1}
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
+			t.Fatalf("curve %v, want %v", got, want)
+		}
+	}
+	if k := budgetFor(got, 0.85, 1, 4); k != 2 {
+		t.Errorf("budget for 0.85: %d, want 2", k)
+	}
+	labels := headMassLabels([]float32{0.1, 0.6, 0.3, 0}, 4, 0.8)
+	if labels[0] != 0b0110 {
+		t.Errorf("mass labels %04b, want 0110", labels[0])
 	}
 }

@@ -25,7 +25,16 @@ type TrainOptions struct {
 	HeadFrac    float64 // a head is important when among this top fraction by output norm (0.5)
 	HeadRecall  float64 // target recall of important heads (0.999: on small models every dropped head costs)
 	MaxTokens   int     // use at most this many recorded tokens (0: all)
-	Seed        uint64
+	// Mass, when > 0, sets each layer's MLP budget to the smallest reaching
+	// this activation-mass recall on validation instead of Recall.
+	Mass float64
+	// HeadMass, when > 0, sets each layer's head budget to the smallest
+	// reaching this head-norm-mass recall on validation instead of HeadRecall.
+	HeadMass float64
+	// HeadLabelMass, when > 0, labels as important the fewest heads covering
+	// this fraction of a token's head-norm mass instead of the top HeadFrac.
+	HeadLabelMass float64
+	Seed          uint64
 	// Progress, if set, is called after each epoch of each predictor.
 	Progress func(layer int, what string, epoch, epochs int)
 }
@@ -141,7 +150,11 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 			}
 		}
 		var init func(*trainer)
-		if w, b, ok := exactMLP(m, l); ok {
+		first := &m.Layers[l].Up
+		if c.Family == model.Llama {
+			first = &m.Layers[l].Gate
+		}
+		if w, b, ok := exactLinear(m, l, first); ok {
 			init = func(t *trainer) { initLowRank(t, w, b, rng) }
 		}
 		lr, cal, best := fit(pool, fd, st.Rank, 8, o.Recall, &o, rng, prog, init)
@@ -151,6 +164,7 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 		st.TrueDensity, st.PredDensity = cal.trueDensity, float64(cal.k)/float64(c.FFN)
 		st.Threshold, st.ThreshDensity = cal.thr, cal.thrDensity
 		st.PredictorBytes = lr.A.Bytes() + lr.B.Bytes() + 4*int64(len(lr.Bias))
+		mlpCurves(pool, m, l, &lr, fd, &st, o.Mass)
 		if !last {
 			next, err := ds.Layer(l+1, false, false, false, true)
 			if err != nil {
@@ -160,7 +174,13 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 			for i := 0; i < N; i++ {
 				standardize(Xa[i*c.Hidden:(i+1)*c.Hidden], Xa[i*c.Hidden:(i+1)*c.Hidden], rms)
 			}
-			hfd := &fitData{X: Xa, in: c.Hidden, Y: headLabels(next.HeadNorm[:N*c.Heads], c.Heads, nHeadPos),
+			var hy []byte
+			if o.HeadLabelMass > 0 {
+				hy = headMassLabels(next.HeadNorm[:N*c.Heads], c.Heads, o.HeadLabelMass)
+			} else {
+				hy = headLabels(next.HeadNorm[:N*c.Heads], c.Heads, nHeadPos)
+			}
+			hfd := &fitData{X: Xa, in: c.Hidden, Y: hy,
 				stride: (c.Heads + 7) / 8, out: c.Heads, train: train, val: val}
 			hprog := func(e int) {
 				if o.Progress != nil {
@@ -170,6 +190,13 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 			hlr, hcal, _ := fit(pool, hfd, c.Heads, 1, o.HeadRecall, &o, rng, hprog, nil)
 			p.head = append(p.head, hlr)
 			st.HeadBudget, st.HeadRecall = max(1, hcal.k), hcal.recall
+			zs := predLogits(pool, &hlr, Xa, c.Hidden, val)
+			st.HeadMassCurve = coverCurve(pool, zs, gatherRows(next.HeadNorm, c.Heads, val), nVal, c.Heads, 1)
+			if o.HeadMass > 0 {
+				st.HeadBudget = budgetFor(st.HeadMassCurve, o.HeadMass, 1, c.Heads)
+				st.HeadRecall = 0 // the label recall target was not used
+			}
+			st.HeadMass = float64(st.HeadMassCurve[st.HeadBudget-1])
 			st.HeadDensity = float64(st.HeadBudget) / float64(c.Heads)
 			st.PredictorBytes += hlr.A.Bytes() + hlr.B.Bytes() + 4*int64(len(hlr.Bias))
 		}
@@ -195,6 +222,71 @@ func headLabels(norms []float32, H, k int) []byte {
 		}
 	}
 	return out
+}
+
+// headMassLabels marks, per token, the fewest heads (largest norms first)
+// whose norms sum to at least frac of the token's total (as bit rows).
+func headMassLabels(norms []float32, H int, frac float64) []byte {
+	stride := (H + 7) / 8
+	n := len(norms) / H
+	out := make([]byte, n*stride)
+	idx := make([]int, H)
+	for i := 0; i < n; i++ {
+		row := norms[i*H : (i+1)*H]
+		var total float64
+		for h := range idx {
+			idx[h] = h
+			total += float64(row[h])
+		}
+		slices.SortFunc(idx, func(a, b int) int {
+			switch {
+			case row[a] > row[b]:
+				return -1
+			case row[a] < row[b]:
+				return 1
+			}
+			return a - b
+		})
+		var cum float64
+		for _, h := range idx {
+			out[i*stride+h>>3] |= 1 << (h & 7)
+			if cum += float64(row[h]); cum >= frac*total {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// mlpCurves measures layer l's MLP predictor on the validation rows of fd:
+// the activation-mass recall and the (per-token) neuron recall at every
+// budget; with mass > 0 the layer's budget becomes the smallest reaching
+// that mass recall.
+func mlpCurves(pool *kernels.Pool, m *model.Model, l int, lr *lowRank, fd *fitData, st *LayerStats, mass float64) {
+	F := fd.out
+	n := len(fd.val)
+	zs := predLogits(pool, lr, fd.X, fd.in, fd.val)
+	bits := make([]float32, n*F)
+	for k, i := range fd.val {
+		for f := 0; f < F; f++ {
+			if fd.label(i, f) {
+				bits[k*F+f] = 1
+			}
+		}
+	}
+	st.RecallCurve = coverCurve(pool, zs, bits, n, F, 8)
+	mw := neuronMass(m, pool, l, fd.X, fd.val)
+	if mw == nil {
+		mw = bits // post-LN: no exact activations; every active neuron counts the same
+	}
+	st.MassCurve = coverCurve(pool, zs, mw, n, F, 8)
+	if mass > 0 {
+		st.Budget = budgetFor(st.MassCurve, mass, 8, F)
+		st.PredDensity = float64(st.Budget) / float64(F)
+		st.Recall = float64(st.RecallCurve[st.Budget/8-1])
+		st.Precision = st.Recall * st.TrueDensity / st.PredDensity
+	}
+	st.MassRecall = float64(st.MassCurve[st.Budget/8-1])
 }
 
 // fitData is one predictor's training problem: N rows of in standardized

@@ -18,6 +18,15 @@ import (
 // defaultCorpus is the text the demo records activations on.
 const defaultCorpus = "../shared/data/text/corpus-sample"
 
+// The demo's budgets (see docs/sparsity.md): 0 calibrates on 99% recall
+// of active neurons and 99.9% recall of the top-half heads, which kept the
+// top-1 agreement highest in the measured sweeps; a mass target (e.g.
+// 0.995) trades agreement for fewer neurons.
+const (
+	demoMass     = 0
+	demoHeadMass = 0
+)
+
 var demoPrompts = []string{
 	"Once upon a time",
 	"The history of the city begins",
@@ -27,14 +36,18 @@ var demoPrompts = []string{
 
 func newDemo() *cobra.Command {
 	var (
-		mf     modelFlags
-		text   []string
-		tokens int
-		rank   int
-		epochs int
-		n      int
-		dir    string
-		keep   bool
+		mf       modelFlags
+		text     []string
+		tokens   int
+		rank     int
+		epochs   int
+		n        int
+		dir      string
+		keep     bool
+		mass     float64
+		headMass float64
+		evalText string
+		evalToks int
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -44,7 +57,14 @@ activations on a sample of text, train predictors with fast settings into a
 temporary directory (never the model directory), then generate densely and
 sparsely for a few prompts and print ms/token, the densities actually used and
 the top-1 agreement with dense (teacher-forced on the dense greedy
-continuation).`,
+continuation); finally the decode-mode perplexity of the first --eval-tokens
+tokens of WikiText-2, dense and sparse, with the top-1 agreement at every
+position.
+
+Budgets are per layer, calibrated on the held-out part of the recorded text:
+by default the fewest neurons reaching 99% recall of the active ones; with
+--mass M the fewest whose activation-mass recall reaches M (--head-mass for
+heads); see docs/sparsity.md for the measured trade-off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, err := mf.path()
@@ -76,7 +96,7 @@ continuation).`,
 			}
 			tc := time.Now()
 			pred := filepath.Join(dir, sparsity.DefaultFileName)
-			p, err := runTrain(m, data, pred, sparsity.TrainOptions{Rank: rank, Epochs: epochs}, false, stdout, stderr)
+			p, err := runTrain(m, data, pred, sparsity.TrainOptions{Rank: rank, Epochs: epochs, Mass: mass, HeadMass: headMass}, false, stdout, stderr)
 			if err != nil {
 				return err
 			}
@@ -84,14 +104,28 @@ continuation).`,
 			tt := time.Now()
 			p.SetPool(m.Pool)
 			fmt.Fprintf(stderr, "demo: collect %.0fs, train %.0fs; generating…\n", tc.Sub(t0).Seconds(), tt.Sub(tc).Seconds())
-			return demoCompare(m, p, n, stdout)
+			if err := demoCompare(m, p, n, stdout); err != nil {
+				return err
+			}
+			if evalToks <= 0 {
+				return nil
+			}
+			ids, err := evalTokens(m, evalText, evalToks)
+			if err != nil {
+				return err
+			}
+			return runSweep(m, p, ids, 512, []sweepSetting{{name: "cal"}}, []sweepSetting{{name: "cal"}}, stdout, stderr)
 		},
 	}
 	mf.register(c)
 	f := c.Flags()
 	f.StringSliceVar(&text, "text", []string{defaultCorpus}, "text to record activations on")
-	f.IntVar(&tokens, "tokens", 12000, "tokens to record")
-	f.IntVar(&rank, "rank", 48, "MLP predictor rank (0: auto)")
+	f.IntVar(&tokens, "tokens", 24000, "tokens to record")
+	f.IntVar(&rank, "rank", 0, "MLP predictor rank (0: auto, under 10% of the layer's bytes)")
+	f.Float64Var(&mass, "mass", demoMass, "per-layer MLP budget: activation-mass recall to reach (0: 99% recall of active neurons)")
+	f.Float64Var(&headMass, "head-mass", demoHeadMass, "per-layer head budget: head-norm-mass recall to reach (0: 99.9% recall of the top-half heads)")
+	f.StringVar(&evalText, "eval-text", defaultEvalText, "text for the final perplexity comparison")
+	f.IntVar(&evalToks, "eval-tokens", 1024, "tokens of --eval-text to compare (0: skip)")
 	f.IntVar(&epochs, "epochs", 4, "training epochs")
 	f.IntVarP(&n, "n", "n", 48, "tokens generated per prompt")
 	f.StringVar(&dir, "dir", "", "working directory (default: a temporary one, removed afterwards)")

@@ -78,6 +78,9 @@ The predictors go to --out, by default <model dir>/` + sparsity.DefaultFileName 
 	f.Float64Var(&o.Recall, "recall", 0.99, "target recall of active neurons on validation")
 	f.Float64Var(&o.HeadFrac, "head-frac", 0.5, "fraction of heads labelled important per token")
 	f.Float64Var(&o.HeadRecall, "head-recall", 0.999, "target recall of important heads on validation")
+	f.Float64Var(&o.Mass, "mass", 0, "per-layer MLP budget: smallest reaching this activation-mass recall on validation (0: use --recall)")
+	f.Float64Var(&o.HeadMass, "head-mass", 0, "per-layer head budget: smallest reaching this head-norm-mass recall on validation (0: use --head-recall)")
+	f.Float64Var(&o.HeadLabelMass, "head-label-mass", 0, "label as important the fewest heads covering this fraction of the head-norm mass (0: the top --head-frac)")
 	f.IntVar(&o.MaxTokens, "max-tokens", 0, "use at most this many recorded tokens (0: all)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	return c
