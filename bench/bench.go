@@ -21,6 +21,11 @@ type Options struct {
 	MLPDensity, HeadDensity float64
 	// Selector, if set, chooses the sparse rows instead (trained predictors).
 	Selector model.Selector
+	// Async runs the next layer's head prediction of sparse decode steps on
+	// a goroutine of its own (model.Session.SetAsync) with Lookahead, or
+	// with the decoding selector itself when Lookahead is nil.
+	Async     bool
+	Lookahead model.Selector
 	// BandwidthBytes is the buffer size of the bandwidth measurement (0: 1 GiB).
 	BandwidthBytes int64
 	Progress       io.Writer // progress lines; nil for none
@@ -43,6 +48,7 @@ type Result struct {
 	BandwidthFrac   float64 `json:"bandwidth_fraction"`
 	MLPDensity      float64 `json:"mlp_density"`
 	HeadDensity     float64 `json:"head_density"`
+	Async           bool    `json:"async_lookahead"`
 	TotalWallS      float64 `json:"wall_s"`
 	PeakContextUsed int     `json:"context_tokens"`
 }
@@ -92,6 +98,15 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 	}
 	r.PromptTokPerS = float64(o.PromptLen) / time.Since(t0).Seconds()
 	s.SetSelector(sel) // the prompt pass above stays dense
+	if sel != nil && o.Async {
+		la := o.Lookahead
+		if la == nil {
+			la = sel
+		}
+		s.SetAsync(la)
+		defer s.SetAsync(nil)
+		r.Async = true
+	}
 	say("decoding %d tokens…", o.Gen)
 	ms := make([]float64, 0, o.Gen)
 	for i := 0; i < o.Gen; i++ {
@@ -162,4 +177,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "weights/token    %.1f MB\n", float64(r.BytesPerToken)/1e6)
 	fmt.Fprintf(w, "bandwidth        %.1f GB/s achieved, %.1f GB/s measured read = %.0f%%\n", r.AchievedGBps, r.MachineGBps, 100*r.BandwidthFrac)
 	fmt.Fprintf(w, "density          mlp %.2f, heads %.2f\n", r.MLPDensity, r.HeadDensity)
+	if r.Async {
+		fmt.Fprintf(w, "lookahead        asynchronous\n")
+	}
 }

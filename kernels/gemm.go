@@ -137,6 +137,10 @@ func (m Mat) gemmPack(id int, dst []float32, i0, rows, kb, kc, mr int) {
 	_, _, g := archGemmShape(id)
 	c, es := m.Cols, m.DType.Size()
 	kf, rf := kc/g*g, rows/g*g
+	if m.DType == Q8_0 {
+		m.gemmPackQ8(id, dst, i0, rows, kb, kc, mr, g)
+		return
+	}
 	if kf > 0 {
 		_ = dst[(kf-1)*mr+rf-1]
 		for rg := 0; rg < rf; rg += g {
@@ -161,6 +165,10 @@ func (m Mat) gemmPack(id int, dst []float32, i0, rows, kb, kc, mr int) {
 // packRowGo sets dst[k*mr + r] = m[i][kb+k] for k0 ≤ k < kc.
 func (m Mat) packRowGo(dst []float32, i, kb, k0, kc, r, mr int) {
 	if k0 >= kc {
+		return
+	}
+	if m.DType == Q8_0 {
+		m.packRowQ8(dst, i, kb, k0, kc, r, mr)
 		return
 	}
 	base := i*m.Cols + kb

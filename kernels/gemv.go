@@ -121,8 +121,11 @@ func (m Mat) gemvRows(y, x []float32, start, end int) {
 // [start, end) exist (end > start, Cols > 0).
 func (m Mat) rowPtr(start, end int) unsafe.Pointer {
 	c := m.Cols
-	if m.DType == F32 {
+	switch m.DType {
+	case F32:
 		return unsafe.Pointer(unsafe.SliceData(m.f32[start*c : end*c]))
+	case Q8_0:
+		return m.q8Ptr(start, end)
 	}
 	return unsafe.Pointer(unsafe.SliceData(m.u16[start*c : end*c]))
 }
@@ -139,7 +142,7 @@ func (m Mat) gemmRows(y, x []float32, n, start, end int) bool {
 		return false
 	}
 	c, r := m.Cols, m.Rows
-	blk := max(8, gemmBlockBytes/max(1, c*m.DType.Size())) &^ 7
+	blk := max(8, gemmBlockBytes/max(1, m.DType.RowBytes(c))) &^ 7
 	for s := start; s < end; s += blk {
 		e := min(s+blk, end)
 		for b := range n {

@@ -86,6 +86,10 @@ var archKernels = func() []gemvKernels {
 }()
 
 func archGemv(id int, dt DType, w unsafe.Pointer, x, y *float32, rows, cols int) {
+	if dt == Q8_0 {
+		archGemvQ8(id, w, x, y, rows, cols)
+		return
+	}
 	if id == idAVX512 {
 		switch dt {
 		case F32:

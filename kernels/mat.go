@@ -1,5 +1,6 @@
 // Package kernels holds the numeric kernels of the engine: matrix-vector and
-// matrix-matrix products over weights stored as f32, f16 or bf16, the small
+// matrix-matrix products over weights stored as f32, f16, bf16 or Q8_0
+// (8-bit blocks, q8.go), the small
 // per-token operations (norms, softmax, activations, rotary embeddings) and
 // the worker pool that splits rows across cores.
 //
@@ -20,6 +21,9 @@ const (
 	F32 DType = iota
 	F16
 	BF16
+	// Q8_0 is llama.cpp's 8-bit block format: per 32 weights, an f16
+	// scale and 32 int8 values (34 bytes; see q8.go).
+	Q8_0
 )
 
 func (d DType) String() string {
@@ -30,14 +34,21 @@ func (d DType) String() string {
 		return "f16"
 	case BF16:
 		return "bf16"
+	case Q8_0:
+		return "q8_0"
 	}
 	return fmt.Sprintf("DType(%d)", uint8(d))
 }
 
-// Size is the number of bytes of one element.
+// Size is the number of bytes of one element; for Q8_0, whose elements
+// share a scale per block of 32, it is the 1 byte of the element alone (use
+// RowBytes for the size of a row).
 func (d DType) Size() int {
-	if d == F32 {
+	switch d {
+	case F32:
 		return 4
+	case Q8_0:
+		return 1
 	}
 	return 2
 }
@@ -49,14 +60,20 @@ type Mat struct {
 	DType      DType
 	f32        []float32
 	u16        []uint16
+	q8         []byte // Q8_0 blocks
 }
 
-// NewMat makes a matrix over little-endian bytes without copying them.
+// NewMat makes a matrix over little-endian bytes without copying them. For
+// Q8_0 the bytes are llama.cpp's blocks (see q8.go) and cols must be a
+// multiple of 32.
 func NewMat(dtype DType, rows, cols int, data []byte) (Mat, error) {
 	if rows < 0 || cols < 0 {
 		return Mat{}, fmt.Errorf("kernels: negative matrix shape %d×%d", rows, cols)
 	}
-	if want := rows * cols * dtype.Size(); len(data) != want {
+	if dtype == Q8_0 && cols%Q8Block != 0 {
+		return Mat{}, fmt.Errorf("kernels: q8_0 matrix %d×%d: columns must be a multiple of %d", rows, cols, Q8Block)
+	}
+	if want := rows * dtype.RowBytes(cols); len(data) != want {
 		return Mat{}, fmt.Errorf("kernels: %v matrix %d×%d needs %d bytes, got %d", dtype, rows, cols, want, len(data))
 	}
 	m := Mat{Rows: rows, Cols: cols, DType: dtype}
@@ -81,6 +98,8 @@ func NewMat(dtype DType, rows, cols int, data []byte) (Mat, error) {
 		} else {
 			m.u16 = unsafe.Slice((*uint16)(p), rows*cols)
 		}
+	case Q8_0:
+		m.q8 = data
 	default:
 		return Mat{}, fmt.Errorf("kernels: unsupported dtype %v", dtype)
 	}
@@ -96,7 +115,7 @@ func MatF32(rows, cols int, data []float32) Mat {
 }
 
 // Bytes is the storage size of the matrix.
-func (m Mat) Bytes() int64 { return int64(m.Rows) * int64(m.Cols) * int64(m.DType.Size()) }
+func (m Mat) Bytes() int64 { return int64(m.Rows) * int64(m.DType.RowBytes(m.Cols)) }
 
 // Row decodes row i into dst (len Cols).
 func (m Mat) Row(i int, dst []float32) {
@@ -114,6 +133,8 @@ func (m Mat) Row(i int, dst []float32) {
 		for j, h := range src {
 			dst[j] = math.Float32frombits(uint32(h) << 16)
 		}
+	case Q8_0:
+		m.rowQ8(i, dst)
 	}
 }
 
@@ -124,6 +145,8 @@ func (m Mat) dotRowGo(i int, x []float32) float32 {
 	switch m.DType {
 	case F32:
 		return dotGo(m.f32[i*c:(i+1)*c], x)
+	case Q8_0:
+		return m.dotRowQ8Go(i, x)
 	case F16:
 		src := m.u16[i*c : (i+1)*c]
 		x = x[:len(src)]

@@ -70,6 +70,8 @@ func (m Mat) at(off int) float32 {
 		return m.f32[off]
 	case F16:
 		return f16Table[m.u16[off]]
+	case Q8_0:
+		return m.atQ8(off)
 	default:
 		return math.Float32frombits(uint32(m.u16[off]) << 16)
 	}
@@ -87,7 +89,7 @@ func (m Mat) gatherRows(y, x []float32, rows []int32) {
 	m.checkRows(rows)
 	ca := 0
 	if kern.id != 0 {
-		ca = archSparseCols(kern.id, c)
+		ca = archSparseCols(kern.id, m.DType, c)
 	}
 	if ca == 0 {
 		for k, i := range rows {
@@ -96,12 +98,11 @@ func (m Mat) gatherRows(y, x []float32, rows []int32) {
 		return
 	}
 	w := m.rowPtr(0, m.Rows)
-	size := m.DType.Size()
-	stride := c * size
+	stride := m.DType.RowBytes(c)
 	xp := unsafe.SliceData(x)
 	n4 := n &^ 3
 	if n4 > 0 {
-		archGather(kern.id, m.DType, w, stride, xp, unsafe.SliceData(y), unsafe.SliceData(rows), n4, prefetchDist(ca*size), ca)
+		archGather(kern.id, m.DType, w, stride, xp, unsafe.SliceData(y), unsafe.SliceData(rows), n4, prefetchDist(m.DType.RowBytes(ca)), ca)
 	}
 	if n4 < n { // the last 1-3 rows: a pass padded with copies of the last row
 		var r4 [4]int32
@@ -135,7 +136,7 @@ func (m Mat) accumRows(y []float32, rows []int32, a []float32) {
 	m.checkRows(rows)
 	ca := 0
 	if kern.id != 0 {
-		ca = archSparseCols(kern.id, c)
+		ca = archSparseCols(kern.id, m.DType, c)
 	}
 	if ca == 0 {
 		for k, i := range rows {
@@ -144,12 +145,11 @@ func (m Mat) accumRows(y []float32, rows []int32, a []float32) {
 		return
 	}
 	w := m.rowPtr(0, m.Rows)
-	size := m.DType.Size()
-	stride := c * size
+	stride := m.DType.RowBytes(c)
 	yp := unsafe.SliceData(y)
 	n4 := n &^ 3
 	if n4 > 0 {
-		archAccum(kern.id, m.DType, w, stride, yp, unsafe.SliceData(a), unsafe.SliceData(rows), n4, prefetchDist(ca*size), ca)
+		archAccum(kern.id, m.DType, w, stride, yp, unsafe.SliceData(a), unsafe.SliceData(rows), n4, prefetchDist(m.DType.RowBytes(ca)), ca)
 	}
 	if n4 < n { // the last 1-3 rows: a pass padded with the last row times 0
 		var r4 [4]int32
@@ -223,7 +223,7 @@ func (e *Exec) GatherMatVec2(y1 []float32, w1 Mat, y2 []float32, w2 Mat, x []flo
 		t.y2, t.w2, t.rows2 = y2[:n], w2, rows
 		total += n
 	}
-	e.Pool.Parallel(total, sparseGrain(w1.Cols*w1.DType.Size()), t)
+	e.Pool.Parallel(total, sparseGrain(w1.DType.RowBytes(w1.Cols)), t)
 	*t = gatherTask{}
 }
 
@@ -236,7 +236,7 @@ func (e *Exec) BlockMatVec(y []float32, w Mat, x []float32, blocks []int32, bs i
 	}
 	t := &e.gt
 	*t = gatherTask{y1: y[:w.Rows], x: x[:w.Cols], w1: w, rows1: blocks, bs: bs}
-	grain := max(1, sparsePartBytes/max(1, w.Cols*w.DType.Size()))
+	grain := max(1, sparsePartBytes/max(1, w.DType.RowBytes(w.Cols)))
 	e.Pool.Parallel(len(blocks)*bs, grain, t)
 	*t = gatherTask{}
 }
@@ -282,7 +282,7 @@ func (e *Exec) AccumRows(y []float32, w Mat, rows []int32, a []float32) {
 	}
 	clear(t.used)
 	t.y, t.w, t.rows, t.a = y, w, rows, a
-	e.Pool.Parallel(len(rows), sparseGrain(w.Cols*w.DType.Size()), t)
+	e.Pool.Parallel(len(rows), sparseGrain(w.DType.RowBytes(w.Cols)), t)
 	for i, u := range t.used {
 		if u {
 			Add(y, t.partial[i][:len(y)])
@@ -294,6 +294,10 @@ func (e *Exec) AccumRows(y []float32, w Mat, rows []int32, a []float32) {
 // axpyRow adds a·W[i, start:end] to y[start:end] (the pure-Go reference of
 // the accumulate kernels).
 func (m Mat) axpyRow(i int, a float32, y []float32, start, end int) {
+	if m.DType == Q8_0 {
+		m.axpyRowQ8(i, a, y, start, end)
+		return
+	}
 	off := i * m.Cols
 	y = y[start:end]
 	switch m.DType {
@@ -316,8 +320,13 @@ func (m Mat) axpyRow(i int, a float32, y []float32, start, end int) {
 }
 
 // Transpose returns Wᵀ as a new matrix of the same dtype (Cols×Rows), for
-// kernels that read one neuron or head as one contiguous row.
+// kernels that read one neuron or head as one contiguous row. A Q8_0 matrix
+// is transposed in f32 and quantized again (see transposeQ8: a second
+// rounding, and f16 when Rows is not a multiple of 32).
 func (m Mat) Transpose() Mat {
+	if m.DType == Q8_0 {
+		return m.transposeQ8()
+	}
 	t := Mat{Rows: m.Cols, Cols: m.Rows, DType: m.DType}
 	r, c := m.Rows, m.Cols
 	const blk = 64

@@ -46,9 +46,10 @@ func accumF16AVX2(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, p
 func accumBF16AVX2(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
 
 // archSparseCols is how many of cols leading columns the sparse kernels of
-// set id handle; Go does the rest.
-func archSparseCols(id, cols int) int {
-	if id == idAVX512 {
+// set id handle for dtype dt; Go does the rest. The Q8_0 kernels take
+// whole rows (cols is then a multiple of 32).
+func archSparseCols(id int, dt DType, cols int) int {
+	if id == idAVX512 || dt == Q8_0 {
 		return cols
 	}
 	return cols &^ 7
@@ -56,6 +57,10 @@ func archSparseCols(id, cols int) int {
 
 // archGather runs the gather kernel of set id for dtype dt (see above).
 func archGather(id int, dt DType, w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int) {
+	if dt == Q8_0 {
+		archGatherQ8(id, w, stride, x, y, rows, n, pfd, cols)
+		return
+	}
 	if id == idAVX512 {
 		switch dt {
 		case F32:
@@ -79,6 +84,10 @@ func archGather(id int, dt DType, w unsafe.Pointer, stride int, x, y *float32, r
 
 // archAccum runs the accumulate kernel of set id for dtype dt (see above).
 func archAccum(id int, dt DType, w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int) {
+	if dt == Q8_0 {
+		archAccumQ8(id, w, stride, y, a, rows, n, pfd, cols)
+		return
+	}
 	if id == idAVX512 {
 		switch dt {
 		case F32:

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"unsafe"
@@ -46,7 +47,9 @@ func SyntheticNames() []string {
 }
 
 // Synthetic builds a model with the exact shapes of a real one (see
-// SyntheticNames) and random weights of the given dtype, in memory.
+// SyntheticNames) and random weights of the given dtype, in memory. For
+// Q8_0 the blocks hold uniform random int8s and random scales (and OPT's
+// learned positions stay f16, as Model.Quantize leaves them).
 func Synthetic(name string, dtype kernels.DType, seed uint64) (*Model, error) {
 	c, ok := synthetic[name]
 	if !ok {
@@ -62,7 +65,7 @@ func Synthetic(name string, dtype kernels.DType, seed uint64) (*Model, error) {
 		m.Head = g.mat(c.Vocab, c.ProjDim)
 	}
 	if c.Family == OPT {
-		m.Pos = g.mat(c.MaxPos+2, d)
+		m.Pos = g.posMat(c.MaxPos+2, d)
 		if c.ProjDim != d {
 			m.ProjIn = &Linear{W: g.mat(d, c.ProjDim)}
 			m.ProjOut = &Linear{W: g.mat(c.ProjDim, d)}
@@ -106,9 +109,15 @@ func (g *weightGen) mat(rows, cols int) kernels.Mat {
 			v := float32(g.r.NormFloat64() * 0.02)
 			g.tab32[i] = v
 			g.tab16[i] = encode16(v, g.dtype)
+			if g.dtype == kernels.Q8_0 { // scales: |v|·3/127
+				g.tab16[i] = checkpoint.F32ToF16(float32(math.Abs(float64(v))) * 3 / 127)
+			}
 		}
 	}
 	n := rows * cols
+	if g.dtype == kernels.Q8_0 {
+		return g.matQ8(rows, cols)
+	}
 	if g.dtype == kernels.F32 {
 		buf := make([]float32, n)
 		for i := range buf {
@@ -130,6 +139,38 @@ func (g *weightGen) mat(rows, cols int) kernels.Mat {
 		panic(err) // sizes are computed here, never from input
 	}
 	return m
+}
+
+// matQ8 is a Q8_0 matrix of random bytes whose block scales are random
+// f16 values of about 0.02·3/127 (normal weights of σ 0.02).
+func (g *weightGen) matQ8(rows, cols int) kernels.Mat {
+	b := make([]byte, rows*kernels.Q8_0.RowBytes(cols))
+	for i := 0; i < len(b); i += 8 {
+		x := g.r.Uint64()
+		for j := i; j < min(i+8, len(b)); j++ {
+			b[j] = byte(x)
+			x >>= 8
+		}
+	}
+	for i := 0; i < len(b); i += kernels.Q8_0.RowBytes(kernels.Q8Block) {
+		h := g.tab16[g.r.Uint32()%uint32(len(g.tab16))]
+		b[i], b[i+1] = byte(h), byte(h>>8)
+	}
+	m, err := kernels.NewMat(kernels.Q8_0, rows, cols, b)
+	if err != nil {
+		panic(err) // sizes are computed here, never from input
+	}
+	return m
+}
+
+// posMat makes OPT's learned positions: f16 when the weights are Q8_0.
+func (g *weightGen) posMat(rows, cols int) kernels.Mat {
+	if g.dtype != kernels.Q8_0 {
+		return g.mat(rows, cols)
+	}
+	g.dtype = kernels.F16
+	defer func() { g.dtype = kernels.Q8_0 }()
+	return g.mat(rows, cols)
 }
 
 func (g *weightGen) ones(n int) []float32 {

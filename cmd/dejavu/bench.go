@@ -21,6 +21,7 @@ func newBench() *cobra.Command {
 		o         bench.Options
 		asJSON    bool
 		predPath  string
+		async     string
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -36,20 +37,17 @@ Progress goes to stderr; --json prints one object.`,
 				m   *model.Model
 				err error
 			)
+			dt, ok := model.ParseDType(dtype)
+			if !ok {
+				return fmt.Errorf("--dtype %q: want f32, f16, bf16 or q8_0", dtype)
+			}
 			if synthetic != "" {
-				dt, ok := map[string]kernels.DType{"f32": kernels.F32, "f16": kernels.F16, "bf16": kernels.BF16}[dtype]
-				if !ok {
-					return fmt.Errorf("--dtype %q: want f32, f16 or bf16", dtype)
-				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "building synthetic %s (%s)…\n", synthetic, dtype)
 				m, err = model.Synthetic(synthetic, dt, 1)
 			} else {
-				if cmd.Flags().Changed("dtype") {
-					return fmt.Errorf("--dtype applies to --synthetic models; a checkpoint runs in its stored dtype")
-				}
 				var path string
 				if path, err = mf.path(); err == nil {
-					m, err = model.Load(path)
+					m, err = loadAs(path, dtype, cmd.Flags().Changed("dtype"))
 				}
 			}
 			if err != nil {
@@ -68,6 +66,19 @@ Progress goes to stderr; --json prints one object.`,
 				}
 				p.SetPool(pool)
 				o.Selector = p // its cost is part of each decode step
+				switch async {
+				case "", "off":
+				case "shared":
+					o.Async = true
+				case "clone":
+					la := p.Clone() // own scratch, on the lookahead goroutine alone
+					la.SetPool(kernels.NewPool(1))
+					o.Async, o.Lookahead = true, la
+				default:
+					return fmt.Errorf("--async %q: want off, shared or clone", async)
+				}
+			} else if async != "" && async != "off" {
+				return fmt.Errorf("--async needs --predictors")
 			}
 			o.Progress = cmd.ErrOrStderr()
 			r, err := bench.Run(m, pool, o)
@@ -84,12 +95,33 @@ Progress goes to stderr; --json prints one object.`,
 	mf.register(c)
 	f := c.Flags()
 	f.StringVar(&synthetic, "synthetic", "", "random weights with the shapes of this model")
-	f.StringVar(&dtype, "dtype", "f16", "weight type of a synthetic model: f32, f16 or bf16")
+	f.StringVar(&dtype, "dtype", "f16", "weight type: f32, f16, bf16 or q8_0 (a synthetic model's; a checkpoint is converted at load when given)")
 	f.IntVar(&o.PromptLen, "prompt-len", 128, "tokens in the timed prompt pass")
 	f.IntVar(&o.Gen, "gen", 64, "timed decode steps")
 	f.Float64Var(&o.MLPDensity, "mlp-density", 1, "sparse decode: fraction of MLP neurons computed, chosen at random (1: dense)")
 	f.Float64Var(&o.HeadDensity, "head-density", 1, "sparse decode: fraction of attention heads computed, chosen at random (1: dense)")
 	f.StringVar(&predPath, "predictors", "", "sparse decode with trained predictors (from 'dejavu train'), their cost included")
+	f.StringVar(&async, "async", "off", "asynchronous head lookahead with --predictors: off, shared (the predictors themselves, overlapping attention) or clone (a copy on its own thread, overlapping attention and MLP; --async alone)")
+	f.Lookup("async").NoOptDefVal = "clone"
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return c
+}
+
+// loadAs loads the model at path and, when convert is set, converts its
+// weight matrices to the named dtype (Model.Quantize; on the heap).
+func loadAs(path, dtype string, convert bool) (*model.Model, error) {
+	m, err := model.Load(path)
+	if err != nil || !convert {
+		return m, err
+	}
+	dt, ok := model.ParseDType(dtype)
+	if !ok {
+		m.Close()
+		return nil, fmt.Errorf("--dtype %q: want f32, f16, bf16 or q8_0", dtype)
+	}
+	if err := m.Quantize(dt); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
 }

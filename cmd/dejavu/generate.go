@@ -25,6 +25,7 @@ func newGenerate() *cobra.Command {
 		sampling generate.Options
 		asJSON   bool
 		sp       sparseFlags
+		dtype    string
 	)
 	c := &cobra.Command{
 		Use:   "generate",
@@ -44,6 +45,15 @@ instead, where output_ids and text are the generated part only.`,
 				return err
 			}
 			defer m.Close()
+			if cmd.Flags().Changed("dtype") {
+				dt, ok := model.ParseDType(dtype)
+				if !ok {
+					return fmt.Errorf("--dtype %q: want f32, f16, bf16 or q8_0", dtype)
+				}
+				if err := m.Quantize(dt); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
 			out := bufio.NewWriter(cmd.OutOrStdout())
@@ -92,6 +102,7 @@ instead, where output_ids and text are the generated part only.`,
 	mf.register(c)
 	f := c.Flags()
 	f.StringVarP(&prompt, "prompt", "p", "", "the text to continue")
+	f.StringVar(&dtype, "dtype", "", "convert the weights at load: f32, f16, bf16 or q8_0 (default: as stored)")
 	f.IntVarP(&n, "n", "n", 64, "tokens to generate at most")
 	f.IntVar(&ctxN, "ctx", 0, "context size in tokens (0: the model's maximum)")
 	f.Float64Var(&sampling.Temperature, "temperature", 0.8, "sampling temperature (0: greedy)")

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"dejavu/kernels"
-	"dejavu/model"
 )
 
 func newLogits() *cobra.Command {
@@ -18,6 +17,7 @@ func newLogits() *cobra.Command {
 		mf     modelFlags
 		idsArg string
 		decode bool
+		dtype  string
 	)
 	c := &cobra.Command{
 		Use:   "logits",
@@ -35,7 +35,7 @@ they go through one at a time via the KV cache.`,
 			if err != nil {
 				return err
 			}
-			m, err := model.Load(path)
+			m, err := loadAs(path, dtype, cmd.Flags().Changed("dtype"))
 			if err != nil {
 				return err
 			}
@@ -61,6 +61,7 @@ they go through one at a time via the KV cache.`,
 	mf.register(c)
 	c.Flags().StringVar(&idsArg, "ids", "", "comma-separated token ids, e.g. 2,15,99")
 	c.Flags().BoolVar(&decode, "decode", false, "feed the ids one at a time through the KV cache")
+	c.Flags().StringVar(&dtype, "dtype", "", "convert the weights at load: f32, f16, bf16 or q8_0 (default: as stored)")
 	c.MarkFlagRequired("ids")
 	return c
 }

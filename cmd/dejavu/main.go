@@ -26,7 +26,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newGenerate(), newLogits(), newTokenize(), newBench(), newEval(), newCollect(), newTrain(), newDemo(), newServe())
+	root.AddCommand(newGenerate(), newLogits(), newTokenize(), newBench(), newEval(), newCollect(), newTrain(), newDemo(), newSweep(), newAnalyze(), newServe(), newConvert())
 	return root
 }
 

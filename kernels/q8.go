@@ -1,0 +1,301 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// Q8_0 weights: llama.cpp's block_q8_0 layout. Each row of Cols elements
+// (Cols a multiple of 32) is Cols/32 blocks of 34 bytes: a little-endian
+// IEEE half-precision scale d, then 32 signed bytes q; element j of the
+// block is d·q[j]. Rows follow each other without padding, so a Q8_0 row
+// is 1.0625 bytes per weight against 2 for f16 and bf16.
+//
+// The products never dequantize a whole row: each kernel converts 32 int8
+// values to f32, multiplies them with 32 inputs, and applies the block's
+// scale once to the block's partial sums (gather, GEMV) or folds it into
+// the coefficient of the row (accumulate).
+
+// Q8Block is the number of weights in one Q8_0 block.
+const Q8Block = 32
+
+// q8BlockBytes is the size of one Q8_0 block: an f16 scale and 32 int8s.
+const q8BlockBytes = 2 + Q8Block
+
+// RowBytes is the storage size of one row of cols elements of d (cols must
+// be a multiple of 32 for Q8_0).
+func (d DType) RowBytes(cols int) int {
+	if d == Q8_0 {
+		return cols / Q8Block * q8BlockBytes
+	}
+	return cols * d.Size()
+}
+
+// QuantizeQ8_0 quantizes the rows×cols values of src (row-major, cols a
+// multiple of 32) to a new Q8_0 matrix exactly as llama.cpp's
+// quantize_row_q8_0_ref does: per block, d = max|x|/127, q = round(x/d)
+// (halves away from zero; computed as x·(1/d) in f32), and d stored as
+// f16. The element decoded back is f16(d)·q, so the error per weight is
+// at most about d/2 plus the f16 rounding of d (2⁻¹¹ relative).
+func QuantizeQ8_0(rows, cols int, src []float32) Mat {
+	if cols%Q8Block != 0 {
+		panic(fmt.Sprintf("kernels: Q8_0 needs columns in multiples of %d, have %d", Q8Block, cols))
+	}
+	if len(src) != rows*cols {
+		panic(fmt.Sprintf("kernels: QuantizeQ8_0 %d×%d given %d values", rows, cols, len(src)))
+	}
+	m := Mat{Rows: rows, Cols: cols, DType: Q8_0, q8: make([]byte, rows*Q8_0.RowBytes(cols))}
+	for b := 0; b < rows*cols/Q8Block; b++ {
+		quantizeBlockQ8(m.q8[b*q8BlockBytes:(b+1)*q8BlockBytes], src[b*Q8Block:(b+1)*Q8Block])
+	}
+	return m
+}
+
+// quantizeBlockQ8 writes the 34-byte block of the 32 values of x to dst.
+func quantizeBlockQ8(dst []byte, x []float32) {
+	var amax float32
+	for _, v := range x[:Q8Block] {
+		amax = max(amax, float32(math.Abs(float64(v))))
+	}
+	d := amax / 127
+	var id float32
+	if d != 0 {
+		id = 1 / d
+	}
+	h := floatToHalf(d)
+	dst[0], dst[1] = byte(h), byte(h>>8)
+	for j, v := range x[:Q8Block] {
+		dst[2+j] = byte(int8(math.Round(float64(v * id))))
+	}
+}
+
+// Quantize returns m converted to Q8_0 (the only target so far): every row
+// is decoded to f32 and quantized with QuantizeQ8_0. A Q8_0 matrix is
+// returned as it is; dtype F32, F16 or BF16 decodes it (exactly for F32).
+func (m Mat) Quantize(dtype DType) (Mat, error) {
+	if m.DType == dtype {
+		return m, nil
+	}
+	switch {
+	case dtype == Q8_0 && m.Cols%Q8Block != 0:
+		return Mat{}, fmt.Errorf("kernels: Q8_0 needs columns in multiples of %d, %d×%d has %d", Q8Block, m.Rows, m.Cols, m.Cols)
+	case dtype == Q8_0:
+		out := Mat{Rows: m.Rows, Cols: m.Cols, DType: Q8_0, q8: make([]byte, m.Rows*Q8_0.RowBytes(m.Cols))}
+		rb := Q8_0.RowBytes(m.Cols)
+		row := make([]float32, m.Cols)
+		for i := 0; i < m.Rows; i++ {
+			m.Row(i, row)
+			dst := out.q8[i*rb : (i+1)*rb]
+			for b := 0; b < m.Cols/Q8Block; b++ {
+				quantizeBlockQ8(dst[b*q8BlockBytes:], row[b*Q8Block:])
+			}
+		}
+		return out, nil
+	case dtype == F32:
+		v := make([]float32, m.Rows*m.Cols)
+		for i := 0; i < m.Rows; i++ {
+			m.Row(i, v[i*m.Cols:(i+1)*m.Cols])
+		}
+		return MatF32(m.Rows, m.Cols, v), nil
+	case dtype == F16 || dtype == BF16:
+		u := make([]uint16, m.Rows*m.Cols)
+		row := make([]float32, m.Cols)
+		for i := 0; i < m.Rows; i++ {
+			m.Row(i, row)
+			for j, v := range row {
+				if dtype == F16 {
+					u[i*m.Cols+j] = floatToHalf(v)
+				} else {
+					u[i*m.Cols+j] = floatToBF16(v)
+				}
+			}
+		}
+		return Mat{Rows: m.Rows, Cols: m.Cols, DType: dtype, u16: u}, nil
+	}
+	return Mat{}, fmt.Errorf("kernels: cannot convert %v to %v", m.DType, dtype)
+}
+
+// q8Scale is the f32 value of the scale of the block at b[0:2].
+func q8Scale(b []byte) float32 { return f16Table[uint16(b[0])|uint16(b[1])<<8] }
+
+// rowQ8 decodes row i of a Q8_0 matrix into dst.
+func (m Mat) rowQ8(i int, dst []float32) {
+	rb := Q8_0.RowBytes(m.Cols)
+	src := m.q8[i*rb : (i+1)*rb]
+	dst = dst[:m.Cols]
+	for b := 0; b < len(src)/q8BlockBytes; b++ {
+		blk := src[b*q8BlockBytes : (b+1)*q8BlockBytes]
+		d := q8Scale(blk)
+		out := dst[b*Q8Block : (b+1)*Q8Block]
+		for j, q := range blk[2:] {
+			out[j] = d * float32(int8(q))
+		}
+	}
+}
+
+// dotRowQ8Go is the pure-Go reference of the Q8_0 products: per block, the
+// sum of q·x in f32, times the block's scale, summed over the blocks.
+func (m Mat) dotRowQ8Go(i int, x []float32) float32 {
+	rb := Q8_0.RowBytes(m.Cols)
+	src := m.q8[i*rb : (i+1)*rb]
+	x = x[:m.Cols]
+	var s float32
+	for b := 0; b < len(src)/q8BlockBytes; b++ {
+		blk := src[b*q8BlockBytes : (b+1)*q8BlockBytes]
+		q := blk[2 : 2+Q8Block]
+		xb := x[b*Q8Block : (b+1)*Q8Block]
+		var s0, s1, s2, s3 float32
+		for j := 0; j < Q8Block; j += 4 {
+			s0 += float32(int8(q[j])) * xb[j]
+			s1 += float32(int8(q[j+1])) * xb[j+1]
+			s2 += float32(int8(q[j+2])) * xb[j+2]
+			s3 += float32(int8(q[j+3])) * xb[j+3]
+		}
+		s += q8Scale(blk) * ((s0 + s1) + (s2 + s3))
+	}
+	return s
+}
+
+// atQ8 returns element off (row-major) of a Q8_0 matrix.
+func (m Mat) atQ8(off int) float32 {
+	i, j := off/m.Cols, off%m.Cols
+	p := i*Q8_0.RowBytes(m.Cols) + j/Q8Block*q8BlockBytes
+	return q8Scale(m.q8[p:]) * float32(int8(m.q8[p+2+j%Q8Block]))
+}
+
+// axpyRowQ8 adds a·W[i, start:end] to y[start:end] for a Q8_0 matrix.
+func (m Mat) axpyRowQ8(i int, a float32, y []float32, start, end int) {
+	rb := Q8_0.RowBytes(m.Cols)
+	src := m.q8[i*rb : (i+1)*rb]
+	for j := start; j < end; {
+		blk := src[j/Q8Block*q8BlockBytes:]
+		c := a * q8Scale(blk)
+		e := min(end, (j/Q8Block+1)*Q8Block)
+		for ; j < e; j++ {
+			y[j] += c * float32(int8(blk[2+j%Q8Block]))
+		}
+	}
+}
+
+// transposeQ8 returns the transpose of a Q8_0 matrix: it is decoded to f32,
+// transposed and quantized again, so every weight is rounded twice (the
+// second time to the scale of its new block, which gathers weights of 32
+// different rows of the original; the error stays within half a step of
+// the new block). When the new rows (the old Rows) are not a multiple of 32
+// the transpose is kept in f16 instead.
+func (m Mat) transposeQ8() Mat {
+	r, c := m.Rows, m.Cols
+	v := make([]float32, r*c)
+	for i := 0; i < r; i++ {
+		m.rowQ8(i, v[i*c:(i+1)*c])
+	}
+	f := MatF32(r, c, v).Transpose()
+	if r%Q8Block != 0 {
+		out, _ := f.Quantize(F16)
+		return out
+	}
+	return QuantizeQ8_0(c, r, f.f32)
+}
+
+// packRowQ8 sets dst[k*mr + r] = m[i][kb+k] for k0 ≤ k < kc (Q8_0).
+func (m Mat) packRowQ8(dst []float32, i, kb, k0, kc, r, mr int) {
+	rb := Q8_0.RowBytes(m.Cols)
+	src := m.q8[i*rb : (i+1)*rb]
+	for k := k0; k < kc; {
+		j := kb + k
+		blk := src[j/Q8Block*q8BlockBytes:]
+		d := q8Scale(blk)
+		e := min(kc, k+Q8Block-j%Q8Block)
+		for ; k < e; k++ {
+			dst[k*mr+r] = d * float32(int8(blk[2+(kb+k)%Q8Block]))
+		}
+	}
+}
+
+// floatToHalf rounds f to the nearest IEEE half-precision value (ties to
+// even), as F16C's VCVTPS2PH and ggml's GGML_FP32_TO_FP16 do.
+func floatToHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int(b>>23&0xff) - 127 + 15
+	mant := b & 0x7fffff
+	switch {
+	case b&0x7fffffff > 0x7f800000: // NaN: keep it quiet
+		return sign | 0x7e00
+	case exp >= 0x1f: // overflow or inf
+		return sign | 0x7c00
+	case exp <= 0: // subnormal half (or zero)
+		if exp < -10 {
+			return sign
+		}
+		mant |= 0x800000
+		shift := uint(14 - exp)
+		h := mant >> shift
+		rem := mant & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rem > half || rem == half && h&1 != 0 {
+			h++
+		}
+		return sign | uint16(h)
+	}
+	h := uint32(exp)<<10 | mant>>13
+	rem := mant & 0x1fff
+	if rem > 0x1000 || rem == 0x1000 && h&1 != 0 {
+		h++ // may carry into the exponent, up to inf: correct
+	}
+	return sign | uint16(h)
+}
+
+// floatToBF16 rounds f to the nearest bfloat16 (ties to even).
+func floatToBF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+}
+
+// q8Ptr returns the address of row start of a Q8_0 matrix after checking
+// that rows [start, end) exist.
+func (m Mat) q8Ptr(start, end int) unsafe.Pointer {
+	rb := Q8_0.RowBytes(m.Cols)
+	return unsafe.Pointer(unsafe.SliceData(m.q8[start*rb : end*rb]))
+}
+
+// gemmPackQ8 is gemmPack for Q8_0 (kb a multiple of 32): each group of g
+// rows is dequantized (by the assembly kernel of set id, whole blocks) into
+// an f32 scratch on the stack, which the f32 packing kernel transposes into
+// dst; the last kc%g columns and rows%g rows go through packRowQ8.
+func (m Mat) gemmPackQ8(id int, dst []float32, i0, rows, kb, kc, mr, g int) {
+	var tmp [16 * gemmKC]float32
+	kf, rf := kc/g*g, rows/g*g
+	nb := (kc + Q8Block - 1) / Q8Block // blocks covering [kb, kb+kc)
+	rb := Q8_0.RowBytes(m.Cols)
+	if kf > 0 && kb%Q8Block == 0 && kb+nb*Q8Block <= m.Cols && g*nb*Q8Block <= len(tmp) {
+		ld := nb * Q8Block
+		_ = dst[(kf-1)*mr+rf-1]
+		for rg := 0; rg < rf; rg += g {
+			for r := 0; r < g; r++ {
+				src := m.q8[(i0+rg+r)*rb+kb/Q8Block*q8BlockBytes:]
+				_ = src[nb*q8BlockBytes-1]
+				archDequantQ8(id, unsafe.Pointer(unsafe.SliceData(src)), &tmp[r*ld], nb)
+			}
+			archGemmPack(id, F32, unsafe.Pointer(&tmp[0]), ld*4, &dst[rg], mr*4, kf/g)
+		}
+	} else {
+		kf, rf = 0, 0
+	}
+	for r := 0; r < rows; r++ {
+		k0 := kf
+		if r >= rf {
+			k0 = 0
+		}
+		m.packRowQ8(dst, i0+r, kb, k0, kc, r, mr)
+	}
+	if rows < mr {
+		for k := 0; k < kc; k++ {
+			clear(dst[k*mr+rows : (k+1)*mr])
+		}
+	}
+}
