@@ -1,14 +1,13 @@
 package checkpoint
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
+
+	"dejavu/internal/atomicfile"
 )
 
 // GGUFWriteTensor is a tensor for WriteGGUF. Its bytes are Data, or, when
@@ -26,44 +25,9 @@ type GGUFWriteTensor struct {
 // order) and the tensors (in order, each aligned to general.alignment when
 // kvs set it, else 32 bytes). The file is written atomically: to a
 // temporary file in the same directory, synced, then renamed over path.
-func WriteGGUF(path string, kvs []GGUFKV, tensors []GGUFWriteTensor) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+func WriteGGUF(path string, kvs []GGUFKV, tensors []GGUFWriteTensor) error {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return encodeGGUF(w, kvs, tensors) }); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := encodeGGUF(w, kvs, tensors); err != nil {
-		return fmt.Errorf("checkpoint: writing %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("checkpoint: writing %s: %w", tmp, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil { // best effort: persist the rename
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

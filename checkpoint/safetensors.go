@@ -1,7 +1,6 @@
 package checkpoint
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -13,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"dejavu/internal/atomicfile"
 )
 
 const (
@@ -346,48 +347,13 @@ func truncate(b []byte) string {
 // is padded with spaces to a multiple of 8 bytes, as HF's library does. The
 // file is written atomically: to a temporary file in the same directory,
 // synced, then renamed over path. Tensor.File is ignored.
-func WriteSafetensors(path string, tensors []Tensor, metadata map[string]string) (err error) {
+func WriteSafetensors(path string, tensors []Tensor, metadata map[string]string) error {
 	sorted, header, err := encodeHeader(tensors, metadata)
 	if err != nil {
 		return err
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return writeBody(w, sorted, header) }); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := writeBody(w, sorted, header); err != nil {
-		return fmt.Errorf("checkpoint: writing %s: %w", tmp, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("checkpoint: writing %s: %w", tmp, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil { // best effort: persist the rename
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
