@@ -19,7 +19,10 @@ type Session struct {
 	maxCtx int
 	pos    int
 
-	k, v [][]float32 // per layer: maxCtx × KVHeads·HeadDim
+	// KV cache, per layer, head-major: KVHeads × maxCtx × HeadDim, so that
+	// one head's keys (values) are one contiguous stream for the attention
+	// kernels (see storeKV).
+	k, v [][]float32
 
 	cos, sin []float32 // maxCtx × HeadDim/2 (Llama family)
 
@@ -35,6 +38,7 @@ type Session struct {
 	oRows                     []int32
 	oCoef                     []float32
 	density                   Density
+	look                      *lookahead // asynchronous head prediction (SetAsync)
 
 	// Recording for predictor training (see record.go).
 	rec                              Recorder
@@ -249,11 +253,25 @@ func (s *Session) attention(li int, l *Linear3, xn []float32, n int) {
 			}
 		}
 	}
-	copy(s.k[li][s.pos*kvd:], k)
-	copy(s.v[li][s.pos*kvd:], v)
+	s.storeKV(li, k, v, n)
 	s.attn = attnTask{s: s, li: li, n: n, scores: s.attn.scores}
 	s.exec.Pool.Parallel(n*c.Heads, 1, &s.attn)
 	s.attn.s = nil
+}
+
+// storeKV writes the keys and values of n new tokens (n rows of
+// KVHeads·HeadDim) into layer li's head-major cache at positions pos….
+func (s *Session) storeKV(li int, k, v []float32, n int) {
+	c := s.m.Cfg
+	hd, kvd := c.HeadDim, c.KVHeads*c.HeadDim
+	kc, vc := s.k[li], s.v[li]
+	for g := 0; g < c.KVHeads; g++ {
+		base := (g*s.maxCtx + s.pos) * hd
+		for i := 0; i < n; i++ {
+			copy(kc[base+i*hd:base+(i+1)*hd], k[i*kvd+g*hd:i*kvd+(g+1)*hd])
+			copy(vc[base+i*hd:base+(i+1)*hd], v[i*kvd+g*hd:i*kvd+(g+1)*hd])
+		}
+	}
 }
 
 // Linear3 groups the attention input projections.
@@ -266,11 +284,15 @@ type attnTask struct {
 	heads  []int32 // when set (one token): only these heads
 }
 
-// Run computes (token, head) pairs [start, end), or entries of heads.
+// Run computes (token, head) pairs [start, end), or entries of heads: the
+// scores of the query against the cached keys of its key/value head
+// (kernels.AttnScores), their softmax (kernels.AttnSoftmax, normalized at
+// the end), and the weighted sum of the cached values (kernels.AttnAccum),
+// the keys and values each one contiguous stream of the head-major cache.
 func (t *attnTask) Run(worker, start, end int) {
 	s := t.s
 	c := s.m.Cfg
-	hd, qd, kvd := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	hd, qd := c.HeadDim, c.Heads*c.HeadDim
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	kc, vc := s.k[t.li], s.v[t.li]
@@ -286,19 +308,15 @@ func (t *attnTask) Run(worker, start, end int) {
 		if c.Window > 0 && p-c.Window+1 > 0 {
 			lo = p - c.Window + 1
 		}
+		base := (g*s.maxCtx + lo) * hd
 		sc := t.scores[worker][:p+1-lo]
-		for tpos := lo; tpos <= p; tpos++ {
-			sc[tpos-lo] = kernels.Dot(q, kc[tpos*kvd+g*hd:tpos*kvd+(g+1)*hd]) * scale
-		}
-		kernels.Softmax(sc)
+		kernels.AttnScores(sc, q, kc[base:], hd, scale)
+		inv := 1 / kernels.AttnSoftmax(sc) // unnormalized: out is scaled instead
 		out := s.att[i*qd+h*hd : i*qd+(h+1)*hd]
 		clear(out)
-		for tpos := lo; tpos <= p; tpos++ {
-			w := sc[tpos-lo]
-			vr := vc[tpos*kvd+g*hd : tpos*kvd+(g+1)*hd]
-			for e := range out {
-				out[e] += w * vr[e]
-			}
+		kernels.AttnAccum(out, sc, vc[base:], hd)
+		for e := range out {
+			out[e] *= inv
 		}
 	}
 }

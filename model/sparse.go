@@ -1,6 +1,8 @@
 package model
 
 import (
+	"runtime"
+
 	"dejavu/kernels"
 )
 
@@ -67,6 +69,10 @@ func (s *Session) SetSelector(sel Selector) {
 	if sel != nil && s.m.sparse == nil {
 		panic("model: SetSelector before PrepareSparse")
 	}
+	if s.look != nil {
+		s.look.wait()
+		s.look.shared = sameSelector(s.look.sel, sel)
+	}
 	s.sel = sel
 	if sel != nil && s.neurons == nil {
 		c := s.m.Cfg
@@ -80,6 +86,83 @@ func (s *Session) SetSelector(sel Selector) {
 	}
 }
 
+// lookahead runs Selector.Heads for the next layer on a goroutine of its
+// own (DejaVu's asynchronous lookahead). The goroutine references only
+// this struct, so a dropped session's cleanup can stop it; start and done
+// order every access to l, x and heads between it and the session.
+type lookahead struct {
+	sel     Selector
+	shared  bool      // sel is the session's selector: never run it concurrently with MLP
+	l       int       // the layer whose attention input x is
+	x       []float32 // a copy of that input (the session goes on changing its own)
+	heads   []int32   // the result: heads of layer l+1
+	start   chan struct{}
+	done    chan struct{}
+	busy    bool // a prediction was started and not yet waited for (session side)
+	cleanup runtime.Cleanup
+}
+
+func (la *lookahead) run() {
+	for range la.start {
+		la.heads = la.sel.Heads(la.l, la.x, la.heads[:0])
+		la.done <- struct{}{}
+	}
+}
+
+// begin starts predicting the heads of layer l+1 from x, layer l's
+// attention input.
+func (la *lookahead) begin(l int, x []float32) {
+	la.l = l
+	copy(la.x, x)
+	la.busy = true
+	la.start <- struct{}{}
+}
+
+// wait returns once no prediction is running.
+func (la *lookahead) wait() {
+	if la.busy {
+		<-la.done
+		la.busy = false
+	}
+}
+
+// SetAsync makes sparse decode steps run the next layer's head prediction
+// (Selector.Heads) on a goroutine of its own, concurrently with the current
+// layer's computation, using sel (nil: synchronously, on the decoding
+// goroutine, the default). A selector is never called concurrently with
+// itself: when sel is the session's own selector, the prediction overlaps
+// the attention block only and the step waits for it before asking for
+// the MLP neurons; a separate selector with its own scratch (sparsity's
+// Predictors.Clone, on a one-thread pool so that it does not contend for
+// the session's pool) overlaps the attention and the MLP block. The MLP
+// prediction itself stays synchronous: its input, the hidden state
+// entering the MLP block, exists only after the attention. Decoding gives
+// the same tokens either way.
+func (s *Session) SetAsync(sel Selector) {
+	if s.look != nil {
+		s.look.wait()
+		s.look.cleanup.Stop()
+		close(s.look.start)
+		s.look = nil
+	}
+	if sel == nil {
+		return
+	}
+	c := s.m.Cfg
+	la := &lookahead{sel: sel, shared: sameSelector(sel, s.sel), x: make([]float32, c.Hidden),
+		heads: make([]int32, 0, c.Heads), start: make(chan struct{}), done: make(chan struct{})}
+	go la.run()
+	la.cleanup = runtime.AddCleanup(s, func(ch chan struct{}) { close(ch) }, la.start)
+	s.look = la
+}
+
+// sameSelector reports whether a and b are the same selector (false when
+// their dynamic type is not comparable: then they are distinct values).
+func sameSelector(a, b Selector) (same bool) {
+	defer func() { _ = recover() }()
+	return a == b
+}
+
 // Density reports what the sparse decode steps computed so far.
 func (s *Session) Density() Density { return s.density }
 
@@ -90,6 +173,7 @@ func (s *Session) sparseStep(id int) {
 	x := s.x[:d]
 	s.embed([]int{id}, x)
 	s.density.Tokens++
+	la := s.look
 	for li := range m.Layers {
 		l := &m.Layers[li]
 		// Heads of this layer: chosen by the previous layer's lookahead.
@@ -98,11 +182,18 @@ func (s *Session) sparseStep(id int) {
 			for h := 0; h < c.Heads; h++ {
 				s.heads = append(s.heads, int32(h))
 			}
+		} else if la != nil {
+			la.wait()
+			s.heads = append(s.heads, la.heads...)
 		} else {
 			s.heads = append(s.heads, s.nextHeads...)
 		}
-		if li+1 < len(m.Layers) {
-			s.nextHeads = s.sel.Heads(li, x, s.nextHeads[:0])
+		if li+1 < len(m.Layers) { // the lookahead: heads of the next layer
+			if la != nil {
+				la.begin(li, x)
+			} else {
+				s.nextHeads = s.sel.Heads(li, x, s.nextHeads[:0])
+			}
 		}
 		s.density.HeadComputed += int64(len(s.heads))
 		s.density.HeadTotal += int64(c.Heads)
@@ -120,6 +211,9 @@ func (s *Session) sparseStep(id int) {
 		}
 
 		// MLP over the selected neurons.
+		if la != nil && la.shared {
+			la.wait()
+		}
 		s.neurons = s.sel.MLP(li, x, s.neurons[:0])
 		s.density.MLPComputed += int64(len(s.neurons))
 		s.density.MLPTotal += int64(c.FFN)
@@ -169,8 +263,7 @@ func (s *Session) sparseAttention(li int, l *Layer, in []float32) {
 			kernels.RoPE(k[h*hd:(h+1)*hd], cs, sn, c.Interleave)
 		}
 	}
-	copy(s.k[li][s.pos*kvd:], k)
-	copy(s.v[li][s.pos*kvd:], v)
+	s.storeKV(li, k, v, 1)
 	s.attn = attnTask{s: s, li: li, n: 1, scores: s.attn.scores, heads: s.heads}
 	s.exec.Pool.Parallel(len(s.heads), 1, &s.attn)
 	// Output projection: Σ over the selected heads' dimensions of att·Oᵀ rows.

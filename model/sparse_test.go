@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -364,4 +365,122 @@ func BenchmarkSparseDecodeStep(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// inputSelector picks heads and neurons from its input alone (the largest
+// entries of x, folded onto the heads and neurons), so that a prediction
+// from the wrong hidden state changes the result. Each value has its own
+// scratch; it is not safe for concurrent use.
+type inputSelector struct {
+	c       Config
+	mlp, hd float64
+	score   []float32
+	order   []int32
+}
+
+func newInputSelector(c Config, mlp, heads float64) *inputSelector {
+	return &inputSelector{c: c, mlp: mlp, hd: heads, score: make([]float32, max(c.FFN, c.Heads)), order: make([]int32, max(c.FFN, c.Heads))}
+}
+
+func (s *inputSelector) pick(l int, x []float32, n int, frac float64, dst []int32) []int32 {
+	sc := s.score[:n]
+	clear(sc)
+	for i, v := range x {
+		sc[(i*7+l)%n] += v * float32(i%5-2)
+	}
+	k := max(1, int(frac*float64(n)))
+	// Selection by repeated maximum: small n in tests, no allocation.
+	for j := 0; j < k; j++ {
+		b := -1
+		for i, v := range sc {
+			if v == v && (b < 0 || v > sc[b]) {
+				b = i
+			}
+		}
+		dst = append(dst, int32(b))
+		sc[b] = float32(math.NaN())
+	}
+	slices.Sort(dst)
+	return dst
+}
+
+func (s *inputSelector) MLP(l int, x []float32, dst []int32) []int32 {
+	return s.pick(l, x, s.c.FFN, s.mlp, dst)
+}
+
+func (s *inputSelector) Heads(l int, x []float32, dst []int32) []int32 {
+	return s.pick(l+1, x, s.c.Heads, s.hd, dst)
+}
+
+// TestAsyncLookaheadMatchesSync decodes the same tokens with the head
+// lookahead synchronous, asynchronous with the session's own selector and
+// asynchronous with a second selector: the logits must be identical.
+func TestAsyncLookaheadMatchesSync(t *testing.T) {
+	for _, name := range []string{"llama-silu", "opt-preln"} {
+		m, err := Load(filepath.Join("..", "testdata", "models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.PrepareSparse()
+		pool := kernels.NewPool(2)
+		prompt, ids := []int{1, 2, 3, 4}, []int{5, 9, 2, 7, 11, 3, 8, 1}
+		run := func(mode int) []float32 {
+			s := m.NewSession(pool, 32)
+			if _, err := s.Forward(prompt, false); err != nil {
+				t.Fatal(err)
+			}
+			sel := newInputSelector(m.Cfg, 0.3, 0.5)
+			s.SetSelector(sel)
+			switch mode {
+			case 1:
+				s.SetAsync(sel)
+			case 2:
+				s.SetAsync(newInputSelector(m.Cfg, 0.3, 0.5))
+			}
+			var out []float32
+			for _, id := range ids {
+				l, err := s.Forward([]int{id}, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, l...)
+			}
+			s.SetAsync(nil)
+			return out
+		}
+		want := run(0)
+		for mode := 1; mode <= 2; mode++ {
+			if got := run(mode); !slices.Equal(got, want) {
+				t.Errorf("%s: async mode %d: logits differ from synchronous decoding", name, mode)
+			}
+		}
+		pool.Close()
+		m.Close()
+	}
+}
+
+func TestAsyncSparseDecodeDoesNotAllocate(t *testing.T) {
+	m := benchModel(t)
+	defer m.Close()
+	m.PrepareSparse()
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	s := m.NewSession(pool, 64)
+	if _, err := s.Forward([]int{1, 2, 3}, false); err != nil {
+		t.Fatal(err)
+	}
+	sel := newInputSelector(m.Cfg, 0.3, 0.5)
+	s.SetSelector(sel)
+	for _, la := range []Selector{sel, newInputSelector(m.Cfg, 0.3, 0.5)} {
+		s.SetAsync(la)
+		allocs := testing.AllocsPerRun(10, func() {
+			if _, err := s.Forward([]int{5}, false); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("an asynchronous sparse decode step allocates %.1f times", allocs)
+		}
+	}
+	s.SetAsync(nil)
 }
