@@ -47,11 +47,7 @@ an interrupted run is never accepted by 'dejavu train'.`,
 			if out == "" {
 				return fmt.Errorf("--out is required (the directory to write)")
 			}
-			path, err := mf.path()
-			if err != nil {
-				return err
-			}
-			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+			m, _, err := mf.load()
 			if err != nil {
 				return err
 			}

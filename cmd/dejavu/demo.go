@@ -67,11 +67,7 @@ by default the fewest neurons reaching 99% recall of the active ones; with
 heads); see docs/sparsity.md for the measured trade-off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := mf.path()
-			if err != nil {
-				return err
-			}
-			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+			m, _, err := mf.load()
 			if err != nil {
 				return err
 			}

@@ -227,11 +227,7 @@ func (c *evalConfig) modes(both bool) []bool {
 // loadEval loads the model and, when sparse decoding is asked for (or
 // both is set), the predictors.
 func loadEval(cmd *cobra.Command, mf *modelFlags, sp *sparseFlags, both bool) (*evalConfig, error) {
-	path, err := mf.path()
-	if err != nil {
-		return nil, err
-	}
-	m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+	m, path, err := mf.load()
 	if err != nil {
 		return nil, err
 	}
@@ -755,11 +751,7 @@ is eval.Sweep) that 'dejavu analyze --sweep' plots, and prints a Markdown table
 			if _, err := readTexts(files); err != nil {
 				return err
 			}
-			path, err := mf.path()
-			if err != nil {
-				return err
-			}
-			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+			m, path, err := mf.load()
 			if err != nil {
 				return err
 			}

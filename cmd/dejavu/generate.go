@@ -36,11 +36,7 @@ to stdout as it is produced; speeds go to stderr. With --json, one JSON object
 instead, where output_ids and text are the generated part only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := mf.path()
-			if err != nil {
-				return err
-			}
-			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+			m, _, err := mf.load()
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"dejavu"
 )
 
 // defaultModel is used when --model is not given and it exists.
@@ -40,6 +42,16 @@ func (f *modelFlags) register(c *cobra.Command) {
 	c.Flags().StringVarP(&f.model, "model", "m", "", "model directory (Hugging Face) or llama2.c .bin (default "+defaultModel+" when present)")
 	c.Flags().StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.bin of a llama2.c checkpoint")
 	c.Flags().IntVarP(&f.threads, "threads", "t", 0, "worker threads (0: one per CPU)")
+}
+
+// load opens the model (and tokenizer) the flags name; it also returns the path.
+func (f *modelFlags) load() (*dejavu.Model, string, error) {
+	path, err := f.path()
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := dejavu.Load(path, dejavu.Options{Threads: f.threads, Tokenizer: f.tokenizer})
+	return m, path, err
 }
 
 func (f *modelFlags) path() (string, error) {

@@ -41,11 +41,7 @@ layer), or "cal" (the file's calibrated budgets). Head settings likewise:
 --head-mass, --head-density (1 = all heads), "cal".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := mf.path()
-			if err != nil {
-				return err
-			}
-			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+			m, _, err := mf.load()
 			if err != nil {
 				return err
 			}

@@ -50,11 +50,7 @@ The predictors go to --out, by default <model dir>/` + sparsity.DefaultFileName 
 				}
 				o.Rank = r
 			}
-			path, err := mf.path()
-			if err != nil {
-				return err
-			}
-			m, err := dejavu.Load(path, dejavu.Options{Threads: mf.threads, Tokenizer: mf.tokenizer})
+			m, path, err := mf.load()
 			if err != nil {
 				return err
 			}
