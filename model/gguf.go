@@ -38,7 +38,7 @@ func loadGGUF(path string) (*Model, error) {
 		st.Close()
 		return nil, fmt.Errorf("model: %s: %w", path, err)
 	}
-	m, err := fromGGUFStore(cfg, st)
+	m, err := loadLlama(cfg, st, ggufLlamaNames)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("model: %s: %w", path, err)
@@ -300,58 +300,6 @@ func llama3FromFactors(theta float64, headDim int, r []float32) (*RopeScaling, e
 		}
 	}
 	return sc, nil
-}
-
-// fromGGUFStore builds a Llama-family model from tensors with llama.cpp's
-// names.
-func fromGGUFStore(c Config, st *checkpoint.Store) (*Model, error) {
-	ld := &loader{st: st}
-	m := &Model{Cfg: c, Layers: make([]Layer, c.Layers)}
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	var err error
-	d, f, qd, kvd := c.Hidden, c.FFN, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	m.Embed, err = ld.mat("token_embd.weight", c.Vocab, d)
-	add(err)
-	m.NormW, err = ld.vec("output_norm.weight", d)
-	add(err)
-	for i := range m.Layers {
-		l := &m.Layers[i]
-		p := fmt.Sprintf("blk.%d.", i)
-		l.AttnNormW, err = ld.vec(p+"attn_norm.weight", d)
-		add(err)
-		l.Q, err = ld.linear(p+"attn_q", qd, d, c.QKVBias)
-		add(err)
-		l.K, err = ld.linear(p+"attn_k", kvd, d, c.QKVBias)
-		add(err)
-		l.V, err = ld.linear(p+"attn_v", kvd, d, c.QKVBias)
-		add(err)
-		l.O, err = ld.linear(p+"attn_output", d, qd, c.OBias)
-		add(err)
-		l.MLPNormW, err = ld.vec(p+"ffn_norm.weight", d)
-		add(err)
-		l.Gate, err = ld.linear(p+"ffn_gate", f, d, c.MLPBias)
-		add(err)
-		l.Up, err = ld.linear(p+"ffn_up", f, d, c.MLPBias)
-		add(err)
-		l.Down, err = ld.linear(p+"ffn_down", d, f, c.MLPBias)
-		add(err)
-		if len(errs) > 0 {
-			break
-		}
-	}
-	if len(errs) == 0 {
-		m.Head = m.Embed
-		if !c.TiedHead {
-			m.Head, err = ld.mat("output.weight", c.Vocab, d)
-			add(err)
-		}
-	}
-	return m, joinFirst(errs)
 }
 
 // ggufMatDType maps a kernels dtype to the GGML tensor type.

@@ -196,7 +196,7 @@ func FromStore(cfg Config, st *checkpoint.Store) (*Model, error) {
 	if cfg.Family == OPT {
 		return loadOPT(cfg, st)
 	}
-	return loadLlama(cfg, st)
+	return loadLlama(cfg, st, hfLlamaNames)
 }
 
 func loadOPT(c Config, st *checkpoint.Store) (*Model, error) {
@@ -264,8 +264,29 @@ func loadOPT(c Config, st *checkpoint.Store) (*Model, error) {
 	return m, joinFirst(errs)
 }
 
-func loadLlama(c Config, st *checkpoint.Store) (*Model, error) {
-	ld := &loader{st: st, prefix: "model."}
+// llamaNames is one convention for naming a Llama-family checkpoint's
+// tensors: Hugging Face's, or llama.cpp's in GGUF files.
+type llamaNames struct {
+	embed, norm, head                             string
+	layer                                         string // printf pattern of a layer's prefix
+	attnNorm, q, k, v, o, mlpNorm, gate, up, down string // within a layer; matrices without ".weight"
+}
+
+var hfLlamaNames = llamaNames{
+	embed: "model.embed_tokens.weight", norm: "model.norm.weight", head: "lm_head.weight", layer: "model.layers.%d.",
+	attnNorm: "input_layernorm.weight", q: "self_attn.q_proj", k: "self_attn.k_proj", v: "self_attn.v_proj",
+	o: "self_attn.o_proj", mlpNorm: "post_attention_layernorm.weight", gate: "mlp.gate_proj", up: "mlp.up_proj",
+	down: "mlp.down_proj",
+}
+
+var ggufLlamaNames = llamaNames{
+	embed: "token_embd.weight", norm: "output_norm.weight", head: "output.weight", layer: "blk.%d.",
+	attnNorm: "attn_norm.weight", q: "attn_q", k: "attn_k", v: "attn_v", o: "attn_output",
+	mlpNorm: "ffn_norm.weight", gate: "ffn_gate", up: "ffn_up", down: "ffn_down",
+}
+
+func loadLlama(c Config, st *checkpoint.Store, nm llamaNames) (*Model, error) {
+	ld := &loader{st: st}
 	m := &Model{Cfg: c, Layers: make([]Layer, c.Layers)}
 	var errs []error
 	add := func(err error) {
@@ -275,37 +296,37 @@ func loadLlama(c Config, st *checkpoint.Store) (*Model, error) {
 	}
 	var err error
 	d, f, qd, kvd := c.Hidden, c.FFN, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	m.Embed, err = ld.mat("embed_tokens.weight", c.Vocab, d)
+	m.Embed, err = ld.mat(nm.embed, c.Vocab, d)
 	add(err)
-	m.NormW, err = ld.vec("norm.weight", d)
+	m.NormW, err = ld.vec(nm.norm, d)
 	add(err)
 	for i := range m.Layers {
 		l := &m.Layers[i]
-		p := fmt.Sprintf("layers.%d.", i)
-		l.AttnNormW, err = ld.vec(p+"input_layernorm.weight", d)
+		p := fmt.Sprintf(nm.layer, i)
+		l.AttnNormW, err = ld.vec(p+nm.attnNorm, d)
 		add(err)
-		l.Q, err = ld.linear(p+"self_attn.q_proj", qd, d, c.QKVBias)
+		l.Q, err = ld.linear(p+nm.q, qd, d, c.QKVBias)
 		add(err)
-		l.K, err = ld.linear(p+"self_attn.k_proj", kvd, d, c.QKVBias)
+		l.K, err = ld.linear(p+nm.k, kvd, d, c.QKVBias)
 		add(err)
-		l.V, err = ld.linear(p+"self_attn.v_proj", kvd, d, c.QKVBias)
+		l.V, err = ld.linear(p+nm.v, kvd, d, c.QKVBias)
 		add(err)
-		l.O, err = ld.linear(p+"self_attn.o_proj", d, qd, c.OBias)
+		l.O, err = ld.linear(p+nm.o, d, qd, c.OBias)
 		add(err)
-		l.MLPNormW, err = ld.vec(p+"post_attention_layernorm.weight", d)
+		l.MLPNormW, err = ld.vec(p+nm.mlpNorm, d)
 		add(err)
-		l.Gate, err = ld.linear(p+"mlp.gate_proj", f, d, c.MLPBias)
+		l.Gate, err = ld.linear(p+nm.gate, f, d, c.MLPBias)
 		add(err)
-		l.Up, err = ld.linear(p+"mlp.up_proj", f, d, c.MLPBias)
+		l.Up, err = ld.linear(p+nm.up, f, d, c.MLPBias)
 		add(err)
-		l.Down, err = ld.linear(p+"mlp.down_proj", d, f, c.MLPBias)
+		l.Down, err = ld.linear(p+nm.down, d, f, c.MLPBias)
 		add(err)
 		if len(errs) > 0 {
 			break
 		}
 	}
 	if len(errs) == 0 {
-		m.Head, err = headMat(st, "lm_head.weight", m.Embed, c)
+		m.Head, err = headMat(st, nm.head, m.Embed, c)
 		add(err)
 	}
 	return m, joinFirst(errs)
