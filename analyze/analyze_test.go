@@ -76,10 +76,12 @@ func TestRunWritesPlots(t *testing.T) {
 		t.Fatal(err)
 	}
 	sw := eval.Sweep{Model: "tiny", Files: []string{"x.txt"}, Tokens: 100, Dense: eval.Result{Perplexity: 20}}
-	for _, h := range []float64{0, 0.5} {
-		for _, d := range []float64{0.1, 0.3, 1} {
-			sw.Points = append(sw.Points, eval.SweepPoint{RequestedMLPDensity: d, RequestedHeadDensity: h, MLPDensity: d,
-				HeadDensity: 0.6, Perplexity: 20 / d, KLMean: 1 - d, Top1Agreement: d})
+	for _, h := range []eval.SweepSetting{{}, {Density: 0.5}, {Mass: 0.9}} {
+		for _, d := range []eval.SweepSetting{{Density: 0.1}, {Density: 0.3}, {Density: 1}, {Mass: 0.99}, {}} {
+			x := max(d.Density, 0.2)
+			sw.Points = append(sw.Points, eval.SweepPoint{RequestedMLPDensity: d.Density, RequestedMLPMass: d.Mass,
+				RequestedHeadDensity: h.Density, RequestedHeadMass: h.Mass, MLPDensity: x,
+				HeadDensity: 0.6, Perplexity: 20 / x, KLMean: 1 - x, Top1Agreement: x})
 		}
 	}
 	swPath := filepath.Join(dir, "sweep.json")

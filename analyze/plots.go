@@ -218,29 +218,41 @@ func PlotPredictors(info *sparsity.Info) *plot.Plot {
 	return p
 }
 
-// headLabel names a sweep series by its requested head density.
-func headLabel(req float64, pts []eval.SweepPoint) string {
+// headKey is a sweep's head setting: a uniform density, a mass target, or
+// both 0 for the calibrated budgets.
+type headKey struct{ density, mass float64 }
+
+// headLabel names a sweep series by its requested head setting.
+func headLabel(req headKey, pts []eval.SweepPoint) string {
 	var s float64
 	for _, q := range pts {
 		s += q.HeadDensity
 	}
 	got := s / float64(len(pts))
-	if req == 0 {
-		return fmt.Sprintf("calibrated heads (%.2f)", got)
+	switch {
+	case req.density != 0:
+		return fmt.Sprintf("heads %.2g (computed %.2f)", req.density, got)
+	case req.mass != 0:
+		return fmt.Sprintf("head mass %.3g (computed %.2f)", req.mass, got)
 	}
-	return fmt.Sprintf("heads %.2g (computed %.2f)", req, got)
+	return fmt.Sprintf("calibrated heads (%.2f)", got)
 }
 
-// sweepGroups splits the points by requested head density, each sorted
+// budgetPoint reports whether q's MLP selection is per-layer budgets
+// (calibrated, or by activation mass) rather than a uniform density.
+func budgetPoint(q eval.SweepPoint) bool { return q.RequestedMLPDensity == 0 }
+
+// sweepGroups splits the points by requested head setting, each sorted
 // by computed MLP density.
-func sweepGroups(sw *eval.Sweep) ([]float64, map[float64][]eval.SweepPoint) {
-	g := map[float64][]eval.SweepPoint{}
-	var keys []float64
+func sweepGroups(sw *eval.Sweep) ([]headKey, map[headKey][]eval.SweepPoint) {
+	g := map[headKey][]eval.SweepPoint{}
+	var keys []headKey
 	for _, q := range sw.Points {
-		if _, ok := g[q.RequestedHeadDensity]; !ok {
-			keys = append(keys, q.RequestedHeadDensity)
+		k := headKey{q.RequestedHeadDensity, q.RequestedHeadMass}
+		if _, ok := g[k]; !ok {
+			keys = append(keys, k)
 		}
-		g[q.RequestedHeadDensity] = append(g[q.RequestedHeadDensity], q)
+		g[k] = append(g[k], q)
 	}
 	for _, k := range keys {
 		slices.SortFunc(g[k], func(a, b eval.SweepPoint) int { return cmp.Compare(a.MLPDensity, b.MLPDensity) })
@@ -262,7 +274,7 @@ func PlotSweep(sw *eval.Sweep) *plot.Plot {
 		for _, q := range g[k] {
 			if finite(q.Perplexity) {
 				xy := plotter.XY{X: q.MLPDensity, Y: q.Perplexity}
-				if q.RequestedMLPDensity == 0 {
+				if budgetPoint(q) {
 					cal = append(cal, xy)
 				} else {
 					xys = append(xys, xy)
@@ -274,7 +286,7 @@ func PlotSweep(sw *eval.Sweep) *plot.Plot {
 			series(p, i, headLabel(k, g[k])+", uniform MLP density", xys)
 		}
 		if len(cal) > 0 {
-			points(p, i, headLabel(k, g[k])+", calibrated MLP budgets", cal)
+			points(p, i, headLabel(k, g[k])+", per-layer MLP budgets (calibrated or mass)", cal)
 		}
 	}
 	hline(p, fmt.Sprintf("dense (perplexity %.2f)", sw.Dense.Perplexity), sw.Dense.Perplexity, 0, 1)
@@ -298,7 +310,7 @@ func PlotSweep(sw *eval.Sweep) *plot.Plot {
 // divergence (scaled into [0, 1] by its maximum, named in the legend)
 // against the computed MLP density.
 func PlotSweepAgreement(sw *eval.Sweep) *plot.Plot {
-	p := newPlot(fmt.Sprintf("Sparse vs dense next-token distributions: %s, %d tokens (▲: calibrated MLP)", filepath.Base(sw.Model), sw.Tokens),
+	p := newPlot(fmt.Sprintf("Sparse vs dense next-token distributions: %s, %d tokens (▲: per-layer MLP budgets)", filepath.Base(sw.Model), sw.Tokens),
 		"MLP density computed (fraction of neurons per decode step)", "top-1 agreement, exp(-mean KL) (fraction)")
 	keys, g := sweepGroups(sw)
 	for m, metric := range []struct {
@@ -312,7 +324,7 @@ func PlotSweepAgreement(sw *eval.Sweep) *plot.Plot {
 			var xys, cal plotter.XYs
 			for _, q := range g[k] {
 				xy := plotter.XY{X: q.MLPDensity, Y: metric.f(q)}
-				if q.RequestedMLPDensity == 0 {
+				if budgetPoint(q) {
 					cal = append(cal, xy)
 				} else {
 					xys = append(xys, xy)

@@ -27,10 +27,23 @@ type Sweep struct {
 
 // SweepPoint is one sparse configuration of a Sweep.
 type SweepPoint struct {
-	// RequestedMLPDensity and RequestedHeadDensity are the selection asked
-	// for (0: the predictors' calibrated per-layer budgets).
+	// MLPSetting and HeadSetting name the selection asked for
+	// (SweepSetting.String: "density D", "mass M" or "cal").
+	MLPSetting  string `json:"mlp_setting,omitempty"`
+	HeadSetting string `json:"head_setting,omitempty"`
+	// RequestedMLPDensity and RequestedHeadDensity are the uniform
+	// densities asked for (0: per-layer budgets, calibrated or by mass).
 	RequestedMLPDensity  float64 `json:"requested_mlp_density"`
 	RequestedHeadDensity float64 `json:"requested_head_density"`
+	// RequestedMLPMass and RequestedHeadMass are the activation-mass recall
+	// targets of per-layer budgets (0: none; both a density and a mass 0:
+	// the predictors' calibrated budgets).
+	RequestedMLPMass  float64 `json:"requested_mlp_mass,omitempty"`
+	RequestedHeadMass float64 `json:"requested_head_mass,omitempty"`
+	// MLPBudgets and HeadBudgets are the per-layer neuron and head counts
+	// selected (sparsity.Predictors.Budgets).
+	MLPBudgets  []int `json:"mlp_budgets,omitempty"`
+	HeadBudgets []int `json:"head_budgets,omitempty"`
 	// MLPDensity and HeadDensity are what the sparse decode steps computed
 	// (model.Session.Density), predictor choices included.
 	MLPDensity  float64 `json:"mlp_density"`

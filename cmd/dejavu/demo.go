@@ -6,17 +6,22 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"dejavu"
+	"dejavu/eval"
 	"dejavu/sparsity"
 )
 
 // defaultCorpus is the text the demo records activations on.
 const defaultCorpus = "../shared/data/text/corpus-sample"
+
+// defaultEvalText is the text of the demo's final perplexity comparison.
+const defaultEvalText = "../shared/data/text/wikitext-2-raw/wiki.test.raw"
 
 // The demo's budgets (see docs/sparsity.md): 0 calibrates on 99% recall
 // of active neurons and 99.9% recall of the top-half heads, which kept the
@@ -67,7 +72,7 @@ by default the fewest neurons reaching 99% recall of the active ones; with
 heads); see docs/sparsity.md for the measured trade-off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, _, err := mf.load()
+			m, mpath, err := mf.load()
 			if err != nil {
 				return err
 			}
@@ -110,7 +115,14 @@ heads); see docs/sparsity.md for the measured trade-off.`,
 			if err != nil {
 				return err
 			}
-			return runSweep(m, p, ids, 512, []sweepSetting{{name: "cal"}}, []sweepSetting{{name: "cal"}}, stdout, stderr)
+			cal := []eval.SweepSetting{{}}
+			sw, err := runEvalSweep(m, mpath, pred, p, []string{evalText}, ids, cal, cal,
+				eval.PerplexityOptions{Ctx: min(512, len(ids)), MaxTokens: evalToks})
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(stdout, sweepHeader+strings.Join(sweepRows(sw), "\n")+"\n")
+			return err
 		},
 	}
 	mf.register(c)
@@ -170,6 +182,25 @@ func demoCompare(m *dejavu.Model, p *sparsity.Predictors, n int, w io.Writer) er
 	tw.Flush()
 	fmt.Fprintln(w, "(sparse ms/token includes the predictors; on a model this small their cost and the per-layer fixed costs eat most of the saving: see docs/benchmarks.md for larger shapes)")
 	return nil
+}
+
+// evalTokens tokenizes the beginning of a text file as one document (with
+// the tokenizer's BOS, as 'eval ppl' does): at most n tokens.
+func evalTokens(m *dejavu.Model, path string, n int) ([]int, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, int64(n)*8+4096))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	ids, err := eval.Documents(m.Tok, string(b))
+	if err != nil {
+		return nil, err
+	}
+	return ids[:min(n, len(ids))], nil
 }
 
 func timeDecode(m *dejavu.Model, ids []int, n, ctx int, p *sparsity.Predictors) (*dejavu.Result, error) {

@@ -688,48 +688,93 @@ computed. Sparse decoding is implied (--sparse).`,
 	return c
 }
 
-// parseDensities reads a comma-separated list of densities in [0, 1]
-// (0: the calibrated budgets).
-func parseDensities(flag, s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil || v < 0 || v > 1 {
-			return nil, fmt.Errorf("--%s: %q is not a density in [0, 1]", flag, f)
-		}
-		out = append(out, v)
+// sweepSettingsFlags reads one component's (mlp or head) settings of `eval
+// sweep`: the --X-density and --X-mass lists, def when neither is given.
+func sweepSettingsFlags(cmd *cobra.Command, what string, dens, mass, def []string) ([]eval.SweepSetting, error) {
+	fl := cmd.Flags()
+	if !fl.Changed(what+"-density") && !fl.Changed(what+"-mass") {
+		dens = def
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("--%s: no densities", flag)
+	out, err := eval.ParseSweepSettings(what, dens, mass)
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("--%s-density / --%s-mass: no settings", what, what)
 	}
-	return out, nil
+	return out, err
+}
+
+var sweepHeader = mdTable("model", "MLP setting", "head setting", "MLP density", "head density", "dense ppl", "sparse ppl", "rise %",
+	"KL mean", "KL p99", "top-1 agreement", "tokens", "MLP budgets", "head budgets")
+
+// sweepRows are the Markdown rows of a sweep, one per point.
+func sweepRows(sw *eval.Sweep) []string {
+	rows := make([]string, len(sw.Points))
+	for i, p := range sw.Points {
+		rows[i] = mdRow(filepath.Base(sw.Model), p.MLPSetting, p.HeadSetting, fmtDensity(p.MLPDensity), fmtDensity(p.HeadDensity),
+			fmt.Sprintf("%.3f", sw.Dense.Perplexity), fmt.Sprintf("%.3f", p.Perplexity), fmt.Sprintf("%+.2f", 100*(p.Perplexity/sw.Dense.Perplexity-1)),
+			fmt.Sprintf("%.4f", p.KLMean), fmt.Sprintf("%.4f", p.KLP99), fmt.Sprintf("%.4f", p.Top1Agreement), strconv.Itoa(sw.Tokens),
+			joinInts(p.MLPBudgets), joinInts(p.HeadBudgets))
+	}
+	return rows
+}
+
+func joinInts(x []int) string {
+	s := make([]string, len(x))
+	for i, v := range x {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+// runEvalSweep runs eval.RunSweep on ids and fills in the sweep's origin.
+func runEvalSweep(m *dejavu.Model, path, predPath string, pred *sparsity.Predictors, files []string, ids []int,
+	mlps, heads []eval.SweepSetting, o eval.PerplexityOptions) (*eval.Sweep, error) {
+	m.Model.PrepareSparse()
+	n := len(ids)
+	if o.MaxTokens > 0 {
+		n = min(n, o.MaxTokens)
+	}
+	fmt.Fprintf(os.Stderr, "sweep: dense and %d sparse configurations on %d tokens\n", len(mlps)*len(heads), n)
+	sw, err := eval.RunSweep(m.Model, m.Pool, pred, ids, mlps, heads, o)
+	if err != nil {
+		return nil, err
+	}
+	sw.Model, sw.Predictors, sw.Files = path, predPath, files
+	return sw, nil
 }
 
 func newEvalSweep() *cobra.Command {
 	var (
-		mf         modelFlags
-		rf         reportFlags
-		predictors string
-		mlpList    string
-		headList   string
-		texts      []string
-		ctxN       int
-		protocol   string
-		maxTokens  int
-		progress   bool
+		mf                 modelFlags
+		rf                 reportFlags
+		predictors         string
+		mlpDens, mlpMass   []string
+		headDens, headMass []string
+		texts              []string
+		ctxN               int
+		protocol           string
+		maxTokens          int
+		progress           bool
 	)
 	c := &cobra.Command{
-		Use:   "sweep --predictors F --mlp-density D1,D2,... [--head-density H1,...] --max-tokens N --out SWEEP.json FILE...",
-		Short: "Perplexity, KL and top-1 agreement of sparse decoding at several densities",
-		Long: `Run 'eval compare' for every combination of --mlp-density and --head-density
-(0 selects the predictors' calibrated per-layer budgets) on the same tokens,
-the dense reference computed once. Writes a JSON document (--out; its schema
-is eval.Sweep) that 'dejavu analyze --sweep' plots, and prints a Markdown table
-(also appended to --md).`,
+		Use:   "sweep --predictors F [--mlp-density D,...] [--mlp-mass M,...] [--head-density H,...] [--head-mass M,...] --max-tokens N --out SWEEP.json FILE...",
+		Short: "Perplexity, KL and top-1 agreement of sparse decoding over a grid of densities and budgets",
+		Long: `Run 'eval compare' for every combination of one MLP setting and one head
+setting on the same tokens (windows of --ctx of the text files, as 'eval ppl'
+cuts them, the first --max-tokens), the dense reference computed once, every
+token fed on its own (decode mode, where sparsity applies).
+
+MLP settings: --mlp-density D (the top D·FFN neurons in every layer),
+--mlp-mass M (per-layer budgets reaching activation-mass recall M on the
+training validation split), or "cal" in either list (the predictors' calibrated
+per-layer budgets; a density of 0 means the same). Head settings likewise:
+--head-density (1: all heads), --head-mass, "cal". Without any MLP flag the
+densities 0.05,0.1,0.2,0.3,0.5,1 are swept; without any head flag, "cal".
+
+For each combination: the densities the sparse steps actually computed, both
+perplexities and the rise, KL(P_dense ‖ P_sparse) (mean, p99), top-1
+agreement with the dense argmax, and the per-layer budgets. Writes a JSON
+document (--out; its schema is eval.Sweep) that 'dejavu analyze --sweep'
+plots, and prints a Markdown table (also appended to --md).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files := append(append([]string{}, texts...), args...)
@@ -740,11 +785,11 @@ is eval.Sweep) that 'dejavu analyze --sweep' plots, and prints a Markdown table
 			if err != nil {
 				return fmt.Errorf("--protocol: %w", err)
 			}
-			mlps, err := parseDensities("mlp-density", mlpList)
+			mlps, err := sweepSettingsFlags(cmd, "mlp", mlpDens, mlpMass, []string{"0.05", "0.1", "0.2", "0.3", "0.5", "1"})
 			if err != nil {
 				return err
 			}
-			heads, err := parseDensities("head-density", headList)
+			heads, err := sweepSettingsFlags(cmd, "head", headDens, headMass, []string{"cal"})
 			if err != nil {
 				return err
 			}
@@ -767,50 +812,14 @@ is eval.Sweep) that 'dejavu analyze --sweep' plots, and prints a Markdown table
 			if err != nil {
 				return err
 			}
-			m.Model.PrepareSparse()
-			var tests []eval.Session
-			var sessions []*model.Session
-			var points []eval.SweepPoint
-			for _, h := range heads {
-				for _, d := range mlps {
-					q := pred.Clone()
-					if err := q.SetSelection(sparsity.Selection{MLPDensity: d, HeadDensity: h}); err != nil {
-						return err
-					}
-					s := m.NewSession(ctxN)
-					s.SetSelector(q)
-					tests = append(tests, s)
-					sessions = append(sessions, s)
-					points = append(points, eval.SweepPoint{RequestedMLPDensity: d, RequestedHeadDensity: h})
-				}
-			}
-			n := len(ids)
-			if maxTokens > 0 {
-				n = min(n, maxTokens)
-			}
-			fmt.Fprintf(os.Stderr, "sweep: dense and %d sparse configurations on %d tokens\n", len(tests), n)
-			t0 := time.Now()
-			rs, err := eval.CompareMany(m.NewSession(ctxN), tests, ids, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos,
-				Decode: true, MaxTokens: maxTokens, Progress: windowBar(progress, "sweep")})
+			sw, err := runEvalSweep(m, path, predictors, pred, files, ids, mlps, heads, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos,
+				MaxTokens: maxTokens, Progress: windowBar(progress, "sweep")})
 			if err != nil {
 				return err
 			}
-			el := time.Since(t0).Seconds() / float64(len(tests)+1)
-			sw := eval.Sweep{Model: path, Predictors: predictors, Files: files, Protocol: p, Ctx: ctxN, MaxTokens: maxTokens,
-				Tokens: rs[0].Tokens, Dense: rs[0].Ref}
-			var rows []string
-			for i, r := range rs {
-				d := sessions[i].Density()
-				pt := &points[i]
-				pt.MLPDensity, pt.HeadDensity = d.MLP(), d.Heads()
-				pt.Perplexity, pt.StdErr = r.Test.Perplexity, r.Test.StdErr
-				pt.KLMean, pt.KLP99, pt.KLMax, pt.Top1Agreement = r.KLMean, r.KLP99, r.KLMax, r.Top1Agreement
-				pt.Seconds = el
-				rows = append(rows, compareRow(path, pt.MLPDensity, pt.HeadDensity, r.Ref.Perplexity, pt.Perplexity, pt.KLMean, pt.KLP99, pt.Top1Agreement, r.Tokens))
-			}
-			sw.Points = points
-			return rf.emit(cmd.OutOrStdout(), sw, compareHeader, rows, func(w io.Writer) error {
-				_, err := fmt.Fprint(w, compareHeader+strings.Join(rows, "\n")+"\n")
+			rows := sweepRows(sw)
+			return rf.emit(cmd.OutOrStdout(), sw, sweepHeader, rows, func(w io.Writer) error {
+				_, err := fmt.Fprint(w, sweepHeader+strings.Join(rows, "\n")+"\n")
 				return err
 			})
 		},
@@ -819,8 +828,10 @@ is eval.Sweep) that 'dejavu analyze --sweep' plots, and prints a Markdown table
 	rf.register(c)
 	f := c.Flags()
 	f.StringVar(&predictors, "predictors", "", "predictors file (default <model dir>/"+sparsity.DefaultFileName+")")
-	f.StringVar(&mlpList, "mlp-density", "0.05,0.1,0.2,0.3,0.5,1", "comma-separated MLP densities (0: calibrated budgets)")
-	f.StringVar(&headList, "head-density", "0", "comma-separated head densities (0: calibrated budgets)")
+	f.StringSliceVar(&mlpDens, "mlp-density", nil, "uniform MLP densities, comma-separated (0 or cal: calibrated budgets; default 0.05,0.1,0.2,0.3,0.5,1 when no MLP flag is given)")
+	f.StringSliceVar(&mlpMass, "mlp-mass", nil, "MLP activation-mass recall targets of per-layer budgets, comma-separated (cal: calibrated budgets)")
+	f.StringSliceVar(&headDens, "head-density", nil, "uniform head densities, comma-separated (1: all heads; 0 or cal: calibrated budgets, the default when no head flag is given)")
+	f.StringSliceVar(&headMass, "head-mass", nil, "head-norm-mass recall targets of per-layer budgets, comma-separated (cal: calibrated budgets)")
 	f.StringSliceVar(&texts, "text", nil, "text files (or give them as arguments)")
 	f.IntVar(&ctxN, "ctx", 512, "window length in tokens")
 	f.StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")

@@ -205,6 +205,22 @@ func TestEvalSparseCommands(t *testing.T) {
 	if !strings.Contains(out, "KL mean") {
 		t.Errorf("sweep table:\n%s", out)
 	}
+	// Mass budgets and calibrated budgets: --mlp-mass alone replaces the
+	// default densities.
+	out, err = run(t, append([]string{"eval", "sweep", "--json", "--predictors", pred, "--mlp-mass", "0.9,cal", "--head-mass", "0.9",
+		"--max-tokens", "64", text}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms eval.Sweep
+	decodeJSON(t, "mass sweep", out, &ms)
+	if len(ms.Points) != 2 || ms.Points[0].MLPSetting != "mass 0.9" || ms.Points[1].MLPSetting != "cal" ||
+		ms.Points[0].HeadSetting != "mass 0.9" || len(ms.Points[0].MLPBudgets) == 0 {
+		t.Errorf("mass sweep: %+v", ms.Points)
+	}
+	if _, err := run(t, append([]string{"eval", "sweep", "--predictors", pred, "--mlp-mass", "0", text}, common...)...); err == nil {
+		t.Error("--mlp-mass 0 was accepted")
+	}
 	plots := filepath.Join(tmp, "plots")
 	out, err = run(t, "analyze", "--data", data, "--predictors", pred, "--sweep", sw, "--out", plots)
 	if err != nil {

@@ -28,7 +28,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newGenerate(), newLogits(), newTokenize(), newBench(), newEval(), newCollect(), newTrain(), newDemo(), newSweep(), newAnalyze(), newServe(), newConvert())
+	root.AddCommand(newGenerate(), newLogits(), newTokenize(), newBench(), newEval(), newCollect(), newTrain(), newDemo(), newAnalyze(), newServe(), newConvert())
 	return root
 }
 
