@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"unsafe"
+
+	"dejavu/internal/half"
 )
 
 // DType is the element type of a weight matrix.
@@ -201,30 +203,10 @@ func dotGo(a, b []float32) float32 {
 var f16Table = func() *[65536]float32 {
 	var t [65536]float32
 	for i := range t {
-		t[i] = halfToFloat(uint16(i))
+		t[i] = half.F16ToF32(uint16(i))
 	}
 	return &t
 }()
 
 // HalfToFloat converts an IEEE 754 half-precision value to float32.
 func HalfToFloat(h uint16) float32 { return f16Table[h] }
-
-func halfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // inf, nan
-		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-	case mant == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal: value = mant * 2^-24.
-	f := float32(mant) * (1.0 / (1 << 24))
-	if sign != 0 {
-		f = -f
-	}
-	return f
-}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"unsafe"
+
+	"dejavu/internal/half"
 )
 
 // Q8_0 weights: llama.cpp's block_q8_0 layout. Each row of Cols elements
@@ -63,7 +65,7 @@ func quantizeBlockQ8(dst []byte, x []float32) {
 	if d != 0 {
 		id = 1 / d
 	}
-	h := floatToHalf(d)
+	h := half.F32ToF16(d)
 	dst[0], dst[1] = byte(h), byte(h>>8)
 	for j, v := range x[:Q8Block] {
 		dst[2+j] = byte(int8(math.Round(float64(v * id))))
@@ -105,9 +107,9 @@ func (m Mat) Quantize(dtype DType) (Mat, error) {
 			m.Row(i, row)
 			for j, v := range row {
 				if dtype == F16 {
-					u[i*m.Cols+j] = floatToHalf(v)
+					u[i*m.Cols+j] = half.F32ToF16(v)
 				} else {
-					u[i*m.Cols+j] = floatToBF16(v)
+					u[i*m.Cols+j] = half.F32ToBF16(v)
 				}
 			}
 		}
@@ -211,49 +213,6 @@ func (m Mat) packRowQ8(dst []float32, i, kb, k0, kc, r, mr int) {
 			dst[k*mr+r] = d * float32(int8(blk[2+(kb+k)%Q8Block]))
 		}
 	}
-}
-
-// floatToHalf rounds f to the nearest IEEE half-precision value (ties to
-// even), as F16C's VCVTPS2PH and ggml's GGML_FP32_TO_FP16 do.
-func floatToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23&0xff) - 127 + 15
-	mant := b & 0x7fffff
-	switch {
-	case b&0x7fffffff > 0x7f800000: // NaN: keep it quiet
-		return sign | 0x7e00
-	case exp >= 0x1f: // overflow or inf
-		return sign | 0x7c00
-	case exp <= 0: // subnormal half (or zero)
-		if exp < -10 {
-			return sign
-		}
-		mant |= 0x800000
-		shift := uint(14 - exp)
-		h := mant >> shift
-		rem := mant & (1<<shift - 1)
-		half := uint32(1) << (shift - 1)
-		if rem > half || rem == half && h&1 != 0 {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(exp)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || rem == 0x1000 && h&1 != 0 {
-		h++ // may carry into the exponent, up to inf: correct
-	}
-	return sign | uint16(h)
-}
-
-// floatToBF16 rounds f to the nearest bfloat16 (ties to even).
-func floatToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x40
-	}
-	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }
 
 // q8Ptr returns the address of row start of a Q8_0 matrix after checking

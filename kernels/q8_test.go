@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"dejavu/internal/half"
 )
 
 // offsetQ8 makes a rows×cols Q8_0 matrix of quantized random normal values
@@ -51,8 +53,8 @@ func TestQuantizeQ8_0Layout(t *testing.T) {
 			amax = max(amax, float32(math.Abs(float64(v))))
 		}
 		d := amax / 127
-		if h := binary.LittleEndian.Uint16(blk); h != floatToHalf(d) {
-			t.Fatalf("block %d: scale %#04x, want f16(%v) = %#04x", b, h, d, floatToHalf(d))
+		if h := binary.LittleEndian.Uint16(blk); h != half.F32ToF16(d) {
+			t.Fatalf("block %d: scale %#04x, want f16(%v) = %#04x", b, h, d, half.F32ToF16(d))
 		}
 		for j, v := range x[b*32 : (b+1)*32] {
 			want := int8(math.Round(float64(v * (1 / d))))
@@ -97,7 +99,7 @@ func TestFloatToHalf(t *testing.T) {
 		if h&0x7c00 == 0x7c00 && h&0x3ff != 0 {
 			continue // NaN
 		}
-		if got := floatToHalf(HalfToFloat(uint16(h))); got != uint16(h) {
+		if got := half.F32ToF16(HalfToFloat(uint16(h))); got != uint16(h) {
 			t.Fatalf("half %#04x round-trips to %#04x", h, got)
 		}
 	}
@@ -105,12 +107,12 @@ func TestFloatToHalf(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	for range 100000 {
 		f := float32(math.Abs(r.NormFloat64()) * math.Pow(2, float64(r.IntN(36)-26)))
-		h := floatToHalf(f)
+		h := half.F32ToF16(f)
 		e := math.Abs(float64(HalfToFloat(h)) - float64(f))
 		for _, n := range []uint16{h - 1, h + 1} {
 			en := math.Abs(float64(HalfToFloat(n)) - float64(f))
 			if en < e || en == e && h&1 != 0 {
-				t.Fatalf("floatToHalf(%v) = %#04x (%v), but %#04x (%v) is nearer", f, h, HalfToFloat(h), n, HalfToFloat(n))
+				t.Fatalf("half.F32ToF16(%v) = %#04x (%v), but %#04x (%v) is nearer", f, h, HalfToFloat(h), n, HalfToFloat(n))
 			}
 		}
 	}
