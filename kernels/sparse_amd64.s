@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "kernels_amd64.h"
 
 // Sparse kernels for amd64 (see sparse_amd64.go for the Go signatures).
 //
@@ -19,31 +20,6 @@
 //   DI        x (gather) or y (accum); BX y (gather) or a (accum)
 // The AVX-512 kernels handle every column (K1 masks the cols%16 tail); the
 // AVX2 kernels need cols to be a multiple of 8 (Go does the rest).
-
-// ROWPTR sets dst to the address of the row whose int32 index is at m.
-#define ROWPTR(m, dst) \
-	MOVLQSX m, dst; \
-	IMULQ   stride+8(FP), dst; \
-	ADDQ    w+0(FP), dst
-
-// PASSPTRS sets the four row pointers of the pass at CX and the four
-// prefetch pointers, and clears DX.
-#define PASSPTRS \
-	ROWPTR(0(R8)(CX*4), SI); \
-	ROWPTR(4(R8)(CX*4), R9); \
-	ROWPTR(8(R8)(CX*4), R10); \
-	ROWPTR(12(R8)(CX*4), R11); \
-	MOVQ    CX, AX; \
-	ADDQ    pfd+48(FP), AX; \
-	MOVQ    n+40(FP), DX; \
-	SUBQ    $4, DX; \
-	CMPQ    AX, DX; \
-	CMOVQGT DX, AX; \
-	ROWPTR(0(R8)(AX*4), R12); \
-	ROWPTR(4(R8)(AX*4), R13); \
-	ROWPTR(8(R8)(AX*4), R14); \
-	ROWPTR(12(R8)(AX*4), AX); \
-	XORQ    DX, DX
 
 // MASK16 sets K1 to the mask of the cols%16 tail columns and R15 to cols
 // rounded down to 32.
