@@ -233,13 +233,13 @@ func (s *Session) linear(y []float32, l *Linear, x []float32, n int) {
 
 // attention computes the attention output of n new tokens into s.att from
 // the normalized input xn, storing their K and V in the cache.
-func (s *Session) attention(li int, l *Linear3, xn []float32, n int) {
+func (s *Session) attention(li int, l *Layer, xn []float32, n int) {
 	c := s.m.Cfg
 	hd, qd, kvd := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	q, k, v := s.q[:n*qd], s.kk[:n*kvd], s.vv[:n*kvd]
-	s.linear(q, l.q, xn, n)
-	s.linear(k, l.k, xn, n)
-	s.linear(v, l.v, xn, n)
+	s.linear(q, &l.Q, xn, n)
+	s.linear(k, &l.K, xn, n)
+	s.linear(v, &l.V, xn, n)
 	if c.Family == Llama {
 		half := hd / 2
 		for i := 0; i < n; i++ {
@@ -273,9 +273,6 @@ func (s *Session) storeKV(li int, k, v []float32, n int) {
 		}
 	}
 }
-
-// Linear3 groups the attention input projections.
-type Linear3 struct{ q, k, v *Linear }
 
 type attnTask struct {
 	s      *Session
@@ -339,7 +336,7 @@ func (s *Session) optBlock(li int, l *Layer, x []float32, n int) {
 		ln(xn, x, l.AttnNormW, l.AttnNormB)
 		in = xn
 	}
-	s.attention(li, &Linear3{&l.Q, &l.K, &l.V}, in, n)
+	s.attention(li, l, in, n)
 	if s.rec != nil {
 		s.headNorms(l, n)
 	}
@@ -380,7 +377,7 @@ func (s *Session) llamaBlock(li int, l *Layer, x []float32, n int) {
 	for i := 0; i < n; i++ {
 		kernels.RMSNorm(xn[i*d:(i+1)*d], x[i*d:(i+1)*d], l.AttnNormW, c.NormEps)
 	}
-	s.attention(li, &Linear3{&l.Q, &l.K, &l.V}, xn, n)
+	s.attention(li, l, xn, n)
 	if s.rec != nil {
 		s.headNorms(l, n)
 	}
