@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"dejavu/generate"
 	"dejavu/kernels"
 	"dejavu/model"
 )
@@ -110,7 +111,7 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 	say("decoding %d tokens…", o.Gen)
 	ms := make([]float64, 0, o.Gen)
 	for i := 0; i < o.Gen; i++ {
-		id := argmax(logits)
+		id := generate.Argmax(logits)
 		t := time.Now()
 		if logits, err = s.Forward([]int{id}, false); err != nil {
 			return nil, err
@@ -157,16 +158,6 @@ func touchedBytes(m *model.Model, mlp, heads float64) int64 {
 			mlp*float64(l.Gate.W.Bytes()+l.Up.W.Bytes()+l.Down.W.Bytes())
 	}
 	return int64(n)
-}
-
-func argmax(x []float32) int {
-	b := 0
-	for i, v := range x {
-		if v > x[b] {
-			b = i
-		}
-	}
-	return b
 }
 
 // WriteTable prints the result for a person.

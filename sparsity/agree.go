@@ -3,6 +3,7 @@ package sparsity
 import (
 	"fmt"
 
+	"dejavu/generate"
 	"dejavu/kernels"
 	"dejavu/model"
 )
@@ -38,7 +39,7 @@ func TopOneAgreement(m *model.Model, pool *kernels.Pool, sel model.Selector, pro
 		return a, err
 	}
 	for i := 0; i < n; i++ {
-		id := argmax(logits)
+		id := generate.Argmax(logits)
 		a.Dense = append(a.Dense, id)
 		if i+1 < n {
 			if logits, err = s.Forward([]int{id}, false); err != nil {
@@ -57,20 +58,10 @@ func TopOneAgreement(m *model.Model, pool *kernels.Pool, sel model.Selector, pro
 			return a, err
 		}
 		a.Steps++
-		if argmax(logits) == a.Dense[i+1] {
+		if generate.Argmax(logits) == a.Dense[i+1] {
 			a.Matches++
 		}
 	}
 	a.Density = sp.Density()
 	return a, nil
-}
-
-func argmax(x []float32) int {
-	b := 0
-	for i, v := range x {
-		if v > x[b] {
-			b = i
-		}
-	}
-	return b
 }
