@@ -136,6 +136,20 @@ func TestSparsePerplexity(t *testing.T) {
 	}
 	t.Logf("dense %.4f, sparse %.4f at mlp %.3f heads %.3f", dense.Perplexity, sparse.Perplexity, d.MLP(), d.Heads())
 
+	// Masked batches (prompt mode) compute the same selection.
+	mb := m.NewSession(pool, 0)
+	mb.SetSelector(pred.Clone())
+	mb.SetSparseBatches(true)
+	po := o
+	po.Decode = false
+	masked, err := Perplexity(mb, f.IDs, po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relDiff(masked.Perplexity, sparse.Perplexity) > 1e-5 || mb.Density() != d {
+		t.Errorf("masked batches: perplexity %.6f density %+v; decode mode %.6f %+v", masked.Perplexity, mb.Density(), sparse.Perplexity, d)
+	}
+
 	// Compare: identical sessions agree exactly; the sparse one does not.
 	ref := m.NewSession(pool, 0)
 	same := m.NewSession(pool, 0)

@@ -66,14 +66,14 @@ func ParseSweepSettings(what string, densities, masses []string) ([]SweepSetting
 
 // RunSweep compares dense decoding of ids with sparse decoding through pred
 // under every combination of one head setting and one MLP setting (heads
-// outer), the dense reference computed once (CompareMany, in decode mode
-// whatever o.Decode says). m must have been prepared with PrepareSparse.
+// outer), the dense reference computed once (CompareMany). Sparse sessions
+// use masked batches (model.Session.SetSparseBatches) unless o.Decode
+// feeds every token on its own. m must have been prepared with PrepareSparse.
 // The result has every field but Model, Predictors and Files.
 func RunSweep(m *model.Model, pool *kernels.Pool, pred *sparsity.Predictors, ids []int, mlps, heads []SweepSetting, o PerplexityOptions) (*Sweep, error) {
 	if len(mlps) == 0 || len(heads) == 0 {
 		return nil, fmt.Errorf("eval: sweep: no MLP or no head settings")
 	}
-	o.Decode = true
 	var tests []Session
 	var sessions []*model.Session
 	var points []SweepPoint
@@ -87,6 +87,7 @@ func RunSweep(m *model.Model, pool *kernels.Pool, pred *sparsity.Predictors, ids
 			mb, hb := q.Budgets()
 			s := m.NewSession(pool, o.Ctx)
 			s.SetSelector(q)
+			s.SetSparseBatches(!o.Decode)
 			tests = append(tests, s)
 			sessions = append(sessions, s)
 			points = append(points, SweepPoint{MLPSetting: d.String(), HeadSetting: h.String(),

@@ -39,6 +39,8 @@ type Session struct {
 	oCoef                     []float32
 	density                   Density
 	look                      *lookahead // asynchronous head prediction (SetAsync)
+	maskBatches               bool       // SetSparseBatches (masked.go)
+	headMask, nextMask        []bool     // maxBatch × Heads
 
 	// Recording for predictor training (see record.go).
 	rec                              Recorder
@@ -327,6 +329,10 @@ func (s *Session) optBlock(li int, l *Layer, x []float32, n int) {
 			kernels.LayerNorm(dst[i*d:(i+1)*d], src[i*d:(i+1)*d], w, b, c.NormEps)
 		}
 	}
+	mask := s.masking()
+	if mask {
+		s.maskBegin(li, x, n)
+	}
 	// Attention.
 	if s.rec != nil {
 		copy(s.recAttn, x)
@@ -339,6 +345,9 @@ func (s *Session) optBlock(li int, l *Layer, x []float32, n int) {
 	s.attention(li, l, in, n)
 	if s.rec != nil {
 		s.headNorms(l, n)
+	}
+	if mask {
+		s.maskHeads(n)
 	}
 	s.linear(tmp, &l.O, s.att[:n*c.Heads*c.HeadDim], n)
 	kernels.Add(x, tmp)
@@ -360,6 +369,9 @@ func (s *Session) optBlock(li int, l *Layer, x []float32, n int) {
 	if s.rec != nil {
 		s.rec.Layer(li, n, s.recAttn[:n*d], s.recMLP[:n*d], up, s.recHead[:n*c.Heads])
 	}
+	if mask {
+		s.maskNeurons(li, x, up, n)
+	}
 	s.linear(tmp, &l.Down, up, n)
 	kernels.Add(x, tmp)
 	if !c.PreLN {
@@ -371,6 +383,10 @@ func (s *Session) llamaBlock(li int, l *Layer, x []float32, n int) {
 	c := s.m.Cfg
 	d := c.Hidden
 	xn, tmp := s.xn[:n*d], s.tmp[:n*d]
+	mask := s.masking()
+	if mask {
+		s.maskBegin(li, x, n)
+	}
 	if s.rec != nil {
 		copy(s.recAttn, x)
 	}
@@ -380,6 +396,9 @@ func (s *Session) llamaBlock(li int, l *Layer, x []float32, n int) {
 	s.attention(li, l, xn, n)
 	if s.rec != nil {
 		s.headNorms(l, n)
+	}
+	if mask {
+		s.maskHeads(n)
 	}
 	s.linear(tmp, &l.O, s.att[:n*c.Heads*c.HeadDim], n)
 	kernels.Add(x, tmp)
@@ -398,6 +417,9 @@ func (s *Session) llamaBlock(li int, l *Layer, x []float32, n int) {
 	}
 	for i := range gate {
 		gate[i] *= up[i]
+	}
+	if mask {
+		s.maskNeurons(li, x, gate, n)
 	}
 	s.linear(tmp, &l.Down, gate, n)
 	kernels.Add(x, tmp)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"dejavu"
 	"dejavu/eval"
@@ -33,10 +34,13 @@ func newEval() *cobra.Command {
 how far sparse next-token distributions are from dense on the same tokens; sweep
 runs compare at several densities for 'dejavu analyze'.
 
-Only decode steps (one token per forward pass) are sparse in this engine, so
-sparse evaluation feeds every token on its own (decode mode): every scored
-position, and every token before it, is computed sparsely. That is slower
-than a batched prompt pass: bound perplexity runs with --max-tokens.
+Only decode steps (one token per forward pass) skip work in this engine.
+Sparse evaluation by default runs batched passes that apply the predictors'
+selection by masking (model.Session.SetSparseBatches): every position, scored
+or not, keeps only the heads and neurons selected for it, which is what the
+sparse decode path computes up to float rounding, at prompt-pass speed.
+--decode instead feeds every token on its own through the sparse kernels
+themselves (slower: bound such runs with --max-tokens).
 
 Every command can write its JSON result to a file (--out, atomically) and
 append Markdown table rows to a file (--md).`,
@@ -162,8 +166,10 @@ type evalRun struct {
 	HeadDensity float64 `json:"head_density"`
 	// SparseSteps is the number of sparse decode steps.
 	SparseSteps int `json:"sparse_steps"`
-	// DecodeMode: every token fed on its own (always for sparse runs).
-	DecodeMode bool `json:"decode_mode"`
+	// DecodeMode: every token fed on its own (--decode); otherwise sparse
+	// runs use masked batches (SparseBatches).
+	DecodeMode    bool `json:"decode_mode"`
+	SparseBatches bool `json:"sparse_batches"`
 
 	// Perplexity (eval ppl, or eval tasks --ppl-text).
 	Perplexity *float64      `json:"perplexity,omitempty"`
@@ -201,6 +207,7 @@ type evalConfig struct {
 	path     string
 	sel      model.Selector // nil: dense
 	predPath string
+	decode   bool // sparse runs feed one token at a time instead of masked batches
 }
 
 // session starts a session of ctx tokens, sparse when c.sel is set.
@@ -209,8 +216,31 @@ func (c *evalConfig) session(ctx int, sparse bool) *model.Session {
 	if sparse {
 		c.m.Model.PrepareSparse()
 		s.SetSelector(c.sel)
+		s.SetSparseBatches(!c.decode)
 	}
 	return s
+}
+
+// run is the result skeleton of one configuration.
+func (c *evalConfig) run(sparse bool) evalRun {
+	r := evalRun{Model: c.path, DecodeMode: c.decode, SparseBatches: sparse && !c.decode}
+	if sparse {
+		r.Predictors = c.predPath
+	}
+	return r
+}
+
+// sparseMethod names how sparse runs were computed.
+func sparseMethod(decode bool) string {
+	if decode {
+		return "decode mode"
+	}
+	return "masked batches"
+}
+
+// decodeFlag registers --decode on an eval command.
+func decodeFlag(f *pflag.FlagSet, p *bool) {
+	f.BoolVar(p, "decode", false, "feed tokens one at a time (sparse runs then use the sparse kernels instead of masked batches; slower)")
 }
 
 // modes are the configurations to run: dense, sparse, or both.
@@ -300,9 +330,10 @@ of --ctx tokens:
             of each window replaced by BOS when the tokenizer adds BOS, only the
             second half of each window scored
 
-With --sparse the tokens are fed one at a time (decode mode) through the
-predictors' selection; --decode does that densely. --dense-and-sparse runs both
-and prints them as one Markdown table.
+With --sparse the predictors' selection is applied to every position (masked
+batches; --decode feeds tokens one at a time through the sparse kernels
+instead, and makes dense runs decode too). --dense-and-sparse runs both and
+prints them as one Markdown table.
 
 Prints the perplexity, its standard error (as llama.cpp computes it) and the
 number of scored tokens; --json prints one JSON object (with the MLP and head
@@ -321,6 +352,7 @@ densities the sparse steps computed). Progress goes to stderr.`,
 				return err
 			}
 			defer ec.m.Close()
+			ec.decode = decode
 			ids, bos, err := pplInput(ec.m, files)
 			if err != nil {
 				return err
@@ -332,7 +364,7 @@ densities the sparse steps computed). Progress goes to stderr.`,
 				if sparse {
 					name = "ppl sparse"
 				}
-				o := eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos, Decode: decode || sparse,
+				o := eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos, Decode: decode,
 					MaxTokens: maxTokens, Progress: windowBar(progress, name)}
 				t0 := time.Now()
 				res, err := eval.Perplexity(s, ids, o)
@@ -340,11 +372,9 @@ densities the sparse steps computed). Progress goes to stderr.`,
 					return err
 				}
 				el := time.Since(t0)
-				r := evalRun{Model: ec.path, DecodeMode: o.Decode, Seconds: el.Seconds()}
+				r := ec.run(sparse)
+				r.Seconds = el.Seconds()
 				r.setDensity(s, sparse)
-				if sparse {
-					r.Predictors = ec.predPath
-				}
 				r.setPPL(res, files, maxTokens)
 				runs = append(runs, r)
 				fmt.Fprintf(os.Stderr, "%s: %d tokens in %s, %.0f tokens/s\n", r.Mode, res.Windows*res.Ctx, el.Round(time.Millisecond),
@@ -373,7 +403,7 @@ densities the sparse steps computed). Progress goes to stderr.`,
 	f.IntVar(&ctxN, "ctx", 512, "window length in tokens")
 	f.StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")
 	f.IntVar(&maxTokens, "max-tokens", 0, "evaluate only the first N tokens (0: all); bounds slow sparse runs")
-	f.BoolVar(&decode, "decode", false, "feed tokens one at a time even when dense (sparse runs always do)")
+	decodeFlag(f, &decode)
 	f.BoolVar(&both, "dense-and-sparse", false, "run dense and sparse (implies --sparse) and print one table")
 	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr")
 	return c
@@ -450,6 +480,7 @@ func newEvalTasks() *cobra.Command {
 		maxTokens int
 		both      bool
 		progress  bool
+		decode    bool
 	)
 	c := &cobra.Command{
 		Use:   "tasks --task NAME[,NAME...]",
@@ -462,8 +493,9 @@ openbook_qa, hellaswag) the highest per character of the choice. lambada_openai
 reports greedy last-word accuracy and perplexity. --limit takes the first N
 items of each task. Tasks: ` + strings.Join(eval.TaskNames(), ", ") + `.
 
-With --sparse every token is fed on its own through the predictors' selection
-(decode mode). --ppl-text adds the perplexity of text files (windows of
+With --sparse the predictors' selection is applied to every position (masked
+batches; --decode feeds tokens one at a time through the sparse kernels
+instead). --ppl-text adds the perplexity of text files (windows of
 --ppl-ctx, the first --max-tokens tokens) as a last column. --dense-and-sparse
 runs both configurations and prints the DejaVu paper's Table 3 layout: rows
 dense and sparse, columns the tasks (acc_norm where reported, else acc) and
@@ -490,6 +522,7 @@ perplexity.`,
 				return err
 			}
 			defer ec.m.Close()
+			ec.decode = decode
 			var ids []int
 			bos := -1
 			if len(pplFiles) > 0 {
@@ -501,11 +534,12 @@ perplexity.`,
 			for _, sparse := range ec.modes(both) {
 				t0 := time.Now()
 				s := ec.session(ctxN, sparse)
-				r := evalRun{Model: ec.path, Limit: limit, DecodeMode: sparse, Tasks: map[string]eval.TaskResult{}}
+				r := ec.run(sparse)
+				r.Limit, r.Tasks = limit, map[string]eval.TaskResult{}
 				for i, t := range list {
 					ti := time.Now()
 					bar := newBar(progress, len(items[i]), t.Name, "items")
-					res, err := eval.RunTaskWith(s, ec.m.Tok, t, items[i], eval.TaskOptions{Decode: sparse, Progress: func() {
+					res, err := eval.RunTaskWith(s, ec.m.Tok, t, items[i], eval.TaskOptions{Decode: ec.decode, Progress: func() {
 						if bar != nil {
 							bar.Add(1)
 						}
@@ -518,7 +552,7 @@ perplexity.`,
 				}
 				if ids != nil {
 					ps := ec.session(pplCtx, sparse)
-					res, err := eval.Perplexity(ps, ids, eval.PerplexityOptions{Ctx: pplCtx, BOS: bos, Decode: sparse,
+					res, err := eval.Perplexity(ps, ids, eval.PerplexityOptions{Ctx: pplCtx, BOS: bos, Decode: ec.decode,
 						MaxTokens: maxTokens, Progress: windowBar(progress, "ppl")})
 					if err != nil {
 						return err
@@ -535,9 +569,6 @@ perplexity.`,
 					r.Mode = map[bool]string{false: "dense", true: "sparse"}[sparse]
 				} else {
 					r.setDensity(s, sparse)
-				}
-				if sparse {
-					r.Predictors = ec.predPath
 				}
 				r.Seconds = time.Since(t0).Seconds()
 				runs = append(runs, r)
@@ -570,6 +601,7 @@ perplexity.`,
 	f.IntVar(&maxTokens, "max-tokens", 0, "score only the first N tokens of --ppl-text (0: all)")
 	f.BoolVar(&both, "dense-and-sparse", false, "run dense and sparse (implies --sparse) and print one table")
 	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr")
+	decodeFlag(f, &decode)
 	c.MarkFlagRequired("task")
 	return c
 }
@@ -621,13 +653,15 @@ func newEvalCompare() *cobra.Command {
 		protocol  string
 		maxTokens int
 		progress  bool
+		decode    bool
 	)
 	c := &cobra.Command{
 		Use:   "compare --text FILE... [--predictors F] [--mlp-density D] [--head-density H]",
 		Short: "Dense vs sparse on the same tokens: KL divergence, top-1 agreement, perplexity",
 		Long: `Feed the same tokens (windows of --ctx of the text files, as 'eval ppl' cuts
-them, the first --max-tokens) one at a time to a dense and to a sparse session
-and compare their next-token distributions at every scored position:
+them, the first --max-tokens) to a dense and to a sparse session (masked
+batches; --decode: one token at a time through the sparse kernels) and
+compare their next-token distributions at every scored position:
 KL(P_dense ‖ P_sparse) in nats (mean and 99th percentile), the rate at which both
 pick the same argmax, the perplexity of each, and the densities the sparse steps
 computed. Sparse decoding is implied (--sparse).`,
@@ -653,9 +687,10 @@ computed. Sparse decoding is implied (--sparse).`,
 			if err != nil {
 				return err
 			}
+			ec.decode = decode
 			dense, sparse := ec.session(ctxN, false), ec.session(ctxN, true)
 			t0 := time.Now()
-			res, err := eval.Compare(dense, sparse, ids, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos, Decode: true,
+			res, err := eval.Compare(dense, sparse, ids, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos, Decode: decode,
 				MaxTokens: maxTokens, Progress: windowBar(progress, "compare")})
 			if err != nil {
 				return err
@@ -666,7 +701,7 @@ computed. Sparse decoding is implied (--sparse).`,
 			row := compareRow(r.Model, r.MLPDensity, r.HeadDensity, res.Ref.Perplexity, res.Test.Perplexity, res.KLMean, res.KLP99, res.Top1Agreement, res.Tokens)
 			return rf.emit(cmd.OutOrStdout(), r, compareHeader, []string{row}, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintf(tw, "tokens\t%d (%s, ctx %d, decode mode)\n", res.Tokens, res.Ref.Protocol, res.Ref.Ctx)
+				fmt.Fprintf(tw, "tokens\t%d (%s, ctx %d, %s)\n", res.Tokens, res.Ref.Protocol, res.Ref.Ctx, sparseMethod(decode))
 				fmt.Fprintf(tw, "dense perplexity\t%.4f ± %.4f\n", res.Ref.Perplexity, res.Ref.StdErr)
 				fmt.Fprintf(tw, "sparse perplexity\t%.4f ± %.4f\n", res.Test.Perplexity, res.Test.StdErr)
 				fmt.Fprintf(tw, "KL(dense‖sparse)\tmean %.5f, p99 %.5f, max %.5f nats\n", res.KLMean, res.KLP99, res.KLMax)
@@ -685,6 +720,7 @@ computed. Sparse decoding is implied (--sparse).`,
 	f.StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")
 	f.IntVar(&maxTokens, "max-tokens", 0, "compare only the first N tokens (0: all)")
 	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr")
+	decodeFlag(f, &decode)
 	return c
 }
 
@@ -754,14 +790,16 @@ func newEvalSweep() *cobra.Command {
 		protocol           string
 		maxTokens          int
 		progress           bool
+		decode             bool
 	)
 	c := &cobra.Command{
 		Use:   "sweep --predictors F [--mlp-density D,...] [--mlp-mass M,...] [--head-density H,...] [--head-mass M,...] --max-tokens N --out SWEEP.json FILE...",
 		Short: "Perplexity, KL and top-1 agreement of sparse decoding over a grid of densities and budgets",
 		Long: `Run 'eval compare' for every combination of one MLP setting and one head
 setting on the same tokens (windows of --ctx of the text files, as 'eval ppl'
-cuts them, the first --max-tokens), the dense reference computed once, every
-token fed on its own (decode mode, where sparsity applies).
+cuts them, the first --max-tokens), the dense reference computed once; sparse
+sessions use masked batches (--decode: every token on its own through the
+sparse kernels).
 
 MLP settings: --mlp-density D (the top D·FFN neurons in every layer),
 --mlp-mass M (per-layer budgets reaching activation-mass recall M on the
@@ -813,7 +851,7 @@ plots, and prints a Markdown table (also appended to --md).`,
 				return err
 			}
 			sw, err := runEvalSweep(m, path, predictors, pred, files, ids, mlps, heads, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos,
-				MaxTokens: maxTokens, Progress: windowBar(progress, "sweep")})
+				Decode: decode, MaxTokens: maxTokens, Progress: windowBar(progress, "sweep")})
 			if err != nil {
 				return err
 			}
@@ -837,5 +875,6 @@ plots, and prints a Markdown table (also appended to --md).`,
 	f.StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")
 	f.IntVar(&maxTokens, "max-tokens", 4096, "use only the first N tokens (0: all)")
 	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr")
+	decodeFlag(f, &decode)
 	return c
 }

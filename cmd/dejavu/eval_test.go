@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -110,6 +111,7 @@ func TestEvalSparseCommands(t *testing.T) {
 		MLPDensity  float64 `json:"mlp_density"`
 		HeadDensity float64 `json:"head_density"`
 		DecodeMode  bool    `json:"decode_mode"`
+		Batches     bool    `json:"sparse_batches"`
 	}
 	out, err := run(t, append([]string{"eval", "ppl", "--json", "--max-tokens", "100", text}, common...)...)
 	if err != nil {
@@ -127,9 +129,21 @@ func TestEvalSparseCommands(t *testing.T) {
 	}
 	var sparse pplOut
 	decodeJSON(t, "sparse ppl", out, &sparse)
-	if sparse.Mode != "sparse" || sparse.MLPDensity >= 1 || sparse.HeadDensity >= 1 || !sparse.DecodeMode ||
+	if sparse.Mode != "sparse" || sparse.MLPDensity >= 1 || sparse.HeadDensity >= 1 || sparse.DecodeMode || !sparse.Batches ||
 		sparse.Tokens != dense.Tokens || sparse.Perplexity == dense.Perplexity {
 		t.Errorf("sparse ppl: %+v (dense %+v)", sparse, dense)
+	}
+	// --decode runs the sparse kernels token by token: the same result up to rounding.
+	out, err = run(t, append([]string{"eval", "ppl", "--json", "--max-tokens", "100", "--predictors", pred, "--decode",
+		"--mlp-density", "0.25", "--head-density", "0.5", text}, common...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec pplOut
+	decodeJSON(t, "sparse ppl --decode", out, &dec)
+	if !dec.DecodeMode || dec.Batches || math.Abs(dec.Perplexity-sparse.Perplexity) > 1e-4*sparse.Perplexity ||
+		dec.MLPDensity != sparse.MLPDensity || dec.HeadDensity != sparse.HeadDensity {
+		t.Errorf("sparse ppl --decode: %+v, masked batches: %+v", dec, sparse)
 	}
 	// Without --sparse the selection flags are refused.
 	if _, err := run(t, append([]string{"eval", "ppl", "--mlp-density", "0.5", text}, common...)...); err == nil {
