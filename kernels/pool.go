@@ -30,10 +30,21 @@ type Pool struct {
 	threads int
 	mu      sync.Mutex
 	work    []chan job
-	pending atomic.Int32  // workers still running the current call
-	done    chan struct{} // signalled by the last worker when the caller sleeps
-	waiting atomic.Bool   // the caller is (about to be) blocked on done
+	// state is the number of workers still running the current call, plus
+	// waitBit once the caller sleeps on done. One atomic word, so the worker
+	// that brings the count to zero knows in the same operation whether the
+	// caller of this call sleeps: a worker of an earlier call can never wake
+	// the caller of a later one.
+	state atomic.Int32
+	done  chan struct{} // signalled by the last worker when the caller sleeps
 }
+
+const waitBit = 1 << 30
+
+// testHookWorkerDone, when set (tests only), runs after a worker counted
+// itself done (stage 0) and after it signalled (stage 1), to widen the
+// windows in which a signal could wake the caller of another call.
+var testHookWorkerDone func(worker, stage int)
 
 // NewPool starts a pool of threads workers (the caller's goroutine counts as
 // one); threads ≤ 0 means one per available CPU.
@@ -74,8 +85,15 @@ func (p *Pool) worker(w int, ch chan job) {
 			return
 		}
 		j.t.Run(w, j.start, j.end)
-		if p.pending.Add(-1) == 0 && p.waiting.CompareAndSwap(true, false) {
+		last := p.state.Add(-1) == waitBit
+		if testHookWorkerDone != nil {
+			testHookWorkerDone(w, 0)
+		}
+		if last {
 			p.done <- struct{}{}
+		}
+		if testHookWorkerDone != nil {
+			testHookWorkerDone(w, 1)
 		}
 	}
 }
@@ -97,7 +115,7 @@ func (p *Pool) Parallel(n, grain int, t Task) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pending.Store(int32(parts - 1))
+	p.state.Store(int32(parts - 1))
 	for w := 1; w < parts; w++ {
 		s := blocks * w / parts * grain
 		e := min(blocks*(w+1)/parts*grain, n)
@@ -105,21 +123,18 @@ func (p *Pool) Parallel(n, grain int, t Task) {
 	}
 	t.Run(0, 0, min(blocks/parts*grain, n))
 	for i := 0; i < spinPolls; i++ {
-		if p.pending.Load() == 0 {
+		if p.state.Load() == 0 {
 			return
 		}
 		if i%64 == 63 {
 			runtime.Gosched()
 		}
 	}
-	// Sleep until the last worker signals. Announce it first, then re-check:
-	// either the last worker sees waiting and signals, or we see pending 0.
-	p.waiting.Store(true)
-	if p.pending.Load() == 0 {
-		if !p.waiting.CompareAndSwap(true, false) {
-			<-p.done // the last worker took the flag: consume its signal
-		}
-		return
+	// Sleep until the last worker signals: set the bit and learn, in the
+	// same operation, whether any worker is still running (then the last
+	// one's decrement sees the bit and signals).
+	if p.state.Add(waitBit) == waitBit {
+		return // all were done already; nobody signals
 	}
 	<-p.done
 }
