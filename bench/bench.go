@@ -34,16 +34,19 @@ type Options struct {
 
 // Result is one benchmark run. Rates are medians over the decode steps.
 type Result struct {
-	Model           string  `json:"model"`
-	DType           string  `json:"dtype"`
-	Threads         int     `json:"threads"`
-	PromptLen       int     `json:"prompt_len"`
-	Gen             int     `json:"gen"`
-	PromptTokPerS   float64 `json:"prompt_tokens_per_s"`
-	DecodeMsMedian  float64 `json:"decode_ms_median"`
-	DecodeMsP90     float64 `json:"decode_ms_p90"`
-	DecodeTokPerS   float64 `json:"decode_tokens_per_s"`
-	BytesPerToken   int64   `json:"weight_bytes_per_token"`
+	Model          string  `json:"model"`
+	DType          string  `json:"dtype"`
+	Threads        int     `json:"threads"`
+	PromptLen      int     `json:"prompt_len"`
+	Gen            int     `json:"gen"`
+	PromptTokPerS  float64 `json:"prompt_tokens_per_s"`
+	DecodeMsMedian float64 `json:"decode_ms_median"`
+	DecodeMsP90    float64 `json:"decode_ms_p90"`
+	DecodeTokPerS  float64 `json:"decode_tokens_per_s"`
+	BytesPerToken  int64   `json:"weight_bytes_per_token"`
+	// PredictorBytes are the selector's weights (read every decode step,
+	// included in BytesPerToken).
+	PredictorBytes  int64   `json:"predictor_bytes,omitempty"`
 	AchievedGBps    float64 `json:"achieved_gb_per_s"`
 	MachineGBps     float64 `json:"machine_read_gb_per_s"`
 	BandwidthFrac   float64 `json:"bandwidth_fraction"`
@@ -127,6 +130,10 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 	dens := s.Density()
 	r.MLPDensity, r.HeadDensity = dens.MLP(), dens.Heads()
 	r.BytesPerToken = touchedBytes(m, r.MLPDensity, r.HeadDensity)
+	if p, ok := o.Selector.(interface{ Bytes() int64 }); ok {
+		r.PredictorBytes = p.Bytes()
+		r.BytesPerToken += r.PredictorBytes
+	}
 	r.AchievedGBps = float64(r.BytesPerToken) / (r.DecodeMsMedian / 1000) / 1e9
 	r.BandwidthFrac = r.AchievedGBps / r.MachineGBps
 	r.PeakContextUsed = s.Pos()
@@ -166,6 +173,9 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "prompt           %d tokens at %.1f tokens/s\n", r.PromptLen, r.PromptTokPerS)
 	fmt.Fprintf(w, "decode           %.2f ms/token median, %.2f p90, %.2f tokens/s (%d tokens)\n", r.DecodeMsMedian, r.DecodeMsP90, r.DecodeTokPerS, r.Gen)
 	fmt.Fprintf(w, "weights/token    %.1f MB\n", float64(r.BytesPerToken)/1e6)
+	if r.PredictorBytes > 0 {
+		fmt.Fprintf(w, "  predictors     %.1f MB of it\n", float64(r.PredictorBytes)/1e6)
+	}
 	fmt.Fprintf(w, "bandwidth        %.1f GB/s achieved, %.1f GB/s measured read = %.0f%%\n", r.AchievedGBps, r.MachineGBps, 100*r.BandwidthFrac)
 	fmt.Fprintf(w, "density          mlp %.2f, heads %.2f\n", r.MLPDensity, r.HeadDensity)
 	if r.Async {

@@ -15,13 +15,14 @@ import (
 
 func newBench() *cobra.Command {
 	var (
-		mf        modelFlags
-		synthetic string
-		dtype     string
-		o         bench.Options
-		asJSON    bool
-		predPath  string
-		async     string
+		mf         modelFlags
+		synthetic  string
+		dtype      string
+		o          bench.Options
+		asJSON     bool
+		predPath   string
+		randomPred bool
+		async      string
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -56,14 +57,27 @@ Progress goes to stderr; --json prints one object.`,
 			defer m.Close()
 			pool := kernels.NewPool(mf.threads)
 			defer pool.Close()
-			if predPath != "" {
+			var p *sparsity.Predictors
+			switch {
+			case predPath != "" && randomPred:
+				return fmt.Errorf("choose --predictors or --random-predictors, not both")
+			case predPath != "":
 				if cmd.Flags().Changed("mlp-density") || cmd.Flags().Changed("head-density") {
 					return fmt.Errorf("--predictors selects the rows itself: drop --mlp-density and --head-density")
 				}
-				p, err := sparsity.Load(predPath, m)
-				if err != nil {
+				if p, err = sparsity.Load(predPath, m); err != nil {
 					return err
 				}
+			case randomPred:
+				if o.MLPDensity >= 1 && o.HeadDensity >= 1 {
+					return fmt.Errorf("--random-predictors needs --mlp-density or --head-density below 1 (their budgets)")
+				}
+				if p, err = sparsity.RandomPredictors(m, o.MLPDensity, o.HeadDensity, 1); err != nil {
+					return err
+				}
+				o.MLPDensity, o.HeadDensity = 1, 1 // the predictors select, not random rows
+			}
+			if p != nil {
 				p.SetPool(pool)
 				o.Selector = p // its cost is part of each decode step
 				switch async {
@@ -78,7 +92,7 @@ Progress goes to stderr; --json prints one object.`,
 					return fmt.Errorf("--async %q: want off, shared or clone", async)
 				}
 			} else if async != "" && async != "off" {
-				return fmt.Errorf("--async needs --predictors")
+				return fmt.Errorf("--async needs --predictors or --random-predictors")
 			}
 			o.Progress = cmd.ErrOrStderr()
 			r, err := bench.Run(m, pool, o)
@@ -101,6 +115,7 @@ Progress goes to stderr; --json prints one object.`,
 	f.Float64Var(&o.MLPDensity, "mlp-density", 1, "sparse decode: fraction of MLP neurons computed, chosen at random (1: dense)")
 	f.Float64Var(&o.HeadDensity, "head-density", 1, "sparse decode: fraction of attention heads computed, chosen at random (1: dense)")
 	f.StringVar(&predPath, "predictors", "", "sparse decode with trained predictors (from 'dejavu train'), their cost included")
+	f.BoolVar(&randomPred, "random-predictors", false, "sparse decode through predictors of the trained size with random weights, selecting --mlp-density and --head-density (their cost included; for --synthetic shapes)")
 	f.StringVar(&async, "async", "off", "asynchronous head lookahead with --predictors: off, shared (the predictors themselves, overlapping attention) or clone (a copy on its own thread, overlapping attention and MLP; --async alone)")
 	f.Lookup("async").NoOptDefVal = "clone"
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
