@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"dejavu/cuda"
 	"dejavu/generate"
 	"dejavu/kernels"
 	"dejavu/model"
@@ -35,6 +37,45 @@ type Options struct {
 	// empty means tokenizer.bin beside the checkpoint. Model directories
 	// carry their own tokenizer files.
 	Tokenizer string
+	// Device is where sequences run: "cpu" (the default when empty),
+	// "cuda" (GPU 0) or "cuda:N". On a GPU the weights are uploaded once as
+	// f16; the CUDA driver and cuBLAS are loaded at run time.
+	Device string
+}
+
+// Sequence is one sequence's KV cache and forward pass, on the CPU
+// (*model.Session) or on a GPU (*cuda.Session): Forward appends ids and
+// returns next-token logits (all rows, or the last one).
+type Sequence interface {
+	Forward(ids []int, all bool) ([]float32, error)
+	Truncate(n int)
+	Reset()
+	Pos() int
+	MaxCtx() int
+	// Density is what the sparse decode steps computed so far.
+	Density() model.Density
+}
+
+var (
+	_ Sequence = (*model.Session)(nil)
+	_ Sequence = (*cuda.Session)(nil)
+)
+
+// ParseDevice reads a device name: "" or "cpu" (ordinal -1), "cuda" or
+// "cuda:N" (GPU ordinal N, default 0).
+func ParseDevice(name string) (ordinal int, err error) {
+	switch {
+	case name == "" || name == "cpu":
+		return -1, nil
+	case name == "cuda":
+		return 0, nil
+	case strings.HasPrefix(name, "cuda:"):
+		n, err := strconv.Atoi(name[len("cuda:"):])
+		if err == nil && n >= 0 {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("dejavu: unknown device %q (want cpu, cuda or cuda:N)", name)
 }
 
 // Model is a loaded model with its tokenizer and worker pool.
@@ -44,6 +85,10 @@ type Model struct {
 	Pool *kernels.Pool
 	// Path is what Load opened.
 	Path string
+	// GPU holds the weights on the GPU when Options.Device names one (nil
+	// on the CPU); the host weights stay mapped for the tokenizer-side and
+	// CPU-only tools.
+	GPU *cuda.Model
 
 	sparseOnce sync.Once
 }
@@ -83,7 +128,32 @@ func Load(path string, o Options) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("dejavu: tokenizer has %d tokens but the model's vocabulary is %d", tok.VocabSize(), m.Cfg.Vocab)
 	}
-	return &Model{Model: m, Tok: tok, Pool: kernels.NewPool(o.Threads), Path: path}, nil
+	dm := &Model{Model: m, Tok: tok, Path: path}
+	ordinal, err := ParseDevice(o.Device)
+	if err == nil && ordinal >= 0 {
+		dm.GPU, err = UploadCUDA(m, ordinal)
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	dm.Pool = kernels.NewPool(o.Threads)
+	return dm, nil
+}
+
+// UploadCUDA opens GPU ordinal and uploads m's weights to it. Close the
+// result, then its Device.
+func UploadCUDA(m *model.Model, ordinal int) (*cuda.Model, error) {
+	dev, err := cuda.Open(ordinal)
+	if err != nil {
+		return nil, fmt.Errorf("dejavu: device cuda:%d: %w", ordinal, err)
+	}
+	g, err := dev.Upload(m)
+	if err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("dejavu: uploading %s to %s: %w", m.Source, dev, err)
+	}
+	return g, nil
 }
 
 // DefaultPredictorsPath is where `dejavu train` puts the predictors of the
@@ -114,14 +184,69 @@ func (m *Model) LoadPredictors(path string) (*sparsity.Predictors, error) {
 	return p, nil
 }
 
-// Close releases the weights and the worker pool.
+// Close releases the weights (on the GPU too) and the worker pool.
 func (m *Model) Close() error {
 	m.Pool.Close()
+	if m.GPU != nil {
+		dev := m.GPU.Device()
+		m.GPU.Close()
+		dev.Close()
+	}
 	return m.Model.Close()
 }
 
-// NewSession starts a sequence with room for ctx tokens (≤ 0: the model's maximum).
+// Device names where sequences run: "cpu", or the GPU.
+func (m *Model) Device() string {
+	if m.GPU != nil {
+		return m.GPU.Device().String()
+	}
+	return "cpu"
+}
+
+// NewSession starts a CPU sequence with room for ctx tokens (≤ 0: the
+// model's maximum).
 func (m *Model) NewSession(ctx int) *model.Session { return m.Model.NewSession(m.Pool, ctx) }
+
+// NewSequence starts a sequence on the model's device with room for ctx
+// tokens (≤ 0: the model's maximum). Close it (CloseSequence) to release
+// GPU memory.
+func (m *Model) NewSequence(ctx int) (Sequence, error) {
+	if m.GPU != nil {
+		return m.GPU.NewSession(ctx)
+	}
+	return m.NewSession(ctx), nil
+}
+
+// CloseSequence releases what s holds on its device (nothing on the CPU).
+func CloseSequence(s Sequence) {
+	if c, ok := s.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
+
+// SetSparse makes the decode steps of s sparse with sel (nil: dense). On
+// the CPU any Selector works; on a GPU sel must be trained predictors
+// (*sparsity.Predictors), which then run on the GPU.
+func (m *Model) SetSparse(s Sequence, sel Selector) error {
+	switch s := s.(type) {
+	case *model.Session:
+		if sel != nil {
+			m.sparseOnce.Do(m.PrepareSparse)
+		}
+		s.SetSelector(sel)
+		return nil
+	case *cuda.Session:
+		if sel == nil {
+			return s.SetPredictors(nil)
+		}
+		p, ok := sel.(*sparsity.Predictors)
+		if !ok {
+			return fmt.Errorf("dejavu: on %s sparse decoding runs trained predictors (a %T selects on the CPU only)", m.Device(), sel)
+		}
+		return s.SetPredictors(p)
+	}
+	return fmt.Errorf("dejavu: unknown sequence type %T", s)
+}
 
 // GenerateOptions configure Generate.
 type GenerateOptions struct {
@@ -168,7 +293,11 @@ func (m *Model) GenerateIDs(ctx context.Context, ids []int, o GenerateOptions) (
 	if len(ids) == 0 {
 		return nil, errors.New("dejavu: empty prompt (the tokenizer adds no BOS token: give some text)")
 	}
-	s := m.NewSession(o.Context)
+	s, err := m.NewSequence(o.Context)
+	if err != nil {
+		return nil, err
+	}
+	defer CloseSequence(s)
 	if len(ids) >= s.MaxCtx() {
 		return nil, fmt.Errorf("dejavu: prompt of %d tokens does not fit the context of %d tokens (room must remain for one generated token)", len(ids), s.MaxCtx())
 	}
@@ -186,8 +315,9 @@ func (m *Model) GenerateIDs(ctx context.Context, ids []int, o GenerateOptions) (
 	}
 	res.PromptTime = time.Since(t0)
 	if o.Selector != nil {
-		m.sparseOnce.Do(m.PrepareSparse)
-		s.SetSelector(o.Selector)
+		if err := m.SetSparse(s, o.Selector); err != nil {
+			return nil, err
+		}
 		defer func() { res.Density = s.Density() }()
 	}
 	t1 := time.Now()

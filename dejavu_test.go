@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"dejavu/cuda"
 	"dejavu/generate"
 )
 
@@ -125,5 +126,33 @@ func TestGenerateStreamsAndStops(t *testing.T) {
 	cancel()
 	if _, err := m.Generate(ctx, "The river", GenerateOptions{MaxTokens: 5}); err == nil {
 		t.Error("cancelled context: no error")
+	}
+}
+
+func TestParseDevice(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{{"", -1, true}, {"cpu", -1, true}, {"cuda", 0, true}, {"cuda:3", 3, true}, {"cuda:-1", 0, false}, {"gpu", 0, false}, {"cuda:x", 0, false}} {
+		got, err := ParseDevice(c.in)
+		if (err == nil) != c.ok || c.ok && got != c.want {
+			t.Errorf("ParseDevice(%q) = %d, %v; want %d (ok %v)", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+// TestDeviceCUDAWithoutGPU: where no CUDA driver is present, asking for the
+// GPU fails at Load with an error that says why, and nothing else breaks.
+func TestDeviceCUDAWithoutGPU(t *testing.T) {
+	if err := cuda.Available(); err == nil {
+		t.Skip("a CUDA GPU is present: the cuda package's tests cover it")
+	}
+	dir := filepath.Join(shared, "models", "testbed-opt-relu")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("../shared/data is not present")
+	}
+	if _, err := Load(dir, Options{Device: "cuda"}); err == nil || !strings.Contains(err.Error(), "cuda") {
+		t.Fatalf("Load with Device cuda and no GPU: %v, want an error naming cuda", err)
 	}
 }

@@ -34,9 +34,12 @@ type Options struct {
 
 // Result is one benchmark run. Rates are medians over the decode steps.
 type Result struct {
-	Model          string  `json:"model"`
-	DType          string  `json:"dtype"`
-	Threads        int     `json:"threads"`
+	Model   string `json:"model"`
+	DType   string `json:"dtype"`
+	Threads int    `json:"threads"`
+	// Device is the GPU of a RunCUDA measurement (empty on the CPU, where
+	// MachineGBps is the read bandwidth; on a GPU it is the copy bandwidth).
+	Device         string  `json:"device,omitempty"`
 	PromptLen      int     `json:"prompt_len"`
 	Gen            int     `json:"gen"`
 	PromptTokPerS  float64 `json:"prompt_tokens_per_s"`
@@ -169,14 +172,22 @@ func touchedBytes(m *model.Model, mlp, heads float64) int64 {
 
 // WriteTable prints the result for a person.
 func (r *Result) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "model            %s (%s, %d threads)\n", r.Model, r.DType, r.Threads)
+	if r.Device != "" {
+		fmt.Fprintf(w, "model            %s (%s, %s)\n", r.Model, r.DType, r.Device)
+	} else {
+		fmt.Fprintf(w, "model            %s (%s, %d threads)\n", r.Model, r.DType, r.Threads)
+	}
 	fmt.Fprintf(w, "prompt           %d tokens at %.1f tokens/s\n", r.PromptLen, r.PromptTokPerS)
 	fmt.Fprintf(w, "decode           %.2f ms/token median, %.2f p90, %.2f tokens/s (%d tokens)\n", r.DecodeMsMedian, r.DecodeMsP90, r.DecodeTokPerS, r.Gen)
 	fmt.Fprintf(w, "weights/token    %.1f MB\n", float64(r.BytesPerToken)/1e6)
 	if r.PredictorBytes > 0 {
 		fmt.Fprintf(w, "  predictors     %.1f MB of it\n", float64(r.PredictorBytes)/1e6)
 	}
-	fmt.Fprintf(w, "bandwidth        %.1f GB/s achieved, %.1f GB/s measured read = %.0f%%\n", r.AchievedGBps, r.MachineGBps, 100*r.BandwidthFrac)
+	kind := "read"
+	if r.Device != "" {
+		kind = "copy"
+	}
+	fmt.Fprintf(w, "bandwidth        %.1f GB/s achieved, %.1f GB/s measured %s = %.0f%%\n", r.AchievedGBps, r.MachineGBps, kind, 100*r.BandwidthFrac)
 	fmt.Fprintf(w, "density          mlp %.2f, heads %.2f\n", r.MLPDensity, r.HeadDensity)
 	if r.Async {
 		fmt.Fprintf(w, "lookahead        asynchronous\n")

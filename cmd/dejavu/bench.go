@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"dejavu"
 	"dejavu/bench"
+	"dejavu/cuda"
 	"dejavu/kernels"
 	"dejavu/model"
 	"dejavu/sparsity"
@@ -41,6 +44,19 @@ Progress goes to stderr; --json prints one object.`,
 			dt, ok := model.ParseDType(dtype)
 			if !ok {
 				return fmt.Errorf("--dtype %q: want f32, f16, bf16 or q8_0", dtype)
+			}
+			if gpu, err := dejavu.ParseDevice(mf.device); err != nil {
+				return err
+			} else if gpu >= 0 {
+				if predPath != "" || randomPred || async != "off" {
+					return fmt.Errorf("--device %s: sparse decoding on the GPU uses random selections (--mlp-density, --head-density)", mf.device)
+				}
+				o.Progress = cmd.ErrOrStderr()
+				r, err := benchCUDA(gpu, synthetic, &mf, dtype, cmd.Flags().Changed("dtype"), o)
+				if err != nil {
+					return err
+				}
+				return writeBench(cmd.OutOrStdout(), r, asJSON)
 			}
 			if synthetic != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "building synthetic %s (%s)…\n", synthetic, dtype)
@@ -99,14 +115,11 @@ Progress goes to stderr; --json prints one object.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(r)
-			}
-			r.WriteTable(cmd.OutOrStdout())
-			return nil
+			return writeBench(cmd.OutOrStdout(), r, asJSON)
 		},
 	}
 	mf.register(c)
+	mf.registerDevice(c)
 	f := c.Flags()
 	f.StringVar(&synthetic, "synthetic", "", "random weights with the shapes of this model")
 	f.StringVar(&dtype, "dtype", "f16", "weight type: f32, f16, bf16 or q8_0 (a synthetic model's; a checkpoint is converted at load when given)")
@@ -139,4 +152,54 @@ func loadAs(path, dtype string, convert bool) (*model.Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+func writeBench(w io.Writer, r *bench.Result, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	r.WriteTable(w)
+	return nil
+}
+
+// benchCUDA runs bench.RunCUDA on GPU ordinal: a synthetic shape built on
+// the GPU itself, or the model of mf uploaded as f16.
+func benchCUDA(ordinal int, synthetic string, mf *modelFlags, dtype string, dtypeSet bool, o bench.Options) (*bench.Result, error) {
+	if dtypeSet && dtype != "f16" {
+		return nil, fmt.Errorf("--device cuda runs f16 weights (drop --dtype %s)", dtype)
+	}
+	if synthetic != "" {
+		cfg, err := model.SyntheticConfig(synthetic)
+		if err != nil {
+			return nil, err
+		}
+		dev, err := cuda.Open(ordinal)
+		if err != nil {
+			return nil, err
+		}
+		defer dev.Close()
+		fmt.Fprintf(o.Progress, "building synthetic %s (f16) on %s…\n", synthetic, dev)
+		g, err := dev.Synthetic(cfg, 1)
+		if err != nil {
+			return nil, err
+		}
+		defer g.Close()
+		return bench.RunCUDA(g, "synthetic "+synthetic, o)
+	}
+	path, err := mf.path()
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	g, err := dejavu.UploadCUDA(m, ordinal)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Device().Close()
+	defer g.Close()
+	return bench.RunCUDA(g, path, o)
 }

@@ -187,7 +187,7 @@ type evalRun struct {
 	Seconds float64 `json:"seconds"`
 }
 
-func (r *evalRun) setDensity(s *model.Session, sparse bool) {
+func (r *evalRun) setDensity(s dejavu.Sequence, sparse bool) {
 	d := s.Density()
 	r.MLPDensity, r.HeadDensity, r.SparseSteps = d.MLP(), d.Heads(), d.Tokens
 	r.Mode = "dense"
@@ -210,15 +210,20 @@ type evalConfig struct {
 	decode   bool // sparse runs feed one token at a time instead of masked batches
 }
 
-// session starts a session of ctx tokens, sparse when c.sel is set.
-func (c *evalConfig) session(ctx int, sparse bool) *model.Session {
-	s := c.m.NewSession(ctx)
-	if sparse {
-		c.m.Model.PrepareSparse()
-		s.SetSelector(c.sel)
-		s.SetSparseBatches(!c.decode)
+// session starts a sequence of ctx tokens on the model's device, sparse
+// when asked (CPU only: masked batches and the predictors run there).
+func (c *evalConfig) session(ctx int, sparse bool) (dejavu.Sequence, error) {
+	if !sparse {
+		return c.m.NewSequence(ctx)
 	}
-	return s
+	if c.m.GPU != nil {
+		return nil, fmt.Errorf("sparse evaluation runs on the CPU (drop --device %s, or --sparse)", c.m.Device())
+	}
+	s := c.m.NewSession(ctx)
+	c.m.Model.PrepareSparse()
+	s.SetSelector(c.sel)
+	s.SetSparseBatches(!c.decode)
+	return s, nil
 }
 
 // run is the result skeleton of one configuration.
@@ -359,7 +364,11 @@ densities the sparse steps computed). Progress goes to stderr.`,
 			}
 			var runs []evalRun
 			for _, sparse := range ec.modes(both) {
-				s := ec.session(ctxN, sparse)
+				s, err := ec.session(ctxN, sparse)
+				if err != nil {
+					return err
+				}
+				defer dejavu.CloseSequence(s)
 				name := "ppl"
 				if sparse {
 					name = "ppl sparse"
@@ -397,6 +406,7 @@ densities the sparse steps computed). Progress goes to stderr.`,
 		},
 	}
 	mf.register(c)
+	mf.registerDevice(c)
 	sp.register(c)
 	rf.register(c)
 	f := c.Flags()
@@ -533,7 +543,11 @@ perplexity.`,
 			var runs []evalRun
 			for _, sparse := range ec.modes(both) {
 				t0 := time.Now()
-				s := ec.session(ctxN, sparse)
+				s, err := ec.session(ctxN, sparse)
+				if err != nil {
+					return err
+				}
+				defer dejavu.CloseSequence(s)
 				r := ec.run(sparse)
 				r.Limit, r.Tasks = limit, map[string]eval.TaskResult{}
 				for i, t := range list {
@@ -551,7 +565,11 @@ perplexity.`,
 					fmt.Fprintf(os.Stderr, "%s: %d items in %s\n", t.Name, res.N, time.Since(ti).Round(time.Millisecond))
 				}
 				if ids != nil {
-					ps := ec.session(pplCtx, sparse)
+					ps, err := ec.session(pplCtx, sparse)
+					if err != nil {
+						return err
+					}
+					defer dejavu.CloseSequence(ps)
 					res, err := eval.Perplexity(ps, ids, eval.PerplexityOptions{Ctx: pplCtx, BOS: bos, Decode: ec.decode,
 						MaxTokens: maxTokens, Progress: windowBar(progress, "ppl")})
 					if err != nil {
@@ -589,6 +607,7 @@ perplexity.`,
 		},
 	}
 	mf.register(c)
+	mf.registerDevice(c)
 	sp.register(c)
 	rf.register(c)
 	f := c.Flags()
@@ -688,7 +707,14 @@ computed. Sparse decoding is implied (--sparse).`,
 				return err
 			}
 			ec.decode = decode
-			dense, sparse := ec.session(ctxN, false), ec.session(ctxN, true)
+			dense, err := ec.session(ctxN, false)
+			if err != nil {
+				return err
+			}
+			sparse, err := ec.session(ctxN, true)
+			if err != nil {
+				return err
+			}
 			t0 := time.Now()
 			res, err := eval.Compare(dense, sparse, ids, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos, Decode: decode,
 				MaxTokens: maxTokens, Progress: windowBar(progress, "compare")})

@@ -96,6 +96,7 @@ instead, where output_ids and text are the generated part only.`,
 		},
 	}
 	mf.register(c)
+	mf.registerDevice(c)
 	f := c.Flags()
 	f.StringVarP(&prompt, "prompt", "p", "", "the text to continue")
 	f.StringVar(&dtype, "dtype", "", "convert the weights at load: f32, f16, bf16 or q8_0 (default: as stored)")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"dejavu"
 	"dejavu/kernels"
 )
 
@@ -42,7 +43,23 @@ they go through one at a time via the KV cache.`,
 			defer m.Close()
 			pool := kernels.NewPool(mf.threads)
 			defer pool.Close()
-			s := m.NewSession(pool, 0)
+			var s dejavu.Sequence = m.NewSession(pool, 0)
+			if n, err := dejavu.ParseDevice(mf.device); err != nil {
+				return err
+			} else if n >= 0 {
+				g, err := dejavu.UploadCUDA(m, n)
+				if err != nil {
+					return err
+				}
+				defer g.Device().Close()
+				defer g.Close()
+				gs, err := g.NewSession(0)
+				if err != nil {
+					return err
+				}
+				defer gs.Close()
+				s = gs
+			}
 			var rows []float32
 			if decode {
 				for _, id := range ids {
@@ -59,6 +76,7 @@ they go through one at a time via the KV cache.`,
 		},
 	}
 	mf.register(c)
+	mf.registerDevice(c)
 	c.Flags().StringVar(&idsArg, "ids", "", "comma-separated token ids, e.g. 2,15,99")
 	c.Flags().BoolVar(&decode, "decode", false, "feed the ids one at a time through the KV cache")
 	c.Flags().StringVar(&dtype, "dtype", "", "convert the weights at load: f32, f16, bf16 or q8_0 (default: as stored)")

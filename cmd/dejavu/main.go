@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +17,11 @@ const defaultModel = "../shared/data/models/testbed-opt-relu"
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "dejavu:", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "dejavu: ") { // the library's errors name it already
+			msg = "dejavu: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 }
@@ -36,6 +41,12 @@ func newRoot() *cobra.Command {
 type modelFlags struct {
 	model, tokenizer string
 	threads          int
+	device           string
+}
+
+// registerDevice adds --device to a command whose sequences can run on a GPU.
+func (f *modelFlags) registerDevice(c *cobra.Command) {
+	c.Flags().StringVar(&f.device, "device", "cpu", "where to run: cpu, cuda or cuda:N (NVIDIA GPU through the CUDA driver, loaded at run time)")
 }
 
 func (f *modelFlags) register(c *cobra.Command) {
@@ -50,7 +61,7 @@ func (f *modelFlags) load() (*dejavu.Model, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	m, err := dejavu.Load(path, dejavu.Options{Threads: f.threads, Tokenizer: f.tokenizer})
+	m, err := dejavu.Load(path, dejavu.Options{Threads: f.threads, Tokenizer: f.tokenizer, Device: f.device})
 	return m, path, err
 }
 

@@ -77,6 +77,7 @@ stops accepting connections, lets in-flight requests finish (for up to
 		},
 	}
 	mf.register(c)
+	mf.registerDevice(c)
 	sp.register(c)
 	f := c.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")

@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"dejavu/cuda"
+	"dejavu/generate"
+	"dejavu/kernels"
+	"dejavu/model"
+)
+
+// RunCUDA measures g on its GPU as Run does on the CPU: the GPU's memory
+// bandwidth (device-to-device copies, bytes read plus written) in the same
+// run, one prompt pass of PromptLen random tokens, then Gen decode steps,
+// each timed on the host until its logits are back. MLPDensity or
+// HeadDensity below 1 make the decode steps sparse with random selections
+// on the GPU; the weight bytes per token count f16 rows actually read.
+func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
+	start := time.Now()
+	c := g.Cfg
+	if o.PromptLen < 1 || o.Gen < 1 {
+		return nil, fmt.Errorf("bench: prompt length and generated tokens must be ≥ 1")
+	}
+	if o.PromptLen+o.Gen > c.MaxPos {
+		return nil, fmt.Errorf("bench: %d prompt + %d generated tokens exceed the model's %d positions", o.PromptLen, o.Gen, c.MaxPos)
+	}
+	if o.Selector != nil || o.Async {
+		return nil, fmt.Errorf("bench: on the GPU sparse decoding uses random selections (--mlp-density, --head-density)")
+	}
+	if o.BandwidthBytes == 0 {
+		o.BandwidthBytes = 1 << 30
+	}
+	say := func(format string, a ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, format+"\n", a...)
+		}
+	}
+	r := &Result{Model: source, DType: "f16", Device: g.Device().String(), PromptLen: o.PromptLen, Gen: o.Gen,
+		MLPDensity: 1, HeadDensity: 1}
+	say("measuring %s copy bandwidth (%d MiB)…", r.Device, o.BandwidthBytes>>20)
+	bw, err := g.Device().CopyBandwidth(o.BandwidthBytes)
+	if err != nil {
+		return nil, err
+	}
+	r.MachineGBps = bw
+	s, err := g.NewSession(o.PromptLen + o.Gen + 3)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]int, o.PromptLen)
+	for i := range ids {
+		ids[i] = rng.IntN(c.Vocab)
+	}
+	// A warm-up pass (module load, cuBLAS handles, first-touch), then the timed one.
+	if _, err := s.Forward(ids[:min(len(ids), 8)], false); err != nil {
+		return nil, err
+	}
+	s.Reset()
+	say("prompt pass of %d tokens…", o.PromptLen)
+	t0 := time.Now()
+	logits, err := s.Forward(ids, false)
+	if err != nil {
+		return nil, err
+	}
+	r.PromptTokPerS = float64(o.PromptLen) / time.Since(t0).Seconds()
+	if mlp, heads := orOne(o.MLPDensity), orOne(o.HeadDensity); mlp < 1 || heads < 1 {
+		s.SetRandomSparse(mlp, heads, 1)
+	}
+	say("decoding %d tokens…", o.Gen)
+	ms := make([]float64, 0, o.Gen)
+	for i := 0; i < o.Gen+3; i++ { // the first 3 steps capture the CUDA graph: untimed
+		id := generate.Argmax(logits)
+		t := time.Now()
+		if logits, err = s.Forward([]int{id}, false); err != nil {
+			return nil, err
+		}
+		if i >= 3 {
+			ms = append(ms, float64(time.Since(t).Nanoseconds())/1e6)
+		}
+	}
+	r.DecodeMsMedian = kernels.Median(ms)
+	r.DecodeMsP90 = kernels.Percentile(ms, 90)
+	r.DecodeTokPerS = 1000 / r.DecodeMsMedian
+	d := s.Density()
+	r.MLPDensity, r.HeadDensity = d.MLP(), d.Heads()
+	r.BytesPerToken = int64(2 * touchedWeights(c, r.MLPDensity, r.HeadDensity))
+	r.AchievedGBps = float64(r.BytesPerToken) / (r.DecodeMsMedian / 1000) / 1e9
+	r.BandwidthFrac = r.AchievedGBps / r.MachineGBps
+	r.PeakContextUsed = s.Pos()
+	r.TotalWallS = time.Since(start).Seconds()
+	return r, nil
+}
+
+// touchedWeights is the number of weights one decode step reads at the
+// given densities (as touchedBytes, from the configuration alone).
+func touchedWeights(c model.Config, mlp, heads float64) float64 {
+	d, qd, kvd := float64(c.Hidden), float64(c.Heads*c.HeadDim), float64(c.KVHeads*c.HeadDim)
+	n := float64(c.Vocab) * float64(c.ProjDim)
+	if c.ProjDim != c.Hidden {
+		n += d * float64(c.ProjDim)
+	}
+	mats := 2.0
+	if c.Family == model.Llama {
+		mats = 3
+	}
+	per := 2*kvd*d + heads*2*qd*d + mlp*mats*float64(c.FFN)*d
+	return n + float64(c.Layers)*per
+}

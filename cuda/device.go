@@ -1,0 +1,394 @@
+// Package cuda is dejavu's GPU backend for NVIDIA GPUs, built without cgo:
+// the CUDA driver API (libcuda.so.1) and cuBLAS are loaded at run time with
+// purego, and the kernels (cuda/kernels/*.cu) are embedded as PTX that the
+// driver compiles for the GPU at hand.
+//
+// Threading: CUDA contexts are bound to OS threads. A Device owns one
+// goroutine locked to its OS thread (runtime.LockOSThread) on which the
+// device's primary context is current; every CUDA and cuBLAS call of the
+// package runs there, as a closure sent to that goroutine (Device.do). The
+// exported methods may be called from any goroutine; calls on one device
+// are serialised.
+//
+// Precision: weights are stored on the GPU as f16 (bf16 checkpoints are
+// rounded to f16 too, for now); activations, norms, the KV cache and all
+// accumulation are f32. Prompt products run through cuBLAS (f16 inputs, f32
+// accumulation and output), decode steps through the package's own GEMV
+// kernels (f16 weights, f32 vectors), captured in a CUDA graph.
+package cuda
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// The PTX of kernels/dejavu.cu for compute capability 8.0 (Ampere on) and
+// 9.0 (Hopper on: adds programmatic dependent launch), made by gen_ptx.sh.
+//
+//go:embed ptx/*.ptx
+var ptxFS embed.FS
+
+// kernelNames are the entry points of the PTX module.
+var kernelNames = []string{"gemv_f16", "accum_rows", "norm_rows", "embed_rows", "add_pos", "add_bias",
+	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope", "select_rows"}
+
+// Device is one GPU with its context, stream, cuBLAS handle and kernels.
+type Device struct {
+	Ordinal  int
+	Name     string
+	TotalMem uint64 // bytes
+	SMs      int
+	Major    int // compute capability
+
+	dev    int32
+	ctx    uintptr
+	stream uintptr
+	blas   uintptr
+	mod    uintptr
+	fn     map[string]uintptr
+
+	occ      map[[2]int]int // resident blocks per SM by (kernel index, shared memory)
+	minWPR   int            // least warps per row in the GEMV kernels (tuning)
+	fuseNorm bool           // GEMV blocks normalize their input themselves (tuning; off: one norm kernel)
+	pdl      bool           // launch with programmatic stream serialization (sm_90)
+	prof     *profiler      // when set, launch times each kernel (not during graph capture)
+	work     chan func()
+	mu       sync.Mutex
+	closed   bool
+	maxSmem  int // largest dynamic shared memory per block (opt-in)
+}
+
+// Open starts device ordinal: the driver and cuBLAS are loaded, the
+// device's primary context is made current on a dedicated locked OS
+// thread, and the kernels are loaded (from DEJAVU_PTX, a PTX file, when
+// set — for kernel development — else the embedded PTX).
+func Open(ordinal int) (*Device, error) {
+	if err := load(); err != nil {
+		return nil, err
+	}
+	var n int32
+	if err := check("cuDeviceGetCount", drv.cuDeviceGetCount(&n)); err != nil {
+		return nil, err
+	}
+	if ordinal < 0 || ordinal >= int(n) {
+		return nil, fmt.Errorf("cuda: device %d does not exist (%d devices)", ordinal, n)
+	}
+	d := &Device{Ordinal: ordinal, work: make(chan func()), fn: map[string]uintptr{}}
+	started := make(chan error, 1)
+	go d.worker(started)
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	err := d.do(func() error { return d.init() })
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// worker runs every CUDA call of the device on one locked OS thread.
+func (d *Device) worker(started chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := check("cuDeviceGet", drv.cuDeviceGet(&d.dev, int32(d.Ordinal))); err != nil {
+		started <- err
+		return
+	}
+	if err := check("cuDevicePrimaryCtxRetain", drv.cuDevicePrimaryCtxRetain(&d.ctx, d.dev)); err != nil {
+		started <- err
+		return
+	}
+	if err := check("cuCtxSetCurrent", drv.cuCtxSetCurrent(d.ctx)); err != nil {
+		drv.cuDevicePrimaryCtxRelease(d.dev)
+		started <- err
+		return
+	}
+	started <- nil
+	for f := range d.work {
+		f()
+	}
+	drv.cuDevicePrimaryCtxRelease(d.dev)
+}
+
+// do runs f on the device's thread and returns its error.
+func (d *Device) do(f func() error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errClosed
+	}
+	done := make(chan error, 1)
+	d.work <- func() { done <- f() }
+	return <-done
+}
+
+// readPTX returns the PTX for compute capability major: from the directory
+// DEJAVU_PTX when set (kernel development), else the embedded files.
+func readPTX(major int) ([]byte, error) {
+	file := "dejavu_sm80.ptx"
+	if major >= 9 {
+		file = "dejavu_sm90.ptx"
+	}
+	var b []byte
+	var err error
+	if dir := os.Getenv("DEJAVU_PTX"); dir != "" {
+		b, err = os.ReadFile(filepath.Join(dir, file))
+	} else {
+		b, err = ptxFS.ReadFile("ptx/" + file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cuda: reading the kernels' PTX: %w", err)
+	}
+	if !bytes.Contains(b, []byte(".entry")) {
+		return nil, fmt.Errorf("cuda: %s holds no kernels: run cuda/gen_ptx.sh on a machine with nvcc and rebuild", file)
+	}
+	return b, nil
+}
+
+func (d *Device) init() error {
+	name := make([]byte, 256)
+	if err := check("cuDeviceGetName", drv.cuDeviceGetName(&name[0], int32(len(name)), d.dev)); err != nil {
+		return err
+	}
+	d.Name = cstring(&name[0])
+	if err := check("cuDeviceTotalMem", drv.cuDeviceTotalMem(&d.TotalMem, d.dev)); err != nil {
+		return err
+	}
+	var v int32
+	if err := check("cuDeviceGetAttribute(MULTIPROCESSOR_COUNT)", drv.cuDeviceGetAttribute(&v, 16, d.dev)); err != nil {
+		return err
+	}
+	d.SMs = int(v)
+	// CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97
+	if err := check("cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)", drv.cuDeviceGetAttribute(&v, 97, d.dev)); err != nil {
+		return err
+	}
+	d.maxSmem = int(v) - 2048 // room for the kernels' static shared memory
+	if err := check("cuDeviceGetAttribute(COMPUTE_CAPABILITY_MAJOR)", drv.cuDeviceGetAttribute(&v, 75, d.dev)); err != nil {
+		return err
+	}
+	d.Major = int(v)
+	d.pdl = d.Major >= 9 && drv.cuLaunchKernelEx != nil && os.Getenv("DEJAVU_CUDA_PDL") != "0"
+	ptx, err := readPTX(d.Major)
+	if err != nil {
+		return err
+	}
+	if err := check("cuStreamCreate", drv.cuStreamCreate(&d.stream, 1 /* CU_STREAM_NON_BLOCKING */)); err != nil {
+		return err
+	}
+	if err := checkBlas("cublasCreate", blas.cublasCreate(&d.blas)); err != nil {
+		return err
+	}
+	if err := checkBlas("cublasSetStream", blas.cublasSetStream(d.blas, d.stream)); err != nil {
+		return err
+	}
+	img := append(append([]byte(nil), ptx...), 0)
+	if err := check("cuModuleLoadData (JIT of the PTX)", drv.cuModuleLoadData(&d.mod, unsafe.Pointer(&img[0]))); err != nil {
+		return err
+	}
+	runtime.KeepAlive(img)
+	for _, k := range kernelNames {
+		var f uintptr
+		cname := append([]byte(k), 0)
+		if err := check("cuModuleGetFunction "+k, drv.cuModuleGetFunction(&f, d.mod, &cname[0])); err != nil {
+			return err
+		}
+		d.fn[k] = f
+	}
+	// The attention kernel keeps a row of scores in shared memory, the
+	// GEMV kernels their input vector: allow up to the device's maximum.
+	for _, k := range []string{"attention", "gemv_f16", "qkv_rope", "select_rows"} {
+		if err := check("cuFuncSetAttribute("+k+", MAX_DYNAMIC_SHARED_SIZE_BYTES)",
+			drv.cuFuncSetAttribute(d.fn[k], 8, int32(d.maxSmem))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the device's stream, cuBLAS handle, module and context.
+// Models and sessions of the device must be closed first.
+func (d *Device) Close() error {
+	err := d.do(func() error {
+		if d.blas != 0 {
+			blas.cublasDestroy(d.blas)
+		}
+		if d.mod != 0 {
+			drv.cuModuleUnload(d.mod)
+		}
+		if d.stream != 0 {
+			drv.cuStreamDestroy(d.stream)
+		}
+		return nil
+	})
+	d.mu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.work)
+	}
+	d.mu.Unlock()
+	if err == errClosed {
+		return nil
+	}
+	return err
+}
+
+// String describes the device.
+func (d *Device) String() string {
+	return fmt.Sprintf("%s (device %d, %d SMs, %.1f GiB)", d.Name, d.Ordinal, d.SMs, float64(d.TotalMem)/(1<<30))
+}
+
+// Memory helpers; they run on the device thread (inside do).
+
+func (d *Device) alloc(bytes int64, what string) (uint64, error) {
+	if bytes <= 0 {
+		bytes = 4
+	}
+	var p uint64
+	if err := check(fmt.Sprintf("cuMemAlloc %d bytes for %s", bytes, what), drv.cuMemAlloc(&p, uint64(bytes))); err != nil {
+		return 0, err
+	}
+	return p, nil
+}
+
+func free(p uint64) {
+	if p != 0 {
+		drv.cuMemFree(p)
+	}
+}
+
+// htod copies src to dst in stream order and waits for the copy (the
+// stream is non-blocking: a plain cuMemcpyHtoD would not be ordered with
+// its kernels).
+func htod[T any](d *Device, dst uint64, src []T, what string) error {
+	if len(src) == 0 {
+		return nil
+	}
+	n := uint64(len(src)) * uint64(unsafe.Sizeof(src[0]))
+	err := check("cuMemcpyHtoDAsync "+what, drv.cuMemcpyHtoDAsync(dst, unsafe.Pointer(&src[0]), n, d.stream))
+	if err == nil {
+		err = d.sync("copy of " + what)
+	}
+	runtime.KeepAlive(src)
+	return err
+}
+
+// dtoh waits for the stream, then copies src to dst.
+func dtoh[T any](d *Device, dst []T, src uint64, what string) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	if err := d.sync("work before reading " + what); err != nil {
+		return err
+	}
+	n := uint64(len(dst)) * uint64(unsafe.Sizeof(dst[0]))
+	err := check("cuMemcpyDtoH "+what, drv.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), src, n))
+	runtime.KeepAlive(dst)
+	return err
+}
+
+// launch runs kernel name on the device stream. Arguments: uint64 (device
+// pointers, size_t), int (passed as int32), int32, float32.
+func (d *Device) launch(name string, grid, block [3]int, shared int, args ...any) error {
+	f := d.fn[name]
+	vals := make([]uint64, len(args))
+	ptrs := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case uint64:
+			vals[i] = v
+		case int:
+			vals[i] = uint64(uint32(int32(v)))
+		case int32:
+			vals[i] = uint64(uint32(v))
+		case float32:
+			vals[i] = uint64(math.Float32bits(v))
+		default:
+			return fmt.Errorf("cuda: launch %s: argument %d has unsupported type %T", name, i, a)
+		}
+		ptrs[i] = unsafe.Pointer(&vals[i])
+	}
+	for _, g := range grid {
+		if g <= 0 {
+			return nil // nothing to do
+		}
+	}
+	var params unsafe.Pointer
+	if len(ptrs) > 0 {
+		params = unsafe.Pointer(&ptrs[0])
+	}
+	if d.prof != nil {
+		d.prof.begin(fmt.Sprintf("%s%v", name, grid[:2]), d.stream)
+		defer d.prof.end(d.stream)
+	}
+	var r int32
+	if d.pdl {
+		attr := launchAttr{id: 6} // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+		attr.val[0] = 1
+		cfg := launchConfig{gx: uint32(grid[0]), gy: uint32(grid[1]), gz: uint32(grid[2]), bx: uint32(block[0]),
+			by: uint32(block[1]), bz: uint32(block[2]), shared: uint32(shared), stream: d.stream,
+			attrs: unsafe.Pointer(&attr), numAttrs: 1}
+		r = drv.cuLaunchKernelEx(unsafe.Pointer(&cfg), f, params, nil)
+		runtime.KeepAlive(&attr)
+	} else {
+		r = drv.cuLaunchKernel(f, uint32(grid[0]), uint32(grid[1]), uint32(grid[2]), uint32(block[0]), uint32(block[1]), uint32(block[2]),
+			uint32(shared), d.stream, params, nil)
+	}
+	runtime.KeepAlive(vals)
+	runtime.KeepAlive(ptrs)
+	return check(fmt.Sprintf("cuLaunchKernel %s grid %v block %v", name, grid, block), r)
+}
+
+func (d *Device) sync(what string) error {
+	return check("cuStreamSynchronize after "+what, drv.cuStreamSynchronize(d.stream))
+}
+
+// ptrOf is the address of a slice's first element (which must exist).
+func ptrOf[T any](v []T) unsafe.Pointer { return unsafe.Pointer(&v[0]) }
+
+// resident is how many 256-thread blocks of kernel name with smem bytes of
+// dynamic shared memory the whole GPU holds at once (at least SMs).
+func (d *Device) resident(name string, smem int) int {
+	k := [2]int{0, smem}
+	for i, n := range kernelNames {
+		if n == name {
+			k[0] = i
+		}
+	}
+	if d.occ == nil {
+		d.occ = map[[2]int]int{}
+	}
+	if v, ok := d.occ[k]; ok {
+		return v
+	}
+	var n int32
+	if drv.cuOccupancyMaxActiveBlocks(&n, d.fn[name], 256, uint64(smem)) != 0 || n < 1 {
+		n = 1
+	}
+	d.occ[k] = int(n) * d.SMs
+	return d.occ[k]
+}
+
+// launchConfig is CUlaunchConfig; launchAttr is CUlaunchAttribute.
+type launchConfig struct {
+	gx, gy, gz, bx, by, bz, shared uint32
+	_                              uint32
+	stream                         uintptr
+	attrs                          unsafe.Pointer
+	numAttrs                       uint32
+	_                              uint32
+}
+
+type launchAttr struct {
+	id  uint32
+	_   uint32
+	val [64]byte
+}

@@ -1,0 +1,798 @@
+// Kernels of dejavu's CUDA backend. Compiled to PTX by cuda/gen_ptx.sh and
+// embedded in the Go binary (cuda/ptx.go); the driver JIT-compiles the PTX
+// for the GPU at hand.
+//
+// Conventions: weights are f16, row-major (out × in, as nn.Linear stores
+// them); the MLP down projection and the attention output projection are
+// stored transposed (neuron-major: one neuron / one head dimension is one
+// contiguous row of Hidden values). Activations, norms, biases and the KV
+// cache are f32; accumulation is f32. Every position-dependent value (the
+// current position, the token ids) is read from device memory, so a decode
+// step captured in a CUDA graph can be replayed at any position.
+//
+// io[0] is the position of the first token of the step; io[1...] its ids.
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#define FULL 0xffffffffu
+
+// Programmatic dependent launch (sm_90): every kernel lets the next one in
+// the stream start early (PDL_LAUNCH) and waits for the previous one to
+// finish before touching data it produced or reads (PDL_WAIT); work that
+// depends on nothing could go between the two. Without the
+// launch attribute (or before sm_90) both are no-ops. (Prefetching the
+// first weight rows into L2 between the two was tried: no gain.)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define PDL_LAUNCH() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
+#define PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
+#else
+#define PDL_LAUNCH()
+#define PDL_WAIT()
+#endif
+
+__device__ __forceinline__ float act_apply(float v, int act) {
+    switch (act) {
+    case 0: return v > 0.f ? v : 0.f;                      // relu
+    case 1: return v / (1.f + expf(-v));                   // silu
+    case 2: return 0.5f * v * (1.f + erff(v * 0.70710678118654752f)); // gelu (erf)
+    case 3: {                                              // gelu, tanh approximation
+        const float c = 0.7978845608028654f;
+        return 0.5f * v * (1.f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+    }
+    return v; // identity
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL, v, o));
+    return v;
+}
+
+// block_sum reduces over the block (blockDim a multiple of 32, ≤ 1024);
+// every thread gets the result. sh holds 33 floats.
+__device__ float block_sum(float v, float* sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    float t = lane < nw ? sh[lane] : 0.f;
+    t = warp_sum(t);
+    return t;
+}
+
+__device__ float block_max(float v, float* sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    float t = lane < nw ? sh[lane] : __int_as_float(0xff800000);
+    t = warp_max(t);
+    return t;
+}
+
+__device__ __forceinline__ float dot8(uint4 w, const float* __restrict__ x) {
+    const __half2* h = reinterpret_cast<const __half2*>(&w);
+    float4 a = *reinterpret_cast<const float4*>(x);
+    float4 b = *reinterpret_cast<const float4*>(x + 4);
+    float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]);
+    float2 f2 = __half22float2(h[2]), f3 = __half22float2(h[3]);
+    return f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w +
+           f2.x * b.x + f2.y * b.y + f3.x * b.z + f3.y * b.w;
+}
+
+__device__ __forceinline__ uint4 ldw(const __half* p) {
+    return __ldg(reinterpret_cast<const uint4*>(p));
+}
+
+// load_x copies the input vector x (cols floats) into shared memory xs,
+// normalized when normW is set (LayerNorm with normB, or RMSNorm when rms):
+// the statistics are computed by the block itself, so the norm needs no
+// kernel of its own. red holds 33 floats. Ends with a barrier.
+__device__ void load_x(float* xs, const float* __restrict__ x, int cols, const float* __restrict__ normW,
+                       const float* __restrict__ normB, float eps, int rms, float* red) {
+    float s = 0.f;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+        float v = x[i];
+        xs[i] = v;
+        s += v;
+    }
+    if (normW) {
+        float mean = rms ? 0.f : block_sum(s, red) / cols;
+        float v = 0.f;
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+            float t = xs[i] - mean;
+            v += t * t;
+        }
+        float inv = rsqrtf(block_sum(v, red) / cols + eps);
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+            float o = (xs[i] - mean) * inv * normW[i];
+            if (normB) o += normB[i];
+            xs[i] = o;
+        }
+    }
+    __syncthreads();
+}
+
+// dot_s is the partial dot product of an f16 row with the vector xs (in
+// shared or global memory) over the columns of thread t of T threads (8 columns per
+// 16-byte load; eight loads in flight, then four, then one at a time); the
+// caller reduces.
+__device__ __forceinline__ float dot_s(const __half* __restrict__ w, const float* xs, int cols, int t, int T) {
+    float s = 0.f;
+    if ((cols & 7) == 0) {
+        int step = T * 8, j = t * 8;
+        for (; j + 7 * step < cols; j += 8 * step) {
+            uint4 v[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) v[u] = ldw(w + j + u * step);
+#pragma unroll
+            for (int u = 0; u < 8; u++) s += dot8(v[u], xs + j + u * step);
+        }
+        if (j + 3 * step < cols) {
+            uint4 v[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) v[u] = ldw(w + j + u * step);
+#pragma unroll
+            for (int u = 0; u < 4; u++) s += dot8(v[u], xs + j + u * step);
+            j += 4 * step;
+        }
+        for (; j < cols; j += step) s += dot8(ldw(w + j), xs + j);
+    } else {
+        for (int j = t; j < cols; j += T) s += __half2float(w[j]) * xs[j];
+    }
+    return s;
+}
+
+// dot2_s is dot_s for two rows at once (four loads of each in flight).
+__device__ __forceinline__ float2 dot2_s(const __half* __restrict__ w0, const __half* __restrict__ w1, const float* xs,
+                                         int cols, int t, int T) {
+    float s0 = 0.f, s1 = 0.f;
+    if ((cols & 7) == 0) {
+        int step = T * 8, j = t * 8;
+        for (; j + 3 * step < cols; j += 4 * step) {
+            uint4 a[4], b[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                a[u] = ldw(w0 + j + u * step);
+                b[u] = ldw(w1 + j + u * step);
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                s0 += dot8(a[u], xs + j + u * step);
+                s1 += dot8(b[u], xs + j + u * step);
+            }
+        }
+        for (; j < cols; j += step) {
+            s0 += dot8(ldw(w0 + j), xs + j);
+            s1 += dot8(ldw(w1 + j), xs + j);
+        }
+    } else {
+        for (int j = t; j < cols; j += T) {
+            s0 += __half2float(w0[j]) * xs[j];
+            s1 += __half2float(w1[j]) * xs[j];
+        }
+    }
+    return make_float2(s0, s1);
+}
+
+// group_sum2 reduces (a, b) over the wpr warps of a row group (8/wpr
+// groups per 256-thread block); the result is valid in the group's first
+// warp. Every thread of the block must call it (it has barriers).
+__device__ __forceinline__ float2 group_sum2(float a, float b, int wpr, float* part) {
+    a = warp_sum(a);
+    b = warp_sum(b);
+    if (wpr == 1) return make_float2(a, b);
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    __syncthreads();
+    if (lane == 0) {
+        part[w] = a;
+        part[8 + w] = b;
+    }
+    __syncthreads();
+    if (w % wpr == 0) {
+        for (int k = 1; k < wpr; k++) {
+            a += part[w + k];
+            b += part[8 + w + k];
+        }
+    }
+    return make_float2(a, b);
+}
+
+// gemv: y = act(W x + b) over n outputs (n = *count · blk when count is
+// set, else rows), x normalized on the way in when normW is set (see
+// load_x; else x is read directly). Output o uses weight row r = idx[o / blk]·blk + o % blk (r = o
+// without idx) plus rowOff; with gateOff > 0 it is act(W[r]·x + b[r]) ·
+// (W[r+gateOff]·x + b[r+gateOff]) (gated MLPs). It is written to y[o], or
+// y[r - rowOff] when scatter is set, added to what is there when accumulate
+// is set. Blocks of 256 threads; wpr warps share a row (1, 2, 4 or 8: more
+// loads in flight when few rows are selected); grid-stride over rows.
+// Dynamic shared memory: (64 + cols) floats with normW, else 64.
+extern "C" __global__ void gemv_f16(const __half* __restrict__ W, const float* __restrict__ x,
+                                    const float* __restrict__ normW, const float* __restrict__ normB, float eps,
+                                    int rms, const float* __restrict__ bias, float* __restrict__ y,
+                                    const int* __restrict__ idx, const int* __restrict__ count, int blk, int rows,
+                                    int rowOff, int cols, int gateOff, int act, int accumulate, int scatter, int wpr) {
+    extern __shared__ float smem_g[];
+    float* part = smem_g;     // 16 floats: group_sum2
+    float* red = smem_g + 16; // 33 floats: load_x
+    float* xs = smem_g + 64;  // cols floats, 16-byte aligned: load_x
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int per = 8 / wpr, slot = w / wpr, sub = w % wpr;
+    int t = sub * 32 + lane, T = 32 * wpr;
+    PDL_LAUNCH();
+    PDL_WAIT();
+    const float* xv = x; // read through L1, or normalized once per block into shared memory
+    if (normW) {
+        load_x(xs, x, cols, normW, normB, eps, rms, red);
+        xv = xs;
+    }
+    int n = count ? (*count) * blk : rows;
+    for (int base = blockIdx.x * per; base < n; base += gridDim.x * per) {
+        int o = base + slot;
+        int r = 0;
+        float a = 0.f, u = 0.f;
+        if (o < n) {
+            r = (idx ? idx[o / blk] * blk + o % blk : o) + rowOff;
+            if (gateOff > 0) {
+                float2 p = dot2_s(W + (size_t)r * cols, W + (size_t)(r + gateOff) * cols, xv, cols, t, T);
+                a = p.x;
+                u = p.y;
+            } else {
+                a = dot_s(W + (size_t)r * cols, xv, cols, t, T);
+            }
+        }
+        float2 su = group_sum2(a, u, wpr, part);
+        if (o < n && sub == 0 && lane == 0) {
+            a = su.x;
+            if (bias) a += bias[r];
+            a = act_apply(a, act);
+            if (gateOff > 0) a *= su.y + (bias ? bias[r + gateOff] : 0.f);
+            int dst = scatter ? r - rowOff : o;
+            y[dst] = accumulate ? y[dst] + a : a;
+        }
+    }
+}
+
+// qkv_rope is a decode step's attention input: q, k and v of one token in
+// one launch, x normalized on the way in (normW), rotary embeddings applied
+// (cosT set), and k and v stored in the head-major caches at position
+// io[0]. Work unit = one pair of rows (the two halves of a rotation pair;
+// V rows are paired the same way), so a unit can rotate its own results.
+// Units: the query heads (heads[0 … *headCount) when heads is set, else
+// all H), then all KVH key heads, then all KVH value heads. q, k, v are
+// written to qkv (layout as rope_store's). Dynamic shared memory: as
+// gemv_f16's.
+extern "C" __global__ void qkv_rope(const __half* __restrict__ W, const float* __restrict__ x,
+                                    const float* __restrict__ normW, const float* __restrict__ normB, float eps,
+                                    int rms, const float* __restrict__ bias, float* qkv, int cols, int H, int KVH,
+                                    int hd, const float* __restrict__ cosT, const float* __restrict__ sinT,
+                                    int interleave, float* kc, float* vc, int maxCtx, const int* __restrict__ io,
+                                    const int* __restrict__ heads, const int* __restrict__ headCount, int wpr) {
+    extern __shared__ float smem_g[];
+    float* part = smem_g;     // 16 floats: group_sum2
+    float* red = smem_g + 16; // 33 floats: load_x
+    float* xs = smem_g + 64;  // cols floats, 16-byte aligned: load_x
+    PDL_LAUNCH();
+    PDL_WAIT();
+    const float* xv = x;
+    if (normW) {
+        load_x(xs, x, cols, normW, normB, eps, rms, red);
+        xv = xs;
+    }
+    int half = hd / 2;
+    int nq = (heads ? *headCount : H) * half, nk = KVH * half;
+    int n = nq + 2 * nk;
+    int p = io[0];
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int per = 8 / wpr, slot = w / wpr, sub = w % wpr;
+    int t = sub * 32 + lane, T = 32 * wpr;
+    for (int b0 = blockIdx.x * per; b0 < n; b0 += gridDim.x * per) {
+        int u = b0 + slot;
+        int kind = 0, hh = 0, j = 0, base = 0, r0 = 0, r1 = 0;
+        float a0 = 0.f, a1 = 0.f;
+        if (u < n) {
+            if (u < nq) {
+                hh = heads ? heads[u / half] : u / half;
+                j = u % half;
+                base = hh * hd;
+            } else if (u < nq + nk) {
+                kind = 1;
+                hh = (u - nq) / half;
+                j = (u - nq) % half;
+                base = H * hd + hh * hd;
+            } else {
+                kind = 2;
+                hh = (u - nq - nk) / half;
+                j = (u - nq - nk) % half;
+                base = (H + KVH) * hd + hh * hd;
+            }
+            int e0 = interleave ? 2 * j : j, e1 = interleave ? 2 * j + 1 : j + half;
+            r0 = base + e0;
+            r1 = base + e1;
+            float2 d = dot2_s(W + (size_t)r0 * cols, W + (size_t)r1 * cols, xv, cols, t, T);
+            a0 = d.x;
+            a1 = d.y;
+        }
+        float2 s = group_sum2(a0, a1, wpr, part);
+        if (u < n && sub == 0 && lane == 0) {
+            a0 = s.x + (bias ? bias[r0] : 0.f);
+            a1 = s.y + (bias ? bias[r1] : 0.f);
+            if (kind < 2 && cosT) {
+                float c = cosT[(size_t)p * half + j], sn = sinT[(size_t)p * half + j];
+                float b0v = a0 * c - a1 * sn, b1v = a1 * c + a0 * sn;
+                a0 = b0v;
+                a1 = b1v;
+            }
+            qkv[r0] = a0;
+            qkv[r1] = a1;
+            if (kind > 0) {
+                float* cache = kind == 1 ? kc : vc;
+                size_t cb = ((size_t)hh * maxCtx + p) * hd;
+                cache[cb + (r0 - base)] = a0;
+                cache[cb + (r1 - base)] = a1;
+            }
+        }
+    }
+}
+
+// ld_tail loads row[c0 … c0+8) one element at a time, zero past cols.
+__device__ __forceinline__ uint4 ld_tail(const __half* row, int c0, int cols) {
+    uint4 v;
+    unsigned short* t = reinterpret_cast<unsigned short*>(&v);
+#pragma unroll
+    for (int i = 0; i < 8; i++) t[i] = c0 + i < cols ? __half_as_ushort(row[c0 + i]) : 0;
+    return v;
+}
+
+// accum_rows: y[c] += Σ_k coef_k · WT[r_k][c] (+ bias[c]), over the K =
+// *count·blk (or K) selected rows of a transposed (neuron-major) matrix of
+// `cols` columns; r_k = idx[k / blk]·blk + k % blk (r_k = k without idx);
+// coef_k = a[r_k] when aByRow is set, else a[k]. Block: 256 threads = 8
+// warps over one strip of 256 columns, each thread 8 columns; blockIdx.y
+// splits the rows; partial sums meet in shared memory, then one atomic add
+// per column per block.
+extern "C" __global__ void accum_rows(const __half* __restrict__ WT, const float* __restrict__ a,
+                                      const int* __restrict__ idx, const int* __restrict__ count, int blk,
+                                      int K, int aByRow, int cols, const float* __restrict__ bias,
+                                      float* __restrict__ y) {
+    __shared__ float part[8][257];
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    int c0 = blockIdx.x * 256 + lane * 8;
+    PDL_LAUNCH();
+    PDL_WAIT();
+    int n = count ? (*count) * blk : K;
+    int per = (n + gridDim.y - 1) / gridDim.y;
+    int k0 = blockIdx.y * per, k1 = min(n, k0 + per);
+    float acc[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) acc[i] = 0.f;
+    bool vec = (cols & 7) == 0 && c0 + 8 <= cols;
+    int k = k0 + w;
+    // Four rows per step keep four 16-byte loads in flight per thread.
+    for (; k + 24 < k1; k += 32) {
+        uint4 v[4];
+        float cf[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            int kk = k + 8 * u;
+            int r = idx ? idx[kk / blk] * blk + kk % blk : kk;
+            cf[u] = aByRow ? a[r] : a[kk];
+            v[u] = vec ? ldw(WT + (size_t)r * cols + c0) : ld_tail(WT + (size_t)r * cols, c0, cols);
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const __half2* h = reinterpret_cast<const __half2*>(&v[u]);
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float2 f = __half22float2(h[i]);
+                acc[2 * i] += cf[u] * f.x;
+                acc[2 * i + 1] += cf[u] * f.y;
+            }
+        }
+    }
+    for (; k < k1; k += 8) {
+        int r = idx ? idx[k / blk] * blk + k % blk : k;
+        float cf = aByRow ? a[r] : a[k];
+        uint4 v = vec ? ldw(WT + (size_t)r * cols + c0) : ld_tail(WT + (size_t)r * cols, c0, cols);
+        const __half2* h = reinterpret_cast<const __half2*>(&v);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float2 f = __half22float2(h[i]);
+            acc[2 * i] += cf * f.x;
+            acc[2 * i + 1] += cf * f.y;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) part[w][lane * 8 + i] = acc[i];
+    __syncthreads();
+    int c = blockIdx.x * 256 + threadIdx.x;
+    if (c < cols) {
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s += part[i][threadIdx.x];
+        if (bias && blockIdx.y == 0) s += bias[c];
+        if (k0 < k1 || (bias && blockIdx.y == 0)) atomicAdd(&y[c], s);
+    }
+}
+
+// norm: one block per row of d values. LayerNorm (rms = 0, with w and b)
+// or RMSNorm (rms = 1, w only); w = NULL copies. out (f32) and out16 (f16)
+// may each be NULL; out may be x. Rows of up to 8·blockDim values are
+// held in registers (one read of x); longer rows are read three times.
+#define NORM_PER 8
+extern "C" __global__ void norm_rows(const float* x, const float* __restrict__ w, const float* __restrict__ b,
+                                     float* out, __half* out16, int d, float eps, int rms) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    __shared__ float sh[33];
+    const float* xr = x + (size_t)blockIdx.x * d;
+    float mean = 0.f, inv = 1.f;
+    bool reg = d <= NORM_PER * (int)blockDim.x;
+    float v[NORM_PER];
+#pragma unroll
+    for (int k = 0; k < NORM_PER; k++) {
+        int i = threadIdx.x + k * blockDim.x;
+        v[k] = reg && i < d ? xr[i] : 0.f;
+    }
+    if (w) {
+        if (!rms) {
+            float s = 0.f;
+            if (reg) {
+#pragma unroll
+                for (int k = 0; k < NORM_PER; k++) s += v[k];
+            } else {
+                for (int i = threadIdx.x; i < d; i += blockDim.x) s += xr[i];
+            }
+            mean = block_sum(s, sh) / d;
+        }
+        float q = 0.f;
+        if (reg) {
+#pragma unroll
+            for (int k = 0; k < NORM_PER; k++) {
+                int i = threadIdx.x + k * blockDim.x;
+                float t = i < d ? v[k] - mean : 0.f;
+                q += t * t;
+            }
+        } else {
+            for (int i = threadIdx.x; i < d; i += blockDim.x) {
+                float t = xr[i] - mean;
+                q += t * t;
+            }
+        }
+        inv = rsqrtf(block_sum(q, sh) / d + eps);
+    }
+    __syncthreads();
+    if (reg) {
+#pragma unroll
+        for (int k = 0; k < NORM_PER; k++) {
+            int i = threadIdx.x + k * blockDim.x;
+            if (i < d) {
+                float o = v[k];
+                if (w) {
+                    o = (o - mean) * inv * w[i];
+                    if (b) o += b[i];
+                }
+                if (out) out[(size_t)blockIdx.x * d + i] = o;
+                if (out16) out16[(size_t)blockIdx.x * d + i] = __float2half_rn(o);
+            }
+        }
+        return;
+    }
+    for (int i = threadIdx.x; i < d; i += blockDim.x) {
+        float o = xr[i];
+        if (w) {
+            o = (o - mean) * inv * w[i];
+            if (b) o += b[i];
+        }
+        if (out) out[(size_t)blockIdx.x * d + i] = o;
+        if (out16) out16[(size_t)blockIdx.x * d + i] = __float2half_rn(o);
+    }
+}
+
+// embed: x[i] = E[ids[i]] for the n tokens of the step (ids in io[1...]).
+extern "C" __global__ void embed_rows(const __half* __restrict__ E, const int* __restrict__ io, float* x, int n, int dim) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    int i = blockIdx.y;
+    if (i >= n) return;
+    const __half* e = E + (size_t)io[1 + i] * dim;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < dim; c += gridDim.x * blockDim.x)
+        x[(size_t)i * dim + c] = __half2float(e[c]);
+}
+
+// add_pos: x[i] += P[pos + i + 2] (OPT's learned positions, offset 2).
+extern "C" __global__ void add_pos(const __half* __restrict__ P, const int* __restrict__ io, float* x, int n, int d) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    int i = blockIdx.y;
+    if (i >= n) return;
+    const __half* p = P + (size_t)(io[0] + i + 2) * d;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < d; c += gridDim.x * blockDim.x)
+        x[(size_t)i * d + c] += __half2float(p[c]);
+}
+
+// add_bias: x[i][j] += b[j] for n rows of d.
+extern "C" __global__ void add_bias(float* x, const float* __restrict__ b, int n, int d) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t < (size_t)n * d) x[t] += b[t % d];
+}
+
+// to_f16: y = x rounded to f16 (n rows of d from x with row stride ldx).
+extern "C" __global__ void to_f16(const float* __restrict__ x, int ldx, __half* y, int n, int d) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t < (size_t)n * d) {
+        size_t i = t / d, j = t % d;
+        y[t] = __float2half_rn(x[i * ldx + j]);
+    }
+}
+
+// act_rows: h[i][j] = act(u[i][j] + b[j]) (times u[i][F+j] + b[F+j] when
+// gated) as f16, for n rows of the up (or gate|up) products of stride ld.
+extern "C" __global__ void act_rows(const float* __restrict__ u, int ld, const float* __restrict__ b,
+                                    __half* h, int n, int F, int gated, int act) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= (size_t)n * F) return;
+    size_t i = t / F, j = t % F;
+    float a = u[i * ld + j] + (b ? b[j] : 0.f);
+    a = act_apply(a, act);
+    if (gated) a *= u[i * ld + F + j] + (b ? b[F + j] : 0.f);
+    h[t] = __float2half_rn(a);
+}
+
+// rope_store: for token i of the step (position p = io[0] + i), rotate its
+// query heads and key heads in place (when cos is set; half-split or
+// interleaved pairs) and store its keys and values in the head-major caches
+// (KVH × maxCtx × hd). qkv rows have stride ld: H query heads, then KVH key
+// heads, then KVH value heads. grid (n, H + KVH).
+extern "C" __global__ void rope_store(float* qkv, int ld, int n, int H, int KVH, int hd,
+                                      const float* __restrict__ cosT, const float* __restrict__ sinT,
+                                      int interleave, float* kc, float* vc, int maxCtx, const int* __restrict__ io) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    int i = blockIdx.x, h = blockIdx.y;
+    int p = io[0] + i;
+    int half = hd / 2;
+    float* row = qkv + (size_t)i * ld;
+    float* x = h < H ? row + h * hd : row + H * hd + (h - H) * hd;
+    if (cosT) {
+        const float* cs = cosT + (size_t)p * half;
+        const float* sn = sinT + (size_t)p * half;
+        for (int j = threadIdx.x; j < half; j += blockDim.x) {
+            int i0 = interleave ? 2 * j : j, i1 = interleave ? 2 * j + 1 : j + half;
+            float a = x[i0], b = x[i1];
+            x[i0] = a * cs[j] - b * sn[j];
+            x[i1] = b * cs[j] + a * sn[j];
+        }
+    }
+    if (h >= H) {
+        __syncthreads();
+        int g = h - H;
+        const float* v = row + (H + KVH) * hd + g * hd;
+        size_t base = ((size_t)g * maxCtx + p) * hd;
+        for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+            kc[base + e] = x[e];
+            vc[base + e] = v[e];
+        }
+    }
+}
+
+// attention: for token i of the step (position p = io[0] + i) and head h
+// (heads[blockIdx.y] when heads is set, for blockIdx.y < *headCount), the
+// softmax of the query against the cached keys of its key/value group
+// (positions max(0, p-window+1)…p), applied to the cached values, into
+// out[i·ldo + h·hd …]. grid (n, heads), 128 threads, dynamic shared
+// memory (maxCtx + hd + 33) floats plus 4·hd floats for the partial sums.
+extern "C" __global__ void attention(const float* __restrict__ qkv, int ld, const float* __restrict__ kc,
+                                     const float* __restrict__ vc, float* out, int ldo, int H, int KVH, int hd,
+                                     int maxCtx, int window, float scale, const int* __restrict__ io,
+                                     const int* __restrict__ heads, const int* __restrict__ headCount) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    extern __shared__ float smem[];
+    int i = blockIdx.x;
+    if (heads && (int)blockIdx.y >= *headCount) return;
+    int h = heads ? heads[blockIdx.y] : blockIdx.y;
+    int p = io[0] + i;
+    int lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
+    int L = p + 1 - lo;
+    int g = h / (H / KVH);
+    float* q = smem;             // hd
+    float* red = q + hd;         // 33
+    float* sc = red + 33;        // maxCtx
+    float* acc = sc + maxCtx;    // 4·hd partials
+    const float* qs = qkv + (size_t)i * ld + h * hd;
+    for (int e = threadIdx.x; e < hd; e += blockDim.x) q[e] = qs[e];
+    __syncthreads();
+    const float* K = kc + ((size_t)g * maxCtx + lo) * hd;
+    const float* V = vc + ((size_t)g * maxCtx + lo) * hd;
+    // Scores: one warp per key, lanes over the head dimension.
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    for (int t = wid; t < L; t += nw) {
+        const float* k = K + (size_t)t * hd;
+        float s = 0.f;
+        for (int e = lane; e < hd; e += 32) s += q[e] * k[e];
+        s = warp_sum(s);
+        if (lane == 0) sc[t] = s * scale;
+    }
+    __syncthreads();
+    float m = __int_as_float(0xff800000);
+    for (int t = threadIdx.x; t < L; t += blockDim.x) m = fmaxf(m, sc[t]);
+    m = block_max(m, red);
+    float sum = 0.f;
+    for (int t = threadIdx.x; t < L; t += blockDim.x) {
+        float e = __expf(sc[t] - m);
+        sc[t] = e;
+        sum += e;
+    }
+    sum = block_sum(sum, red);
+    __syncthreads();
+    float inv = 1.f / sum;
+    // Weighted values: parts = blockDim / hd groups of threads split the keys.
+    float* o = out + (size_t)i * ldo + h * hd;
+    if (hd <= (int)blockDim.x) {
+        int parts = blockDim.x / hd;
+        if (parts > 4) parts = 4;
+        int e = threadIdx.x % hd, part = threadIdx.x / hd;
+        if (part < parts) {
+            float s = 0.f;
+            for (int t = part; t < L; t += parts) s += sc[t] * V[(size_t)t * hd + e];
+            acc[part * hd + e] = s;
+        }
+        __syncthreads();
+        if (threadIdx.x < hd) {
+            float s = 0.f;
+            for (int k = 0; k < parts; k++) s += acc[k * hd + threadIdx.x];
+            o[threadIdx.x] = s * inv;
+        }
+    } else {
+        for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+            float s = 0.f;
+            for (int t = 0; t < L; t++) s += sc[t] * V[(size_t)t * hd + e];
+            o[e] = s * inv;
+        }
+    }
+}
+
+// fill_random: w[i] = f16 of a pseudo-random value, uniform in [-a, a]
+// (a hash of seed and i), for synthetic weights built on the GPU.
+extern "C" __global__ void fill_random(__half* w, size_t n, unsigned long long seed, float a) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    for (size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (size_t)gridDim.x * blockDim.x) {
+        unsigned long long z = seed + t * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        float u = (float)(z >> 40) * (1.f / 16777216.f); // [0, 1)
+        w[t] = __float2half_rn((2.f * u - 1.f) * a);
+    }
+}
+
+// fkey maps a float to an unsigned key with the same order (NaN lowest).
+__device__ __forceinline__ unsigned fkey(float v) {
+    if (v != v) return 0u;
+    unsigned u = __float_as_uint(v);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// select_rows turns predictor logits z (n values) into a selection:
+// out[0 … *count) = the indices of the k largest (ties taken in no
+// particular order), or with useThr of those > thr; k ≥ n selects all.
+// The order of out is unspecified. With smemKeys the keys are kept in
+// dynamic shared memory (n words). One block (a multiple of 32 threads):
+// the k-th largest key is found by a 4-pass radix select (8 bits a pass,
+// histograms in shared memory), then one pass writes the indices.
+extern "C" __global__ void __launch_bounds__(1024) select_rows(const float* __restrict__ z, int n, int k, float thr, int useThr,
+                                       int* __restrict__ out, int* __restrict__ count, int smemKeys) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    __shared__ unsigned hist[256];
+    __shared__ unsigned sPrefix;
+    __shared__ int sK, nOut, nTie;
+    int lane = threadIdx.x & 31;
+    if (threadIdx.x == 0) {
+        nOut = 0;
+        nTie = 0;
+    }
+    if (!useThr && k <= 0) {
+        if (threadIdx.x == 0) *count = 0;
+        return;
+    }
+    // The keys, read once into shared memory when they fit (dynamic shared
+    // memory of n words; else read again from memory in each pass).
+    extern __shared__ unsigned skeys[];
+    bool sm = smemKeys != 0;
+    if (sm) {
+        for (int i = threadIdx.x; i < n; i += blockDim.x) skeys[i] = fkey(z[i]);
+        __syncthreads();
+    }
+    bool all = !useThr && k >= n;
+    unsigned T = 0;
+    int ties = 0;
+    if (useThr) {
+        T = fkey(thr);
+    } else if (!all) {
+        unsigned prefix = 0, mask = 0;
+        int kk = k;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
+            __syncthreads();
+            for (int i0 = 0; i0 < n; i0 += blockDim.x) {
+                // Warp-aggregated: logits share their top bits, so most
+                // lanes hit one bin; one atomic per distinct bin per warp.
+                int i = i0 + threadIdx.x;
+                unsigned key = 0;
+                if (i < n) key = sm ? skeys[i] : fkey(z[i]);
+                bool in = i < n && (key & mask) == prefix;
+                unsigned bin = (key >> shift) & 255u;
+                unsigned act = __ballot_sync(FULL, in);
+                if (in) {
+                    unsigned peers = __match_any_sync(act, bin);
+                    if (lane == __ffs(peers) - 1) atomicAdd(&hist[bin], (unsigned)__popc(peers));
+                }
+            }
+            __syncthreads();
+            if (threadIdx.x < 32) { // the digit holding the kk-th largest, from the top
+                unsigned s = 0;
+                for (int j = 0; j < 8; j++) s += hist[lane * 8 + j];
+                unsigned S = s; // suffix sum over lanes ≥ lane
+                for (int o = 1; o < 32; o <<= 1) {
+                    unsigned t = __shfl_down_sync(FULL, S, o);
+                    if (lane + o < 32) S += t;
+                }
+                unsigned above = S - s;
+                if (S >= (unsigned)kk && above < (unsigned)kk) {
+                    unsigned cum = above;
+                    int d = lane * 8 + 7;
+                    for (; d > lane * 8; d--) {
+                        if (cum + hist[d] >= (unsigned)kk) break;
+                        cum += hist[d];
+                    }
+                    sK = kk - (int)cum;
+                    sPrefix = prefix | ((unsigned)d << shift);
+                }
+            }
+            __syncthreads();
+            kk = sK;
+            prefix = sPrefix;
+            mask |= 255u << shift;
+            __syncthreads();
+        }
+        T = prefix; // the k-th largest key: take every key above it and kk equal to it
+        ties = kk;
+    }
+    __syncthreads();
+    for (int i0 = 0; i0 < n; i0 += blockDim.x) {
+        int i = i0 + threadIdx.x;
+        bool sel = false;
+        if (i < n) {
+            unsigned key = sm ? skeys[i] : fkey(z[i]);
+            sel = all || key > T;
+            if (!sel && !useThr && key == T) sel = atomicAdd(&nTie, 1) < ties;
+        }
+        unsigned b = __ballot_sync(FULL, sel);
+        int base = 0;
+        if (lane == 0 && b) base = atomicAdd(&nOut, __popc(b));
+        base = __shfl_sync(FULL, base, 0);
+        if (sel) out[base + __popc(b & ((1u << lane) - 1u))] = i;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) *count = nOut;
+}

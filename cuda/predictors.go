@@ -1,0 +1,152 @@
+package cuda
+
+import (
+	"fmt"
+
+	"dejavu/sparsity"
+)
+
+// gpuPredictors are trained DejaVu predictors on the GPU: per layer the
+// low-rank MLP predictor and (all layers but the last) the lookahead head
+// predictor, f16, with their selection rules.
+type gpuPredictors struct {
+	rms         bool
+	mlp, head   []lowRankGPU
+	mlpK, headK []int
+	thr         []float32
+	useThr      []bool
+	ones        uint64 // Hidden × 1.0: standardization has no affine weights
+	xs, h, z    uint64 // scratch: standardized input, rank-sized products, logits
+	allocs      []uint64
+}
+
+type lowRankGPU struct {
+	a, b mat
+	bias uint64
+}
+
+// SetPredictors makes decode steps sparse with trained predictors running
+// on the GPU, inside the step's CUDA graph: for each layer the lookahead
+// head predictor (layer l's attention input → layer l+1's heads; layer 0
+// computes all heads) and the MLP predictor (the hidden state entering the
+// MLP → its neurons), each a standardization, two GEMVs and a top-k (or
+// threshold) selection kernel, with the budgets of p's current Selection
+// (call again after p.SetSelection). nil turns sparse decoding off. Unlike
+// the CPU path the head predictor runs in line, not on a second stream.
+func (s *Session) SetPredictors(p *sparsity.Predictors) error {
+	if p == nil {
+		return s.setRandomSparse(0, 0, 0)
+	}
+	c := s.m.Cfg
+	in := p.Info
+	if in.Layers != c.Layers || in.Hidden != c.Hidden || in.FFN != c.FFN || in.Heads != c.Heads {
+		return fmt.Errorf("cuda: predictors of shape (layers %d, hidden %d, ffn %d, heads %d) do not fit the model (%d, %d, %d, %d)",
+			in.Layers, in.Hidden, in.FFN, in.Heads, c.Layers, c.Hidden, c.FFN, c.Heads)
+	}
+	old := s.sparse
+	s.sparse = nil
+	return s.d.do(func() error {
+		s.clearSparse(old)
+		up := &Model{dev: s.d}
+		gp := &gpuPredictors{rms: p.RMSInput()}
+		fail := func(err error) error {
+			for _, a := range up.allocs {
+				free(a)
+			}
+			return err
+		}
+		lowRank := func(lr sparsity.LowRank, what string) (lowRankGPU, error) {
+			var g lowRankGPU
+			var err error
+			if g.a, err = up.mats(what+" A", false, lr.A); err != nil {
+				return g, err
+			}
+			if g.b, err = up.mats(what+" B", false, lr.B); err != nil {
+				return g, err
+			}
+			g.bias, err = up.vecs(what+" bias", lr.Bias)
+			return g, err
+		}
+		maxRank, kMLP, kHeads := 1, 1, 1
+		for l := 0; l < c.Layers; l++ {
+			g, err := lowRank(p.MLPPredictor(l), fmt.Sprintf("layer %d MLP predictor", l))
+			if err != nil {
+				return fail(err)
+			}
+			gp.mlp = append(gp.mlp, g)
+			maxRank = max(maxRank, g.a.rows)
+			k, thr, useThr, hk := p.LayerSelection(l)
+			gp.mlpK, gp.thr, gp.useThr, gp.headK = append(gp.mlpK, k), append(gp.thr, thr), append(gp.useThr, useThr), append(gp.headK, hk)
+			if useThr {
+				k = c.FFN
+			}
+			kMLP = max(kMLP, k)
+			kHeads = max(kHeads, hk)
+			if hp, ok := p.HeadPredictor(l); ok {
+				g, err := lowRank(hp, fmt.Sprintf("layer %d head predictor", l))
+				if err != nil {
+					return fail(err)
+				}
+				gp.head = append(gp.head, g)
+				maxRank = max(maxRank, g.a.rows)
+			}
+		}
+		ones := make([]float32, c.Hidden)
+		for i := range ones {
+			ones[i] = 1
+		}
+		var err error
+		if gp.ones, err = up.vecs("predictor input weights", ones); err != nil {
+			return fail(err)
+		}
+		for _, b := range []struct {
+			p *uint64
+			n int
+		}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}} {
+			if *b.p, err = up.alloc(int64(4*b.n), "predictor scratch"); err != nil {
+				return fail(err)
+			}
+		}
+		L, F, H := c.Layers, c.FFN, c.Heads
+		sp := &sparseState{kMLP: kMLP, kHeads: kHeads, pred: gp, selInts: 2*L + L*F + L*H, counts: make([]int32, 2*L)}
+		if sp.sel, err = up.alloc(int64(4*sp.selInts), "sparse selection"); err != nil {
+			return fail(err)
+		}
+		if err := check("cuMemsetD32Async selection", drv.cuMemsetD32Async(sp.sel, 0, uint64(sp.selInts), s.d.stream)); err != nil {
+			return fail(err)
+		}
+		gp.allocs = up.allocs
+		s.sparse = sp
+		return nil
+	})
+}
+
+// predict runs one predictor on s.x: standardize, z = B·(A·x̂) + bias,
+// then select into out/count (device thread).
+func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float32, useThr bool, out, count uint64) error {
+	rms, ut := 0, 0
+	if pr.rms {
+		rms = 1
+	}
+	if useThr {
+		ut = 1
+	}
+	c := s.m.Cfg
+	threads := min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32))
+	if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{threads, 1, 1}, 0, s.x, pr.ones, uint64(0), pr.xs, uint64(0),
+		c.Hidden, float32(1e-5), rms); err != nil {
+		return err
+	}
+	if err := s.gemv(gemvOp{w: lr.a, x: pr.xs, y: pr.h, rows: lr.a.rows, act: -1}); err != nil {
+		return err
+	}
+	if err := s.gemv(gemvOp{w: lr.b, x: pr.h, bias: lr.bias, y: pr.z, rows: n, act: -1}); err != nil {
+		return err
+	}
+	smem, keys := 4*n, 1
+	if smem > s.d.maxSmem {
+		smem, keys = 0, 0
+	}
+	threads = min(1024, blocks(n, 32)*32) // the 32 heads of a head predictor: one warp
+	return s.d.launch("select_rows", [3]int{1, 1, 1}, [3]int{threads, 1, 1}, smem, pr.z, n, k, thr, ut, out, count, keys)
+}

@@ -1,0 +1,815 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+
+	"dejavu/model"
+)
+
+// maxBatch is how many prompt tokens one batched (cuBLAS) step processes.
+const maxBatch = 128
+
+// Session is one sequence on the GPU: its KV cache (f32, head-major per
+// layer, as on the CPU), position and scratch buffers. Like
+// model.Session, it is used by one goroutine at a time.
+//
+// Decode steps (one token) run the package's GEMV kernels and are captured
+// in a CUDA graph on first use, then replayed: the position and the token
+// id live in device memory (io), so one graph serves every position. Set
+// DEJAVU_CUDA_GRAPH=0 to launch the kernels one by one instead.
+type Session struct {
+	m      *Model
+	d      *Device
+	maxCtx int
+	pos    int
+
+	io                                       uint64 // int32: position, then the step's ids
+	x, xn, qkv, att, up, h, e, tmp, logits   uint64 // f32 scratch
+	x16, att16, h16, e16                     uint64 // f16 scratch (cuBLAS inputs)
+	kc, vc                                   uint64 // Layers × KVHeads × maxCtx × HeadDim f32
+	cos, sin                                 uint64 // Llama: maxCtx × HeadDim/2
+	allocs                                   []uint64
+	hostIO                                   []int32
+	hostLogits                               []float32
+	smem                                     int // attention's dynamic shared memory
+	useGraph                                 bool
+	graphs                                   [3]uintptr // executable graphs: dense, random sparse, predicted sparse
+	sparse                                   *sparseState
+	density                                  model.Density
+	qkvRows, upRows, qd, kvd, hd, gateOff, V int
+	pending                                  error // from SetRandomSparse
+}
+
+// sparseState is the selection of the sparse decode path, in device memory
+// (sel): per layer the MLP neuron count and head count (ints 2l, 2l+1),
+// then the neuron lists (Layers × FFN), then the head lists (Layers ×
+// Heads). Random selections are drawn on the host once (nPool different
+// ones) and copied into sel before each step, in stream order.
+type sparseState struct {
+	kMLP, kHeads int // selected per layer (random), or the most (predictors), for grid sizes
+	sel, pool    uint64
+	nPool, step  int
+	selInts      int
+	pred         *gpuPredictors // trained predictors choose the selection on the GPU
+	counts       []int32        // host copy of the counts (predictors)
+}
+
+// allocs is the device memory of the state.
+func (sp *sparseState) allocs() []uint64 {
+	a := []uint64{sp.sel, sp.pool}
+	if sp.pred != nil {
+		a = append(a, sp.pred.allocs...)
+	}
+	return a
+}
+
+const nPool = 8
+
+// NewSession makes a session with room for maxCtx tokens (≤ 0 or larger
+// than the model's max_position_embeddings: the model's maximum; at most
+// what the attention kernel's shared memory holds, about 50 000 on an H100).
+func (g *Model) NewSession(maxCtx int) (*Session, error) {
+	c := g.Cfg
+	if maxCtx <= 0 || maxCtx > c.MaxPos {
+		maxCtx = c.MaxPos
+	}
+	s := &Session{m: g, d: g.dev, maxCtx: maxCtx, useGraph: os.Getenv("DEJAVU_CUDA_GRAPH") != "0"}
+	s.hd, s.qd, s.kvd = c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	s.qkvRows = s.qd + 2*s.kvd
+	s.upRows = c.FFN
+	if c.Family == model.Llama {
+		s.upRows, s.gateOff = 2*c.FFN, c.FFN
+	}
+	s.V = c.Vocab
+	if s.hd%2 != 0 {
+		return nil, fmt.Errorf("cuda: head_dim %d is odd: the decode kernels pair rows", s.hd)
+	}
+	s.smem = 4 * (5*s.hd + 33 + maxCtx)
+	if s.smem > g.dev.maxSmem {
+		return nil, fmt.Errorf("cuda: a context of %d tokens needs %d bytes of shared memory in the attention kernel; the GPU allows %d", maxCtx, s.smem, g.dev.maxSmem)
+	}
+	s.hostIO = make([]int32, 1+maxBatch)
+	s.hostLogits = make([]float32, c.Vocab)
+	err := g.dev.do(func() error { return s.init() })
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Session) init() error {
+	c := s.m.Cfg
+	B := int64(maxBatch)
+	d, pd := int64(c.Hidden), int64(c.ProjDim)
+	f32 := func(n int64, what string) (uint64, error) {
+		p, err := s.d.alloc(4*n, what)
+		if err == nil {
+			s.allocs = append(s.allocs, p)
+		}
+		return p, err
+	}
+	f16 := func(n int64, what string) (uint64, error) { return f32((n+1)/2, what) }
+	kv := int64(c.Layers) * int64(s.kvd) * int64(s.maxCtx)
+	bufs := []struct {
+		p    *uint64
+		n    int64
+		half bool
+		what string
+	}{
+		{&s.io, 1 + B, false, "step ids"}, {&s.x, B * d, false, "hidden states"}, {&s.xn, B * max(d, pd), false, "normalized states"},
+		{&s.qkv, B * int64(s.qkvRows), false, "q|k|v"}, {&s.att, B * int64(s.qd), false, "attention output"},
+		{&s.up, B * int64(s.upRows), false, "mlp up"}, {&s.h, int64(c.FFN), false, "mlp activations"},
+		{&s.e, B * pd, false, "embeddings"}, {&s.tmp, B * pd, false, "projection"}, {&s.logits, B * int64(c.Vocab), false, "logits"},
+		{&s.x16, B * max(d, pd), true, "f16 states"}, {&s.att16, B * int64(s.qd), true, "f16 attention"},
+		{&s.h16, B * int64(c.FFN), true, "f16 activations"}, {&s.e16, B * pd, true, "f16 projection"},
+		{&s.kc, kv, false, "key cache"}, {&s.vc, kv, false, "value cache"},
+	}
+	for _, b := range bufs {
+		var err error
+		if b.half {
+			*b.p, err = f16(b.n, b.what)
+		} else {
+			*b.p, err = f32(b.n, b.what)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.Family == model.Llama {
+		cos, sin := model.RopeTables(c, s.maxCtx)
+		var err error
+		if s.cos, err = f32(int64(len(cos)), "rope cos"); err != nil {
+			return err
+		}
+		if s.sin, err = f32(int64(len(sin)), "rope sin"); err != nil {
+			return err
+		}
+		if err := htod(s.d, s.cos, cos, "rope cos"); err != nil {
+			return err
+		}
+		if err := htod(s.d, s.sin, sin, "rope sin"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pos is the number of tokens in the cache.
+func (s *Session) Pos() int { return s.pos }
+
+// MaxCtx is the cache capacity in tokens.
+func (s *Session) MaxCtx() int { return s.maxCtx }
+
+// Model is the session's model.
+func (s *Session) Model() *Model { return s.m }
+
+// Reset empties the cache.
+func (s *Session) Reset() { s.pos = 0 }
+
+// Truncate drops cached tokens from position n on.
+func (s *Session) Truncate(n int) {
+	if n < s.pos && n >= 0 {
+		s.pos = n
+	}
+}
+
+// Density is the fraction of MLP neurons and heads the sparse decode steps
+// computed so far (layer 0's heads, always all, included).
+func (s *Session) Density() model.Density { return s.density }
+
+// Close frees the session's graphs and device memory.
+func (s *Session) Close() error {
+	allocs, graphs := s.allocs, s.graphs
+	s.allocs, s.graphs = nil, [3]uintptr{}
+	var pool []uint64
+	if s.sparse != nil {
+		pool = s.sparse.allocs()
+		s.sparse = nil
+	}
+	return s.d.do(func() error {
+		for _, g := range graphs {
+			if g != 0 {
+				drv.cuGraphExecDestroy(g)
+			}
+		}
+		for _, p := range append(allocs, pool...) {
+			free(p)
+		}
+		return nil
+	})
+}
+
+// Forward appends ids to the sequence and returns next-token logits, as
+// model.Session.Forward does: with all set, len(ids) rows of Vocab logits
+// (a new slice); otherwise the row of the last position, which the next
+// call overwrites. Prompts run in batches of up to 128 tokens through
+// cuBLAS; one id is a decode step (sparse when a selection is set).
+func (s *Session) Forward(ids []int, all bool) ([]float32, error) {
+	c := s.m.Cfg
+	if err := s.pending; err != nil {
+		s.pending = nil
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("cuda: forward of no tokens")
+	}
+	if s.pos+len(ids) > s.maxCtx {
+		return nil, fmt.Errorf("cuda: %d tokens at position %d exceed the context of %d tokens", len(ids), s.pos, s.maxCtx)
+	}
+	for i, id := range ids {
+		if id < 0 || id >= c.Vocab {
+			return nil, fmt.Errorf("cuda: token id %d at index %d is outside the vocabulary [0, %d)", id, i, c.Vocab)
+		}
+	}
+	var out []float32
+	if all {
+		out = make([]float32, len(ids)*c.Vocab)
+	}
+	err := s.d.do(func() error {
+		for start := 0; start < len(ids); start += maxBatch {
+			chunk := ids[start:min(start+maxBatch, len(ids))]
+			rows := 0
+			switch {
+			case all:
+				rows = len(chunk)
+			case start+len(chunk) == len(ids):
+				rows = 1
+			}
+			var err error
+			if len(chunk) == 1 {
+				err = s.decode(chunk[0], rows > 0)
+				if err == nil && all {
+					copy(out[start*c.Vocab:], s.hostLogits)
+				}
+			} else {
+				err = s.prompt(chunk, rows)
+				if err == nil && rows > 0 {
+					dst := s.hostLogits
+					if all {
+						dst = out[start*c.Vocab : (start+rows)*c.Vocab]
+					}
+					err = dtoh(s.d, dst, s.logits, "logits")
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		return out, nil
+	}
+	return s.hostLogits, nil
+}
+
+// Kernel launch helpers (device thread).
+
+func blocks(n, per int) int { return (n + per - 1) / per }
+
+var b256 = [3]int{256, 1, 1}
+
+// gemvOp is one launch of gemv_f16 (see kernels/dejavu.cu).
+type gemvOp struct {
+	w                   mat
+	x, normW, normB     uint64 // input; its norm's weights (0: no norm)
+	bias, y             uint64
+	idx, count          uint64 // selected rows (0: all rows)
+	blk, rows, rowOff   int
+	gateOff, act        int
+	accumulate, scatter int
+	expect              int // outputs expected (sets warps per row); 0: rows
+}
+
+// wpr picks the warps per row: enough warps in flight on every SM.
+func (s *Session) wpr(expect int) int {
+	w := max(1, s.d.minWPR)
+	for w < 8 && expect*w < 32*s.d.SMs {
+		w *= 2
+	}
+	return w
+}
+
+// grid balances units over the resident blocks: every block gets the same
+// number of rounds of the grid-stride loop.
+func (s *Session) grid(units, maxResident int) int {
+	need := blocks(units, 1)
+	if need <= maxResident {
+		return need
+	}
+	rounds := blocks(need, maxResident)
+	return blocks(need, rounds)
+}
+
+func (s *Session) gemv(op gemvOp) error {
+	c := s.m.Cfg
+	if op.blk == 0 {
+		op.blk = 1
+	}
+	if op.expect == 0 {
+		op.expect = op.rows
+	}
+	rms, eps := 0, c.NormEps
+	if c.Family == model.Llama {
+		rms = 1
+	}
+	if op.normW != 0 && !s.d.fuseNorm {
+		if err := s.norm(op.x, op.normW, op.normB, s.xn, 0, 1); err != nil {
+			return err
+		}
+		op.x, op.normW, op.normB = s.xn, 0, 0
+	}
+	w := s.wpr(op.expect)
+	per := 8 / w
+	smem, grid := 4*64, blocks(op.expect, per)
+	if op.normW != 0 {
+		smem = 4 * (64 + op.w.cols)
+		grid = s.grid(grid, s.d.resident("gemv_f16", smem))
+	}
+	return s.d.launch("gemv_f16", [3]int{grid, 1, 1}, b256, smem,
+		op.w.p, op.x, op.normW, op.normB, eps, rms, op.bias, op.y, op.idx, op.count, op.blk, op.rows, op.rowOff,
+		op.w.cols, op.gateOff, op.act, op.accumulate, op.scatter, w)
+}
+
+// qkvRope launches qkv_rope for layer li: x (normalized with normW/normB
+// when set) → q, k, v, rotated, k and v stored at the step's position.
+func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64, expectHeads int) error {
+	c := s.m.Cfg
+	rms, il := 0, 0
+	if c.Family == model.Llama {
+		rms = 1
+	}
+	if c.Interleave {
+		il = 1
+	}
+	kc, vc := s.layerKV(li)
+	if normW != 0 && !s.d.fuseNorm {
+		if err := s.norm(x, normW, normB, s.xn, 0, 1); err != nil {
+			return err
+		}
+		x, normW, normB = s.xn, 0, 0
+	}
+	units := (expectHeads + 2*c.KVHeads) * s.hd / 2
+	w := s.wpr(units)
+	smem, grid := 4*64, blocks(units, 8/w)
+	if normW != 0 {
+		smem = 4 * (64 + l.qkv.cols)
+		grid = s.grid(grid, s.d.resident("qkv_rope", smem))
+	}
+	return s.d.launch("qkv_rope", [3]int{grid, 1, 1}, b256, smem,
+		l.qkv.p, x, normW, normB, c.NormEps, rms, l.qkvB, s.qkv, l.qkv.cols, c.Heads, c.KVHeads, s.hd,
+		s.cos, s.sin, il, kc, vc, s.maxCtx, s.io, heads, count, w)
+}
+
+func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, y uint64) error {
+	gx := blocks(wt.cols, 256)
+	gy := max(1, min(blocks(4*s.d.SMs, gx), blocks(K, 32)))
+	return s.d.launch("accum_rows", [3]int{gx, gy, 1}, b256, 0, wt.p, a, idx, count, blk, K, aByRow, wt.cols, bias, y)
+}
+
+func (s *Session) norm(x, w, b, out, out16 uint64, n int) error {
+	c := s.m.Cfg
+	rms := 0
+	if c.Family == model.Llama {
+		rms = 1
+	}
+	threads := min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32)) // the row in registers
+	return s.d.launch("norm_rows", [3]int{n, 1, 1}, [3]int{threads, 1, 1}, 0, x, w, b, out, out16, c.Hidden, c.NormEps, rms)
+}
+
+func (s *Session) toF16(x uint64, ldx int, y uint64, n, d int) error {
+	return s.d.launch("to_f16", [3]int{blocks(n*d, 256), 1, 1}, b256, 0, x, ldx, y, n, d)
+}
+
+func (s *Session) addBias(x, b uint64, n, d int) error {
+	if b == 0 {
+		return nil
+	}
+	return s.d.launch("add_bias", [3]int{blocks(n*d, 256), 1, 1}, b256, 0, x, b, n, d)
+}
+
+func (s *Session) layerKV(li int) (kc, vc uint64) {
+	off := uint64(li) * uint64(s.kvd) * uint64(s.maxCtx) * 4
+	return s.kc + off, s.vc + off
+}
+
+func (s *Session) ropeStore(li, n int) error {
+	c := s.m.Cfg
+	kc, vc := s.layerKV(li)
+	il := 0
+	if c.Interleave {
+		il = 1
+	}
+	return s.d.launch("rope_store", [3]int{n, c.Heads + c.KVHeads, 1}, [3]int{64, 1, 1}, 0,
+		s.qkv, s.qkvRows, n, c.Heads, c.KVHeads, s.hd, s.cos, s.sin, il, kc, vc, s.maxCtx, s.io)
+}
+
+func (s *Session) attention(li, n int, heads, count uint64) error {
+	c := s.m.Cfg
+	kc, vc := s.layerKV(li)
+	scale := float32(1 / math.Sqrt(float64(s.hd)))
+	return s.d.launch("attention", [3]int{n, c.Heads, 1}, [3]int{128, 1, 1}, s.smem,
+		s.qkv, s.qkvRows, kc, vc, s.att, s.qd, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io, heads, count)
+}
+
+func (s *Session) embed(n int) error {
+	c := s.m.Cfg
+	g := s.m
+	dst, dim := s.x, c.Hidden
+	if g.projIn.p != 0 {
+		dst, dim = s.e, c.ProjDim
+	}
+	if err := s.d.launch("embed_rows", [3]int{blocks(dim, 256), n, 1}, b256, 0, g.embed.p, s.io, dst, n, dim); err != nil {
+		return err
+	}
+	if g.projIn.p != 0 {
+		if n == 1 {
+			if err := s.gemv(gemvOp{w: g.projIn, x: s.e, y: s.x, rows: c.Hidden, act: -1}); err != nil {
+				return err
+			}
+		} else {
+			if err := s.toF16(s.e, c.ProjDim, s.e16, n, c.ProjDim); err != nil {
+				return err
+			}
+			if err := s.d.gemm(s.x, g.projIn.p, s.e16, n, c.Hidden, c.ProjDim, true, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Family == model.OPT {
+		return s.d.launch("add_pos", [3]int{blocks(c.Hidden, 256), n, 1}, b256, 0, g.pos.p, s.io, s.x, n, c.Hidden)
+	}
+	return nil
+}
+
+// prompt runs n ≥ 2 tokens through the model with cuBLAS products and
+// leaves the logits of the last rows tokens in s.logits.
+func (s *Session) prompt(ids []int, rows int) error {
+	c := s.m.Cfg
+	g := s.m
+	n, d := len(ids), c.Hidden
+	s.hostIO[0] = int32(s.pos)
+	for i, id := range ids {
+		s.hostIO[1+i] = int32(id)
+	}
+	if err := htod(s.d, s.io, s.hostIO[:1+n], "step ids"); err != nil {
+		return err
+	}
+	if err := s.embed(n); err != nil {
+		return err
+	}
+	preLN := c.Family == model.Llama || c.PreLN
+	act := int(c.Act)
+	gated := 0
+	if s.gateOff > 0 {
+		gated = 1
+	}
+	for li := range g.layers {
+		l := &g.layers[li]
+		steps := []func() error{
+			func() error {
+				if preLN {
+					return s.norm(s.x, l.attnW, l.attnB, 0, s.x16, n)
+				}
+				return s.toF16(s.x, d, s.x16, n, d)
+			},
+			func() error { return s.d.gemm(s.qkv, l.qkv.p, s.x16, n, s.qkvRows, d, true, 0) },
+			func() error { return s.addBias(s.qkv, l.qkvB, n, s.qkvRows) },
+			func() error { return s.ropeStore(li, n) },
+			func() error { return s.attention(li, n, 0, 0) },
+			func() error { return s.toF16(s.att, s.qd, s.att16, n, s.qd) },
+			func() error { return s.d.gemm(s.x, l.oT.p, s.att16, n, d, s.qd, false, 1) },
+			func() error { return s.addBias(s.x, l.oB, n, d) },
+			func() error {
+				if !preLN {
+					return s.norm(s.x, l.attnW, l.attnB, s.x, 0, n)
+				}
+				return nil
+			},
+			func() error {
+				if preLN {
+					return s.norm(s.x, l.mlpW, l.mlpB, 0, s.x16, n)
+				}
+				return s.toF16(s.x, d, s.x16, n, d)
+			},
+			func() error { return s.d.gemm(s.up, l.up.p, s.x16, n, s.upRows, d, true, 0) },
+			func() error {
+				return s.d.launch("act_rows", [3]int{blocks(n*c.FFN, 256), 1, 1}, b256, 0, s.up, s.upRows, l.upB, s.h16, n, c.FFN, gated, act)
+			},
+			func() error { return s.d.gemm(s.x, l.downT.p, s.h16, n, d, c.FFN, false, 1) },
+			func() error { return s.addBias(s.x, l.downB, n, d) },
+			func() error {
+				if !preLN {
+					return s.norm(s.x, l.mlpW, l.mlpB, s.x, 0, n)
+				}
+				return nil
+			},
+		}
+		for i, st := range steps {
+			if err := st(); err != nil {
+				return fmt.Errorf("layer %d step %d: %w", li, i, err)
+			}
+		}
+	}
+	s.pos += n
+	if rows == 0 {
+		return s.d.sync("prompt")
+	}
+	xs := s.x + uint64((n-rows)*d*4)
+	if err := s.norm(xs, g.normW, g.normB, 0, s.x16, rows); err != nil {
+		return err
+	}
+	in, k := s.x16, d
+	if g.projOu.p != 0 {
+		if err := s.d.gemm(s.tmp, g.projOu.p, s.x16, rows, c.ProjDim, d, true, 0); err != nil {
+			return err
+		}
+		if err := s.toF16(s.tmp, c.ProjDim, s.e16, rows, c.ProjDim); err != nil {
+			return err
+		}
+		in, k = s.e16, c.ProjDim
+	}
+	return s.d.gemm(s.logits, g.head.p, in, rows, c.Vocab, k, true, 0)
+}
+
+// decode runs one token: the step's kernels, replayed from a CUDA graph
+// when enabled, then the logits copied to s.hostLogits.
+func (s *Session) decode(id int, wantLogits bool) error {
+	s.hostIO[0], s.hostIO[1] = int32(s.pos), int32(id)
+	if err := check("cuMemcpyHtoDAsync step ids", drv.cuMemcpyHtoDAsync(s.io, ptrOf(s.hostIO), 8, s.d.stream)); err != nil {
+		return err
+	}
+	sp := s.sparse
+	mode := 0
+	if sp != nil && sp.pred != nil {
+		mode = 2
+	} else if sp != nil {
+		mode = 1
+		src := sp.pool + uint64(sp.step%sp.nPool)*uint64(sp.selInts)*4
+		if err := check("cuMemcpyDtoDAsync selection", drv.cuMemcpyDtoDAsync(sp.sel, src, uint64(sp.selInts)*4, s.d.stream)); err != nil {
+			return err
+		}
+		sp.step++
+		c := s.m.Cfg
+		s.density.Tokens++
+		s.density.MLPComputed += int64(sp.kMLP) * int64(c.Layers)
+		s.density.MLPTotal += int64(c.FFN) * int64(c.Layers)
+		s.density.HeadComputed += int64(c.Heads) + int64(sp.kHeads)*int64(c.Layers-1)
+		s.density.HeadTotal += int64(c.Heads) * int64(c.Layers)
+	}
+	if s.useGraph {
+		if s.graphs[mode] == 0 {
+			if err := s.capture(mode); err != nil {
+				return err
+			}
+		}
+		if err := check("cuGraphLaunch", drv.cuGraphLaunch(s.graphs[mode], s.d.stream)); err != nil {
+			return err
+		}
+	} else if err := s.decodeKernels(sp); err != nil {
+		return err
+	}
+	s.pos++
+	if mode == 2 {
+		if err := dtoh(s.d, sp.counts, sp.sel, "selection counts"); err != nil {
+			return err
+		}
+		c := s.m.Cfg
+		s.density.Tokens++
+		s.density.MLPTotal += int64(c.FFN) * int64(c.Layers)
+		s.density.HeadTotal += int64(c.Heads) * int64(c.Layers)
+		s.density.HeadComputed += int64(c.Heads)
+		for l := 0; l < c.Layers; l++ {
+			s.density.MLPComputed += int64(sp.counts[2*l])
+			if l > 0 {
+				s.density.HeadComputed += int64(sp.counts[2*l+1])
+			}
+		}
+	}
+	if !wantLogits {
+		return s.d.sync("decode step")
+	}
+	return dtoh(s.d, s.hostLogits, s.logits, "logits")
+}
+
+// capture records one decode step's kernels into an executable graph.
+func (s *Session) capture(mode int) error {
+	if err := check("cuStreamBeginCapture", drv.cuStreamBeginCapture(s.d.stream, 1 /* THREAD_LOCAL */)); err != nil {
+		return err
+	}
+	var sp *sparseState
+	if mode > 0 {
+		sp = s.sparse
+	}
+	kerr := s.decodeKernels(sp)
+	var graph uintptr
+	err := check("cuStreamEndCapture", drv.cuStreamEndCapture(s.d.stream, &graph))
+	if kerr != nil {
+		if graph != 0 {
+			drv.cuGraphDestroy(graph)
+		}
+		return fmt.Errorf("capturing the decode step: %w", kerr)
+	}
+	if err != nil {
+		return err
+	}
+	defer drv.cuGraphDestroy(graph)
+	var exec uintptr
+	if err := check("cuGraphInstantiateWithFlags", drv.cuGraphInstantiateWithFlags(&exec, graph, 0)); err != nil {
+		return err
+	}
+	s.graphs[mode] = exec
+	return nil
+}
+
+// decodeKernels launches one token's kernels (GEMVs; the selected rows and
+// heads only when sp is set).
+func (s *Session) decodeKernels(sp *sparseState) error {
+	c := s.m.Cfg
+	g := s.m
+	preLN := c.Family == model.Llama || c.PreLN
+	if err := s.embed(1); err != nil {
+		return err
+	}
+	act := int(c.Act)
+	L := c.Layers
+	for li := range g.layers {
+		l := &g.layers[li]
+		var mlpIdx, mlpCnt, headIdx, headCnt uint64
+		expMLP, expHeads := c.FFN, c.Heads
+		if sp != nil {
+			mlpCnt = sp.sel + uint64(2*li)*4
+			mlpIdx = sp.sel + uint64(2*L+li*c.FFN)*4
+			expMLP = sp.kMLP
+			if li > 0 {
+				headCnt = sp.sel + uint64(2*li+1)*4
+				headIdx = sp.sel + uint64(2*L+L*c.FFN+li*c.Heads)*4
+				expHeads = sp.kHeads
+			}
+		}
+		in, attnW, attnB, mlpW, mlpB := s.x, uint64(0), uint64(0), uint64(0), uint64(0)
+		if preLN {
+			attnW, attnB, mlpW, mlpB = l.attnW, l.attnB, l.mlpW, l.mlpB
+		}
+		pr := (*gpuPredictors)(nil)
+		if sp != nil {
+			pr = sp.pred
+		}
+		steps := []func() error{
+			func() error {
+				if pr == nil || li+1 >= L { // lookahead: layer li+1's heads from this layer's input
+					return nil
+				}
+				return s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false,
+					sp.sel+uint64(2*L+L*c.FFN+(li+1)*c.Heads)*4, sp.sel+uint64(2*(li+1)+1)*4)
+			},
+			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads) },
+			func() error { return s.attention(li, 1, headIdx, headCnt) },
+			func() error {
+				blk := 1
+				if headIdx != 0 {
+					blk = s.hd
+				}
+				return s.accum(l.oT, s.att, headIdx, headCnt, blk, s.qd, 1, l.oB, s.x)
+			},
+			func() error {
+				if !preLN {
+					return s.norm(s.x, l.attnW, l.attnB, s.x, 0, 1)
+				}
+				return nil
+			},
+			func() error {
+				if pr == nil {
+					return nil
+				}
+				return s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt)
+			},
+			func() error {
+				return s.gemv(gemvOp{w: l.up, x: in, normW: mlpW, normB: mlpB, bias: l.upB, y: s.h, idx: mlpIdx, count: mlpCnt,
+					rows: c.FFN, gateOff: s.gateOff, act: act, expect: expMLP})
+			},
+			func() error { return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x) },
+			func() error {
+				if !preLN {
+					return s.norm(s.x, l.mlpW, l.mlpB, s.x, 0, 1)
+				}
+				return nil
+			},
+		}
+		for i, st := range steps {
+			if err := st(); err != nil {
+				return fmt.Errorf("decode layer %d step %d: %w", li, i, err)
+			}
+		}
+	}
+	fin := gemvOp{x: s.x, normW: g.normW, normB: g.normB, act: -1}
+	if g.projOu.p != 0 {
+		fin.w, fin.y, fin.rows = g.projOu, s.tmp, c.ProjDim
+		if err := s.gemv(fin); err != nil {
+			return err
+		}
+		fin = gemvOp{x: s.tmp, act: -1}
+	}
+	fin.w, fin.y, fin.rows = g.head, s.logits, c.Vocab
+	return s.gemv(fin)
+}
+
+// SetRandomSparse makes decode steps sparse with random selections: a
+// fraction mlp of each layer's MLP neurons and a fraction heads of the
+// heads of layers ≥ 1 (layer 0 computes all heads; K and V are computed
+// for all heads). Eight different random selections (from seed) are drawn
+// once and used in turn, one per step. mlp ≤ 0 or heads ≤ 0 turns sparse
+// decoding off. This is the paper's random-selection speed measurement.
+func (s *Session) SetRandomSparse(mlp, heads float64, seed uint64) {
+	s.pending = s.setRandomSparse(mlp, heads, seed) // reported by the next Forward
+}
+
+func (s *Session) setRandomSparse(mlp, heads float64, seed uint64) error {
+	c := s.m.Cfg
+	old := s.sparse
+	s.sparse = nil
+	err := s.d.do(func() error {
+		s.clearSparse(old)
+		if mlp <= 0 || heads <= 0 {
+			return nil
+		}
+		L, F, H := c.Layers, c.FFN, c.Heads
+		sp := &sparseState{kMLP: clampK(mlp, F), kHeads: clampK(heads, H), nPool: nPool}
+		sp.selInts = 2*L + L*F + L*H
+		host := make([]int32, sp.selInts*nPool)
+		r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		perm := func(n, k int, dst []int32) {
+			p := r.Perm(n)[:k]
+			sort.Ints(p)
+			for i, v := range p {
+				dst[i] = int32(v)
+			}
+		}
+		for j := 0; j < nPool; j++ {
+			b := host[j*sp.selInts:]
+			for l := 0; l < L; l++ {
+				b[2*l], b[2*l+1] = int32(sp.kMLP), int32(sp.kHeads)
+				perm(F, sp.kMLP, b[2*L+l*F:])
+				perm(H, sp.kHeads, b[2*L+L*F+l*H:])
+			}
+		}
+		var err error
+		if sp.sel, err = s.d.alloc(int64(4*sp.selInts), "sparse selection"); err != nil {
+			return err
+		}
+		if sp.pool, err = s.d.alloc(int64(4*len(host)), "random selections"); err != nil {
+			free(sp.sel)
+			return err
+		}
+		if err := htod(s.d, sp.pool, host, "random selections"); err != nil {
+			free(sp.sel)
+			free(sp.pool)
+			return err
+		}
+		s.sparse = sp
+		return nil
+	})
+	return err
+}
+
+// clearSparse destroys the sparse graphs and frees old's memory (device thread).
+func (s *Session) clearSparse(old *sparseState) {
+	for i := 1; i < len(s.graphs); i++ {
+		if s.graphs[i] != 0 {
+			drv.cuGraphExecDestroy(s.graphs[i])
+			s.graphs[i] = 0
+		}
+	}
+	if old != nil {
+		for _, p := range old.allocs() {
+			free(p)
+		}
+	}
+}
+
+// dropGraphs destroys the captured decode graphs (they are captured again
+// on the next step), after a change of how the step is launched.
+func (s *Session) dropGraphs() error {
+	return s.d.do(func() error {
+		for i, g := range s.graphs {
+			if g != 0 {
+				drv.cuGraphExecDestroy(g)
+				s.graphs[i] = 0
+			}
+		}
+		return nil
+	})
+}
+
+func clampK(frac float64, n int) int {
+	k := int(math.Round(frac * float64(n)))
+	return max(1, min(n, k))
+}
