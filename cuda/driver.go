@@ -126,7 +126,7 @@ func load() error {
 			loadErr = fmt.Errorf("cuda: libcuda: %w", err)
 			return
 		}
-		if p, err := purego.Dlsym(lib, "cuLaunchKernelEx"); err == nil && p != 0 {
+		if p, err := dlsym(lib, "cuLaunchKernelEx"); err == nil && p != 0 {
 			purego.RegisterFunc(&a.cuLaunchKernelEx, p)
 		}
 		if r := a.cuInit(0); r != 0 {
@@ -157,7 +157,7 @@ func Available() error { return load() }
 // of names in the directories of extra (globs allowed).
 func dlopenFirst(env string, names []string, extra []string) (uintptr, error) {
 	if p := os.Getenv(env); p != "" {
-		h, err := purego.Dlopen(p, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		h, err := dlopen(p)
 		if err != nil {
 			return 0, fmt.Errorf("%s=%s: %w", env, p, err)
 		}
@@ -165,7 +165,7 @@ func dlopenFirst(env string, names []string, extra []string) (uintptr, error) {
 	}
 	var errs []string
 	for _, n := range names {
-		h, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		h, err := dlopen(n)
 		if err == nil {
 			return h, nil
 		}
@@ -179,7 +179,7 @@ func dlopenFirst(env string, names []string, extra []string) (uintptr, error) {
 				if _, err := os.Stat(p); err != nil {
 					continue
 				}
-				h, err := purego.Dlopen(p, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+				h, err := dlopen(p)
 				if err == nil {
 					return h, nil
 				}
@@ -198,7 +198,7 @@ func register(lib uintptr, syms []struct {
 		var p uintptr
 		var err error
 		for _, name := range strings.Split(s.name, "|") { // alternatives, newest first
-			if p, err = purego.Dlsym(lib, name); err == nil && p != 0 {
+			if p, err = dlsym(lib, name); err == nil && p != 0 {
 				break
 			}
 		}
