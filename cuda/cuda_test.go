@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"dejavu/generate"
 	"dejavu/internal/fixture"
 	"dejavu/kernels"
 	"dejavu/model"
@@ -285,7 +286,7 @@ func TestTestbed(t *testing.T) {
 			t.Errorf("%q: row %d: max|diff| %.3g > %g × %.3g", run.Prompt, r, dd, fixtureTol, ref)
 		}
 		// Greedy decoding on the GPU vs transformers' ids.
-		id := argmax(got[len(got)-V:])
+		id := generate.Argmax(got[len(got)-V:])
 		var out []int
 		worstDec := 0.0
 		for len(out) < len(run.OutputIDs) {
@@ -299,7 +300,7 @@ func TestTestbed(t *testing.T) {
 				t.Fatal(err)
 			}
 			worstDec = math.Max(worstDec, rowErr(row, crow, V))
-			id = argmax(row)
+			id = generate.Argmax(row)
 		}
 		div := -1
 		for i := range out {
@@ -315,15 +316,6 @@ func TestTestbed(t *testing.T) {
 	}
 }
 
-func argmax(x []float32) int {
-	b := 0
-	for i, v := range x {
-		if v > x[b] {
-			b = i
-		}
-	}
-	return b
-}
 
 // TestBench measures decode speed on synthetic shapes named in
 // DEJAVU_CUDA_BENCH (comma-separated, e.g. opt-6.7b,opt-13b): dense (graph
@@ -484,7 +476,8 @@ func TestPredictors(t *testing.T) {
 		}
 		cs := m.NewSession(pool, 0)
 		ids := docs[0][:40]
-		for _, sel := range []sparsity.Selection{{}, {MLPDensity: 0.25, HeadDensity: 0.5}, {Thresholds: true}} {
+		for i, sel := range []sparsity.Selection{{}, {MLPDensity: 0.25, HeadDensity: 0.5}, {Thresholds: true}, {MLPDensity: 0.25, HeadDensity: 0.5}} {
+			d.ahead = i < 3 // the last: the head predictor in line, not on the side stream
 			if err := p.SetSelection(sel); err != nil {
 				t.Fatal(err)
 			}
@@ -517,8 +510,8 @@ func TestPredictors(t *testing.T) {
 			gd, cd := s.Density(), cs.Density()
 			cpuMLP := float64(cd.MLPComputed-before.MLPComputed) / float64(cd.MLPTotal-before.MLPTotal)
 			cpuHeads := float64(cd.HeadComputed-before.HeadComputed) / float64(cd.HeadTotal-before.HeadTotal)
-			t.Logf("%s %+v: GPU density mlp %.3f heads %.3f, CPU %.3f %.3f; logits vs CPU sparse: worst rel.err %.2e",
-				name, sel, gd.MLP(), gd.Heads(), cpuMLP, cpuHeads, worst)
+			t.Logf("%s %+v lookahead %v: GPU density mlp %.3f heads %.3f, CPU %.3f %.3f; logits vs CPU sparse: worst rel.err %.2e",
+				name, sel, d.ahead, gd.MLP(), gd.Heads(), cpuMLP, cpuHeads, worst)
 			if math.Abs(gd.MLP()-cpuMLP) > 0.01 || math.Abs(gd.Heads()-cpuHeads) > 0.01 {
 				t.Errorf("%s %+v: densities differ from the CPU's", name, sel)
 			}
@@ -526,6 +519,7 @@ func TestPredictors(t *testing.T) {
 				t.Errorf("%s %+v: sparse logits differ from the CPU's: %.3g", name, sel, worst)
 			}
 		}
+		d.ahead = true
 		s.Close()
 		g.Close()
 		pool.Close()
@@ -591,10 +585,13 @@ func (s *Session) setSyntheticPredictors(rank, headRank int, mlp, heads float64)
 		for _, b := range []struct {
 			p *uint64
 			n int
-		}{{&gp.xs, c.Hidden}, {&gp.h, max(rank, headRank)}, {&gp.z, max(c.FFN, c.Heads)}} {
+		}{{&gp.xs, c.Hidden}, {&gp.h, max(rank, headRank)}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords}, {&gp.hH, max(rank, headRank)}, {&gp.zH, c.Heads}, {&gp.xsH, c.Hidden}} {
 			if *b.p, err = up.alloc(int64(4*b.n), "scratch"); err != nil {
 				return err
 			}
+		}
+		if err := zero(s.d, gp.ws, selectWords, "select counters"); err != nil {
+			return err
 		}
 		L, F, H := c.Layers, c.FFN, c.Heads
 		sp := &sparseState{kMLP: kM, kHeads: kH, pred: gp, selInts: 2*L + L*F + L*H, counts: make([]int32, 2*L)}

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"unsafe"
 )
@@ -37,7 +38,8 @@ var ptxFS embed.FS
 
 // kernelNames are the entry points of the PTX module.
 var kernelNames = []string{"gemv_f16", "accum_rows", "norm_rows", "embed_rows", "add_pos", "add_bias",
-	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope", "select_rows"}
+	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope", "select_rows",
+	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast"}
 
 // Device is one GPU with its context, stream, cuBLAS handle and kernels.
 type Device struct {
@@ -58,6 +60,15 @@ type Device struct {
 	minWPR   int            // least warps per row in the GEMV kernels (tuning)
 	fuseNorm bool           // GEMV blocks normalize their input themselves (tuning; off: one norm kernel)
 	pdl      bool           // launch with programmatic stream serialization (sm_90)
+	attnMode int            // decode attention: attnSplit (default), attnSplitCombine, attnLegacy (DEJAVU_CUDA_ATTN)
+	splits   int            // decode attention splits per head (0: from the SMs; DEJAVU_CUDA_ATTN_SPLITS)
+	selOld   bool           // predictors: the one-block select_rows and a separate norm (DEJAVU_CUDA_SELECT=legacy)
+	selFast  bool           // predictors: select_fast (one grid barrier; slower) instead of select_multi (DEJAVU_CUDA_SELECT=fast)
+	predNorm bool           // predictors: standardize with norm_rows, not in the first GEMV's blocks (DEJAVU_CUDA_PRED_NORM=1)
+	ahead    bool           // predictors: the head predictor on the side stream (off: DEJAVU_CUDA_LOOKAHEAD=0)
+	selG     int            // select_multi's blocks (0: from n; tuning)
+	side     uintptr        // second stream: the lookahead head predictor
+	ev       [3]uintptr     // fork, x read, join events of the lookahead
 	prof     *profiler      // when set, launch times each kernel (not during graph capture)
 	work     chan func()
 	mu       sync.Mutex
@@ -118,6 +129,16 @@ func (d *Device) worker(started chan<- error) {
 	drv.cuDevicePrimaryCtxRelease(d.dev)
 }
 
+// Decode attention variants (Device.attnMode).
+const (
+	attnSplit        = iota // attn_split over the positions, the last block of each head merges
+	attnSplitCombine        // attn_split, then attn_combine merges
+	attnLegacy              // attention: one block per head walks every position
+)
+
+// maxSplits bounds the decode attention splits per head.
+const maxSplits = 64
+
 // do runs f on the device's thread and returns its error.
 func (d *Device) do(f func() error) error {
 	d.mu.Lock()
@@ -177,12 +198,33 @@ func (d *Device) init() error {
 	}
 	d.Major = int(v)
 	d.pdl = d.Major >= 9 && drv.cuLaunchKernelEx != nil && os.Getenv("DEJAVU_CUDA_PDL") != "0"
+	switch os.Getenv("DEJAVU_CUDA_ATTN") {
+	case "legacy":
+		d.attnMode = attnLegacy
+	case "combine":
+		d.attnMode = attnSplitCombine
+	}
+	if v, err := strconv.Atoi(os.Getenv("DEJAVU_CUDA_ATTN_SPLITS")); err == nil && v > 0 {
+		d.splits = min(v, maxSplits)
+	}
+	d.selOld = os.Getenv("DEJAVU_CUDA_SELECT") == "legacy"
+	d.selFast = os.Getenv("DEJAVU_CUDA_SELECT") == "fast"
+	d.predNorm = os.Getenv("DEJAVU_CUDA_PRED_NORM") == "1"
+	d.ahead = os.Getenv("DEJAVU_CUDA_LOOKAHEAD") != "0"
 	ptx, err := readPTX(d.Major)
 	if err != nil {
 		return err
 	}
 	if err := check("cuStreamCreate", drv.cuStreamCreate(&d.stream, 1 /* CU_STREAM_NON_BLOCKING */)); err != nil {
 		return err
+	}
+	if err := check("cuStreamCreate (side)", drv.cuStreamCreate(&d.side, 1)); err != nil {
+		return err
+	}
+	for i := range d.ev {
+		if err := check("cuEventCreate", drv.cuEventCreate(&d.ev[i], 2 /* CU_EVENT_DISABLE_TIMING */)); err != nil {
+			return err
+		}
 	}
 	if err := checkBlas("cublasCreate", blas.cublasCreate(&d.blas)); err != nil {
 		return err
@@ -205,9 +247,13 @@ func (d *Device) init() error {
 	}
 	// The attention kernel keeps a row of scores in shared memory, the
 	// GEMV kernels their input vector: allow up to the device's maximum.
-	for _, k := range []string{"attention", "gemv_f16", "qkv_rope", "select_rows"} {
+	for _, k := range []string{"attention", "gemv_f16", "qkv_rope", "select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
+		limit := d.maxSmem
+		if k == "select_multi" || k == "select_fast" {
+			limit = d.maxSmem - selectStaticSmem // its histogram is static shared memory
+		}
 		if err := check("cuFuncSetAttribute("+k+", MAX_DYNAMIC_SHARED_SIZE_BYTES)",
-			drv.cuFuncSetAttribute(d.fn[k], 8, int32(d.maxSmem))); err != nil {
+			drv.cuFuncSetAttribute(d.fn[k], 8, int32(limit))); err != nil {
 			return err
 		}
 	}
@@ -226,6 +272,14 @@ func (d *Device) Close() error {
 		}
 		if d.stream != 0 {
 			drv.cuStreamDestroy(d.stream)
+		}
+		if d.side != 0 {
+			drv.cuStreamDestroy(d.side)
+		}
+		for _, e := range d.ev {
+			if e != 0 {
+				drv.cuEventDestroy(e)
+			}
 		}
 		return nil
 	})
@@ -345,6 +399,15 @@ func (d *Device) launch(name string, grid, block [3]int, shared int, args ...any
 	runtime.KeepAlive(vals)
 	runtime.KeepAlive(ptrs)
 	return check(fmt.Sprintf("cuLaunchKernel %s grid %v block %v", name, grid, block), r)
+}
+
+// record records event e (d.ev[i]) on stream from and makes stream to
+// wait for it (also inside a graph capture: a fork or join edge).
+func (d *Device) edge(i int, from, to uintptr) error {
+	if err := check("cuEventRecord", drv.cuEventRecord(d.ev[i], from)); err != nil {
+		return err
+	}
+	return check("cuStreamWaitEvent", drv.cuStreamWaitEvent(to, d.ev[i], 0))
 }
 
 func (d *Device) sync(what string) error {

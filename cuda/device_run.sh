@@ -7,7 +7,9 @@
 #	CGO_ENABLED=0 go test -c -o .devdata/cuda/cuda.test ./cuda
 #
 # and, when BENCH is set (e.g. BENCH=opt-6.7b,opt-13b), the decode
-# benchmark. Logs go to $OUT.
+# benchmark; SCALING=opt-6.7b,opt-13b adds TestSelectSpeed and
+# TestDecodeScaling (decode vs context, attention and selection variants).
+# Logs go to $OUT.
 set -u
 OUT=${OUT:-/tmp/cuda-out}
 mkdir -p "$OUT"
@@ -22,6 +24,7 @@ if [ -f .devdata/cuda/tb.part00 ] && [ -f .devdata/cuda/tb.part01 ]; then
 	export DEJAVU_TESTBED=/tmp/tb.gguf DEJAVU_TESTBED_JSON=$PWD/testdata/testbed/testbed-llama-relu.json
 fi
 export DEJAVU_CUDA_BENCH=${BENCH:-}
+export DEJAVU_CUDA_SCALING=${SCALING:-}
 T=$PWD/$T
 cd cuda
 timeout ${TEST_TIMEOUT:-240} $T -test.v -test.run "${RUN:-.}" 2>&1 | tee "$OUT/test.log" | grep -vE '^=== RUN' | tail -${TAIL:-80}

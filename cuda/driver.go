@@ -49,6 +49,7 @@ type driverAPI struct {
 	cuStreamCreate              func(s *uintptr, flags uint32) int32
 	cuStreamDestroy             func(s uintptr) int32
 	cuStreamSynchronize         func(s uintptr) int32
+	cuStreamWaitEvent           func(s uintptr, e uintptr, flags uint32) int32
 	cuStreamBeginCapture        func(s uintptr, mode int32) int32
 	cuStreamEndCapture          func(s uintptr, g *uintptr) int32
 	cuGraphInstantiateWithFlags func(exec *uintptr, g uintptr, flags uint64) int32
@@ -91,7 +92,7 @@ func (a *driverAPI) symbols() []struct {
 		{&a.cuOccupancyMaxActiveBlocks, "cuOccupancyMaxActiveBlocksPerMultiprocessor"},
 		{&a.cuLaunchKernel, "cuLaunchKernel"},
 		{&a.cuStreamCreate, "cuStreamCreate"}, {&a.cuStreamDestroy, "cuStreamDestroy_v2"},
-		{&a.cuStreamSynchronize, "cuStreamSynchronize"},
+		{&a.cuStreamSynchronize, "cuStreamSynchronize"}, {&a.cuStreamWaitEvent, "cuStreamWaitEvent"},
 		{&a.cuStreamBeginCapture, "cuStreamBeginCapture_v2"}, {&a.cuStreamEndCapture, "cuStreamEndCapture"},
 		{&a.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags"}, {&a.cuGraphLaunch, "cuGraphLaunch"},
 		{&a.cuGraphExecDestroy, "cuGraphExecDestroy"}, {&a.cuGraphDestroy, "cuGraphDestroy"},

@@ -17,6 +17,8 @@ type gpuPredictors struct {
 	useThr      []bool
 	ones        uint64 // Hidden × 1.0: standardization has no affine weights
 	xs, h, z    uint64 // scratch: standardized input, rank-sized products, logits
+	hH, zH, xsH uint64 // the head predictor's (it may run beside the MLP predictor)
+	ws          uint64 // select_multi's counters and histograms (zeroed; each launch leaves them zeroed)
 	allocs      []uint64
 }
 
@@ -31,8 +33,10 @@ type lowRankGPU struct {
 // computes all heads) and the MLP predictor (the hidden state entering the
 // MLP → its neurons), each a standardization, two GEMVs and a top-k (or
 // threshold) selection kernel, with the budgets of p's current Selection
-// (call again after p.SetSelection). nil turns sparse decoding off. Unlike
-// the CPU path the head predictor runs in line, not on a second stream.
+// (call again after p.SetSelection). nil turns sparse decoding off. As in
+// DejaVu, the head predictor runs on a second stream (a fork and join in
+// the graph), beside the layer's attention and MLP
+// (DEJAVU_CUDA_LOOKAHEAD=0: in line).
 func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 	if p == nil {
 		return s.setRandomSparse(0, 0, 0)
@@ -102,10 +106,13 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 		for _, b := range []struct {
 			p *uint64
 			n int
-		}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}} {
+		}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords}, {&gp.hH, maxRank}, {&gp.zH, c.Heads}, {&gp.xsH, c.Hidden}} {
 			if *b.p, err = up.alloc(int64(4*b.n), "predictor scratch"); err != nil {
 				return fail(err)
 			}
+		}
+		if err := zero(s.d, gp.ws, selectWords, "select counters"); err != nil {
+			return fail(err)
 		}
 		L, F, H := c.Layers, c.FFN, c.Heads
 		sp := &sparseState{kMLP: kMLP, kHeads: kHeads, pred: gp, selInts: 2*L + L*F + L*H, counts: make([]int32, 2*L)}
@@ -121,9 +128,45 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 	})
 }
 
+// selectWords is the size of select_multi's workspace: 16 counters and
+// three 2048-bin histograms.
+const selectWords = 16 + 3*2048
+
+// selectStaticSmem bounds select_multi's static shared memory (its 2048-bin
+// histogram and a few words; 8272 bytes with nvcc 13.0).
+const selectStaticSmem = 9 * 1024
+
+// zero sets n words at p to 0 and waits (device thread).
+func zero(d *Device, p uint64, n int, what string) error {
+	if err := check("cuMemsetD32Async "+what, drv.cuMemsetD32Async(p, 0, uint64(n), d.stream)); err != nil {
+		return err
+	}
+	return d.sync("zeroing " + what)
+}
+
+// selectGrid is the number of blocks select_multi uses for n keys: a
+// power of two, about 512 keys a block, at most 32 (all resident at once:
+// the kernel has grid barriers).
+func (d *Device) selectGrid(n int) int {
+	if d.selG > 0 {
+		return d.selG
+	}
+	g := 1
+	for g < 32 && g*512 < n && 2*g <= d.SMs {
+		g *= 2
+	}
+	return g
+}
+
 // predict runs one predictor on s.x: standardize, z = B·(A·x̂) + bias,
-// then select into out/count (device thread).
-func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float32, useThr bool, out, count uint64) error {
+// then select into out/count (device thread). head: the head predictor
+// (its own scratch: it may run on the side stream beside the MLP
+// predictor). The standardization is done by each block of the first GEMV
+// (its input prologue; DEJAVU_CUDA_PRED_NORM=1: a norm_rows kernel), and
+// the selection by select_small (n ≤ 1024) or the multi-block select_multi
+// (DEJAVU_CUDA_SELECT=fast: select_fast); DEJAVU_CUDA_SELECT=legacy runs
+// the norm kernel and the one-block select_rows, as before.
+func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float32, useThr bool, out, count uint64, head bool) error {
 	rms, ut := 0, 0
 	if pr.rms {
 		rms = 1
@@ -132,6 +175,42 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 		ut = 1
 	}
 	c := s.m.Cfg
+	if !s.d.selOld {
+		h, z, xs := pr.h, pr.z, pr.xs
+		if head {
+			h, z, xs = pr.hH, pr.zH, pr.xsH
+		}
+		a := gemvOp{w: lr.a, x: s.x, normW: pr.ones, fuse: true, eps: 1e-5, rms: rms, y: h, rows: lr.a.rows, act: -1}
+		if s.d.predNorm {
+			if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32)), 1, 1}, 0,
+				s.x, pr.ones, uint64(0), xs, uint64(0), c.Hidden, float32(1e-5), rms); err != nil {
+				return err
+			}
+			a.x, a.normW, a.fuse = xs, 0, false
+		}
+		if err := s.gemv(a); err != nil {
+			return err
+		}
+		if head && s.d.stream == s.d.side { // the main stream may now change x
+			if err := check("cuEventRecord", drv.cuEventRecord(s.d.ev[1], s.d.side)); err != nil {
+				return err
+			}
+		}
+		if err := s.gemv(gemvOp{w: lr.b, x: h, bias: lr.bias, y: z, rows: n, act: -1}); err != nil {
+			return err
+		}
+		if n <= 1024 {
+			return s.d.launch("select_small", [3]int{1, 1, 1}, [3]int{blocks(n, 32) * 32, 1, 1}, 4*n, z, n, k, thr, ut, out, count)
+		}
+		g := s.d.selectGrid(n)
+		if !head && s.d.selFast && 4*n <= s.d.maxSmem-selectStaticSmem { // one workspace: the MLP predictors'
+			return s.d.launch("select_fast", [3]int{g, 1, 1}, [3]int{512, 1, 1}, 4*n, z, n, k, thr, ut, out, count, pr.ws)
+		}
+		if !head && 4*blocks(n, g) <= s.d.maxSmem-selectStaticSmem {
+			return s.d.launch("select_multi", [3]int{g, 1, 1}, [3]int{512, 1, 1}, 4*blocks(n, g), z, n, k, thr, ut, out, count, pr.ws)
+		}
+		return s.selectRows(z, n, k, thr, ut, out, count) // more than 1024 heads, or too many neurons for shared memory
+	}
 	threads := min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32))
 	if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{threads, 1, 1}, 0, s.x, pr.ones, uint64(0), pr.xs, uint64(0),
 		c.Hidden, float32(1e-5), rms); err != nil {
@@ -143,10 +222,16 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 	if err := s.gemv(gemvOp{w: lr.b, x: pr.h, bias: lr.bias, y: pr.z, rows: n, act: -1}); err != nil {
 		return err
 	}
+	return s.selectRows(pr.z, n, k, thr, ut, out, count)
+}
+
+// selectRows launches the one-block select_rows on z (keys in shared
+// memory when they fit).
+func (s *Session) selectRows(z uint64, n, k int, thr float32, ut int, out, count uint64) error {
 	smem, keys := 4*n, 1
 	if smem > s.d.maxSmem {
 		smem, keys = 0, 0
 	}
-	threads = min(1024, blocks(n, 32)*32) // the 32 heads of a head predictor: one warp
-	return s.d.launch("select_rows", [3]int{1, 1, 1}, [3]int{threads, 1, 1}, smem, pr.z, n, k, thr, ut, out, count, keys)
+	threads := min(1024, blocks(n, 32)*32) // the 32 heads of a head predictor: one warp
+	return s.d.launch("select_rows", [3]int{1, 1, 1}, [3]int{threads, 1, 1}, smem, z, n, k, thr, ut, out, count, keys)
 }

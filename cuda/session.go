@@ -31,6 +31,7 @@ type Session struct {
 	x, xn, qkv, att, up, h, e, tmp, logits   uint64 // f32 scratch
 	x16, att16, h16, e16                     uint64 // f16 scratch (cuBLAS inputs)
 	kc, vc                                   uint64 // Layers × KVHeads × maxCtx × HeadDim f32
+	attnPart, attnCnt                        uint64 // decode attention: Heads × maxSplits partial rows (HeadDim + 2 f32), Heads counters
 	cos, sin                                 uint64 // Llama: maxCtx × HeadDim/2
 	allocs                                   []uint64
 	hostIO                                   []int32
@@ -128,6 +129,8 @@ func (s *Session) init() error {
 		{&s.x16, B * max(d, pd), true, "f16 states"}, {&s.att16, B * int64(s.qd), true, "f16 attention"},
 		{&s.h16, B * int64(c.FFN), true, "f16 activations"}, {&s.e16, B * pd, true, "f16 projection"},
 		{&s.kc, kv, false, "key cache"}, {&s.vc, kv, false, "value cache"},
+		{&s.attnPart, int64(c.Heads) * maxSplits * int64(s.hd+2), false, "attention partial rows"},
+		{&s.attnCnt, int64(c.Heads), false, "attention counters"},
 	}
 	for _, b := range bufs {
 		var err error
@@ -139,6 +142,12 @@ func (s *Session) init() error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := check("cuMemsetD32Async attention counters", drv.cuMemsetD32Async(s.attnCnt, 0, uint64(c.Heads), s.d.stream)); err != nil {
+		return err
+	}
+	if err := s.d.sync("zeroing the attention counters"); err != nil {
+		return err
 	}
 	if c.Family == model.Llama {
 		cos, sin := model.RopeTables(c, s.maxCtx)
@@ -286,7 +295,10 @@ type gemvOp struct {
 	blk, rows, rowOff   int
 	gateOff, act        int
 	accumulate, scatter int
-	expect              int // outputs expected (sets warps per row); 0: rows
+	expect              int     // outputs expected (sets warps per row); 0: rows
+	fuse                bool    // normalize x in each block's prologue (normW set) with eps and rms below, not the model's
+	eps                 float32 // with fuse
+	rms                 int     // with fuse: 1 for RMS normalization
 }
 
 // wpr picks the warps per row: enough warps in flight on every SM.
@@ -321,7 +333,10 @@ func (s *Session) gemv(op gemvOp) error {
 	if c.Family == model.Llama {
 		rms = 1
 	}
-	if op.normW != 0 && !s.d.fuseNorm {
+	if op.fuse {
+		rms, eps = op.rms, op.eps
+	}
+	if op.normW != 0 && !s.d.fuseNorm && !op.fuse {
 		if err := s.norm(op.x, op.normW, op.normB, s.xn, 0, 1); err != nil {
 			return err
 		}
@@ -412,12 +427,44 @@ func (s *Session) ropeStore(li, n int) error {
 		s.qkv, s.qkvRows, n, c.Heads, c.KVHeads, s.hd, s.cos, s.sin, il, kc, vc, s.maxCtx, s.io)
 }
 
-func (s *Session) attention(li, n int, heads, count uint64) error {
+// attention launches the attention of the step's n tokens (layer li): for
+// one token (decode) attn_split over ⌈positions/splits⌉-position pieces of
+// the context, for heads[0 … *count) only when heads is set (expectHeads
+// of them at most); for a prompt, or with DEJAVU_CUDA_ATTN=legacy, one
+// block per head and token.
+func (s *Session) attention(li, n int, heads, count uint64, expectHeads int) error {
 	c := s.m.Cfg
 	kc, vc := s.layerKV(li)
 	scale := float32(1 / math.Sqrt(float64(s.hd)))
+	if n == 1 && s.d.attnMode != attnLegacy {
+		S := s.splits()
+		combine := 1
+		if s.d.attnMode == attnSplitCombine {
+			combine = 0
+		}
+		smem := 4 * (5*s.hd + 33 + S + blocks(s.maxCtx, S))
+		if err := s.d.launch("attn_split", [3]int{S, expectHeads, 1}, [3]int{128, 1, 1}, smem,
+			s.qkv, kc, vc, s.att, s.attnPart, s.attnCnt, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io,
+			heads, count, combine); err != nil || combine == 1 {
+			return err
+		}
+		return s.d.launch("attn_combine", [3]int{expectHeads, 1, 1}, [3]int{128, 1, 1}, 4*(33+S),
+			s.attnPart, s.att, S, s.hd, heads, count)
+	}
 	return s.d.launch("attention", [3]int{n, c.Heads, 1}, [3]int{128, 1, 1}, s.smem,
 		s.qkv, s.qkvRows, kc, vc, s.att, s.qd, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io, heads, count)
+}
+
+// splits is how many pieces decode attention cuts each head's positions
+// into: about eight blocks per SM over all heads (33 for opt-6.7b's 32
+// heads on an H100, 26 for opt-13b's 40), at most maxSplits and at most a
+// piece per cached position.
+func (s *Session) splits() int {
+	S := s.d.splits
+	if S == 0 {
+		S = 8 * s.d.SMs / s.m.Cfg.Heads
+	}
+	return max(1, min(S, maxSplits, s.maxCtx))
 }
 
 func (s *Session) embed(n int) error {
@@ -484,7 +531,7 @@ func (s *Session) prompt(ids []int, rows int) error {
 			func() error { return s.d.gemm(s.qkv, l.qkv.p, s.x16, n, s.qkvRows, d, true, 0) },
 			func() error { return s.addBias(s.qkv, l.qkvB, n, s.qkvRows) },
 			func() error { return s.ropeStore(li, n) },
-			func() error { return s.attention(li, n, 0, 0) },
+			func() error { return s.attention(li, n, 0, 0, c.Heads) },
 			func() error { return s.toF16(s.att, s.qd, s.att16, n, s.qd) },
 			func() error { return s.d.gemm(s.x, l.oT.p, s.att16, n, d, s.qd, false, 1) },
 			func() error { return s.addBias(s.x, l.oB, n, d) },
@@ -663,17 +710,37 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		if sp != nil {
 			pr = sp.pred
 		}
+		// The lookahead head predictor (layer li+1's heads from this layer's
+		// input) runs on the side stream, beside this layer's attention: a
+		// fork here, an edge back before the attention output changes x,
+		// a join before layer li+1's q|k|v.
+		ahead := pr != nil && li+1 < L && s.d.ahead && !s.d.selOld
 		steps := []func() error{
 			func() error {
-				if pr == nil || li+1 >= L { // lookahead: layer li+1's heads from this layer's input
+				if pr == nil || li+1 >= L {
 					return nil
 				}
-				return s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false,
-					sp.sel+uint64(2*L+L*c.FFN+(li+1)*c.Heads)*4, sp.sel+uint64(2*(li+1)+1)*4)
+				out, cnt := sp.sel+uint64(2*L+L*c.FFN+(li+1)*c.Heads)*4, sp.sel+uint64(2*(li+1)+1)*4
+				if !ahead {
+					return s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true)
+				}
+				main := s.d.stream
+				if err := s.d.edge(0, main, s.d.side); err != nil {
+					return err
+				}
+				s.d.stream = s.d.side
+				err := s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true)
+				s.d.stream = main
+				return err
 			},
 			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads) },
-			func() error { return s.attention(li, 1, headIdx, headCnt) },
+			func() error { return s.attention(li, 1, headIdx, headCnt, expHeads) },
 			func() error {
+				if ahead { // the side stream has read x
+					if err := check("cuStreamWaitEvent", drv.cuStreamWaitEvent(s.d.stream, s.d.ev[1], 0)); err != nil {
+						return err
+					}
+				}
 				blk := 1
 				if headIdx != 0 {
 					blk = s.hd
@@ -690,7 +757,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				if pr == nil {
 					return nil
 				}
-				return s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt)
+				return s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt, false)
 			},
 			func() error {
 				return s.gemv(gemvOp{w: l.up, x: in, normW: mlpW, normB: mlpB, bias: l.upB, y: s.h, idx: mlpIdx, count: mlpCnt,
@@ -700,6 +767,12 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 			func() error {
 				if !preLN {
 					return s.norm(s.x, l.mlpW, l.mlpB, s.x, 0, 1)
+				}
+				return nil
+			},
+			func() error {
+				if ahead { // join: layer li+1's heads are chosen
+					return s.d.edge(2, s.d.side, s.d.stream)
 				}
 				return nil
 			},
