@@ -316,7 +316,6 @@ func TestTestbed(t *testing.T) {
 	}
 }
 
-
 // TestBench measures decode speed on synthetic shapes named in
 // DEJAVU_CUDA_BENCH (comma-separated, e.g. opt-6.7b,opt-13b): dense (graph
 // and no graph) and random sparse (10% MLP, 50% heads), against the
