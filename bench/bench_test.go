@@ -44,3 +44,32 @@ func TestSyntheticShapes(t *testing.T) {
 		t.Fatal("unknown synthetic shape: no error")
 	}
 }
+
+// TestRandomSelectorPicks checks the selections: k sorted, distinct indices
+// below n, and every index chosen about k/n of the time.
+func TestRandomSelectorPicks(t *testing.T) {
+	c := model.Config{FFN: 200, Heads: 12}
+	s := NewRandomSelector(c, 0.1, 0.5, 3)
+	counts := make([]int, c.FFN)
+	const reps = 2000
+	for range reps {
+		got := s.MLP(0, nil, nil)
+		if len(got) != 20 {
+			t.Fatalf("picked %d neurons, want 20", len(got))
+		}
+		for i, v := range got {
+			if v < 0 || int(v) >= c.FFN || i > 0 && v <= got[i-1] {
+				t.Fatalf("selection %v is not sorted, distinct and in range", got)
+			}
+			counts[v]++
+		}
+		if h := s.Heads(0, nil, []int32{99}); len(h) != 7 || h[0] != 99 {
+			t.Fatalf("heads %v: want 99 then 6 heads appended", h)
+		}
+	}
+	for i, n := range counts { // mean 200, sd ≈ 13.4
+		if n < 130 || n > 270 {
+			t.Fatalf("neuron %d chosen %d times in %d, want about %d", i, n, reps, reps/10)
+		}
+	}
+}

@@ -16,7 +16,15 @@
 #   MODEL          what `dejavu convert` reads: a Hugging Face directory or
 #                  llama2.c .bin, or "--synthetic NAME"
 #                  (default: "--synthetic llama-3.2-1b")
-#   TYPE           weight type of the GGUF: f16 (default), bf16 or f32
+#   TYPE           weight type `dejavu convert` writes: f16 (default), bf16,
+#                  f32, q8_0 or q4_0 (quantized as llama.cpp's reference
+#                  quantizers do)
+#   QUANT          a llama-quantize type (Q8_0, Q4_0, Q4_K, ...): quantize
+#                  the converted file with llama.cpp's own llama-quantize
+#                  --pure (every matrix that type, as in a uniform file;
+#                  needs TYPE f16, f32 or bf16); builds llama-quantize too
+#   DEJAVU_ARGS    extra arguments for `dejavu bench` (e.g. sparse decoding:
+#                  "--predictors DIR" or "--mlp-density 0.3 --head-density 1")
 #   THREADS        thread counts to measure, space separated (default: nproc)
 #   PROMPT         prompt tokens (default 128)
 #   GEN            generated (decode) tokens (default 64)
@@ -65,16 +73,19 @@ if [ -z "${WORK:-}" ]; then
 fi
 mkdir -p "$WORK"
 
-# 1. llama-bench, CPU only.
+# 1. llama-bench (and llama-quantize), CPU only, at low priority.
 LLAMA_BENCH=$BUILD_DIR/bin/llama-bench
-echo "== building llama-bench in $BUILD_DIR" >&2
+LLAMA_QUANTIZE=$BUILD_DIR/bin/llama-quantize
+targets=(--target llama-bench)
+[ -z "${QUANT:-}" ] || targets+=(--target llama-quantize)
+echo "== building ${targets[*]} in $BUILD_DIR" >&2
 cmake -S "$LLAMA_CPP_DIR" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
 	-DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF \
 	-DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
 	-DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_APP=OFF >"$WORK/cmake-configure.log" 2>&1 ||
 	{ tail -30 "$WORK/cmake-configure.log" >&2; die "cmake configure failed"; }
-cmake --build "$BUILD_DIR" --target llama-bench -j"$(nproc)" >"$WORK/cmake-build.log" 2>&1 ||
+nice -n 10 cmake --build "$BUILD_DIR" "${targets[@]}" -j"$(nproc)" >"$WORK/cmake-build.log" 2>&1 ||
 	{ tail -30 "$WORK/cmake-build.log" >&2; die "llama-bench build failed"; }
 [ -x "$LLAMA_BENCH" ] || die "no $LLAMA_BENCH after the build"
 
@@ -90,6 +101,13 @@ if [ -z "${GGUF:-}" ]; then
 	esac
 	echo "== dejavu convert ${src[*]} --type $TYPE --out $GGUF" >&2
 	"$DEJAVU" convert "${src[@]}" --type "$TYPE" --out "$GGUF"
+	if [ -n "${QUANT:-}" ]; then
+		echo "== llama-quantize --pure $GGUF $QUANT" >&2
+		"$LLAMA_QUANTIZE" --pure "$GGUF" "$WORK/model-$QUANT.gguf" "$QUANT" >"$WORK/quantize.log" 2>&1 ||
+			{ tail -20 "$WORK/quantize.log" >&2; die "llama-quantize failed"; }
+		rm -f "$GGUF"
+		GGUF=$WORK/model-$QUANT.gguf
+	fi
 fi
 [ -f "$GGUF" ] || die "no GGUF at $GGUF"
 
@@ -102,7 +120,8 @@ for t in $THREADS; do
 			>"$WORK/llama-t$t-r$r.json" 2>"$WORK/llama-t$t-r$r.log" ||
 			{ tail -20 "$WORK/llama-t$t-r$r.log" >&2; die "llama-bench failed"; }
 		echo "== threads $t, round $r/$ROUNDS: dejavu bench" >&2
-		"$DEJAVU" bench --model "$GGUF" --threads "$t" --prompt-len "$PROMPT" --gen "$GEN" --json \
+		# shellcheck disable=SC2086
+		"$DEJAVU" bench --model "$GGUF" --threads "$t" --prompt-len "$PROMPT" --gen "$GEN" --json ${DEJAVU_ARGS:-} \
 			>"$WORK/dejavu-t$t-r$r.json" 2>"$WORK/dejavu-t$t-r$r.log" ||
 			{ tail -20 "$WORK/dejavu-t$t-r$r.log" >&2; die "dejavu bench failed"; }
 	done

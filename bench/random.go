@@ -1,8 +1,8 @@
 package bench
 
 import (
+	"math/bits"
 	"math/rand/v2"
-	"slices"
 
 	"dejavu/model"
 )
@@ -14,7 +14,7 @@ type RandomSelector struct {
 	ffn, heads  int
 	mlpK, headK int
 	rng         *rand.Rand
-	perm        []int32
+	bits        []uint64 // one bit per neuron or head
 }
 
 // NewRandomSelector selects round(mlp·FFN) neurons and round(heads·Heads)
@@ -22,21 +22,28 @@ type RandomSelector struct {
 func NewRandomSelector(c model.Config, mlp, heads float64, seed uint64) *RandomSelector {
 	k := func(d float64, n int) int { return min(n, max(1, int(d*float64(n)+0.5))) }
 	return &RandomSelector{ffn: c.FFN, heads: c.Heads, mlpK: k(mlp, c.FFN), headK: k(heads, c.Heads),
-		rng: rand.New(rand.NewPCG(seed, 7)), perm: make([]int32, max(c.FFN, c.Heads))}
+		rng: rand.New(rand.NewPCG(seed, 7)), bits: make([]uint64, (max(c.FFN, c.Heads)+63)/64)}
 }
 
 func (r *RandomSelector) pick(n, k int, dst []int32) []int32 {
-	p := r.perm[:n]
-	for i := range p {
-		p[i] = int32(i)
+	// Floyd's sampling into a bitmap, read back in order: k random draws
+	// and n/64 words, where a shuffle and a sort cost ~n + k·log k (the
+	// selector's time counts in the sparse step's).
+	b := r.bits[:(n+63)/64]
+	clear(b)
+	for j := n - k; j < n; j++ {
+		t := r.rng.IntN(j + 1)
+		if b[t>>6]&(1<<(t&63)) != 0 {
+			t = j
+		}
+		b[t>>6] |= 1 << (t & 63)
 	}
-	for i := 0; i < k; i++ { // partial Fisher–Yates
-		j := i + r.rng.IntN(n-i)
-		p[i], p[j] = p[j], p[i]
+	for w, v := range b {
+		for v != 0 {
+			dst = append(dst, int32(w<<6+bits.TrailingZeros64(v)))
+			v &= v - 1
+		}
 	}
-	start := len(dst)
-	dst = append(dst, p[:k]...)
-	slices.Sort(dst[start:])
 	return dst
 }
 

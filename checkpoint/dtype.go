@@ -10,7 +10,8 @@ import (
 )
 
 // DType is a tensor element type. The names follow safetensors; the model
-// accepts only F32, F16 and BF16, the others exist so they can be reported.
+// accepts F32, F16 and BF16, and from GGUF files the block types Q8_0, Q4_0
+// and Q4_K (gguf.go); the others exist so they can be reported.
 type DType uint8
 
 // Element types. The zero DType is invalid.
@@ -67,8 +68,12 @@ func (d DType) Size() int {
 	return dtypeInfo[d].size
 }
 
-// String is the safetensors name of d ("F16", "F8_E4M3", ...).
+// String is the safetensors name of d ("F16", "F8_E4M3", ...), or ggml's
+// name of a quantized block type ("Q8_0", ...).
 func (d DType) String() string {
+	if b, ok := blockDTypes[d]; ok {
+		return b.name
+	}
 	if d == 0 || d >= numDTypes {
 		return fmt.Sprintf("DType(%d)", uint8(d))
 	}

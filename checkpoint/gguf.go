@@ -122,9 +122,9 @@ func GGUFInt32sValue(v []int32) GGUFValue {
 // GGMLType is the element type of a GGUF tensor (ggml_type).
 type GGMLType uint32
 
-// Tensor types of ggml. Only F32, F16 and BF16 (and the integer types) map
-// to a DType; Q8_0 and Q4_0 are dequantized by OpenGGUF; the other
-// quantized types are recognised and reported as not supported.
+// Tensor types of ggml. F32, F16, BF16, the integer types and the block
+// types Q8_0, Q4_0 and Q4_K map to a DType; the other quantized types are
+// recognised and reported as not supported.
 const (
 	GGMLF32     GGMLType = 0
 	GGMLF16     GGMLType = 1
@@ -160,11 +160,38 @@ const (
 	GGMLMXFP4   GGMLType = 39
 )
 
+// Quantized block types of GGUF tensors, loaded without decoding: Data
+// holds ggml's blocks (row-major, a row is Shape[last]/Block blocks) and
+// Size is 0, since an element has no byte size of its own; BlockSize gives
+// the block's.
+const (
+	Q8_0 DType = 64 + iota
+	Q4_0
+	Q4_K
+)
+
+var blockDTypes = map[DType]struct {
+	name         string
+	elems, bytes int
+	ggml         GGMLType
+}{
+	Q8_0: {"Q8_0", 32, 34, GGMLQ8_0},
+	Q4_0: {"Q4_0", 32, 18, GGMLQ4_0},
+	Q4_K: {"Q4_K", 256, 144, GGMLQ4_K},
+}
+
+// BlockSize is the number of elements and bytes of one block of a
+// quantized block type; ok is false for other dtypes.
+func (d DType) BlockSize() (elems, bytes int, ok bool) {
+	b, ok := blockDTypes[d]
+	return b.elems, b.bytes, ok
+}
+
 type ggmlTypeInfo struct {
 	name      string
 	block     int   // elements per block
 	size      int   // bytes per block
-	dtype     DType // the DType of an unquantized type, else 0
+	dtype     DType // the DType of the type, 0 for unsupported quantized types
 	quantized bool
 }
 
@@ -172,11 +199,11 @@ var ggmlTypes = map[GGMLType]ggmlTypeInfo{
 	GGMLF32: {"F32", 1, 4, F32, false}, GGMLF16: {"F16", 1, 2, F16, false}, GGMLBF16: {"BF16", 1, 2, BF16, false},
 	GGMLI8: {"I8", 1, 1, I8, false}, GGMLI16: {"I16", 1, 2, I16, false}, GGMLI32: {"I32", 1, 4, I32, false},
 	GGMLI64: {"I64", 1, 8, I64, false}, GGMLF64: {"F64", 1, 8, F64, false},
-	GGMLQ4_0: {"Q4_0", 32, 18, 0, true}, GGMLQ4_1: {"Q4_1", 32, 20, 0, true},
+	GGMLQ4_0: {"Q4_0", 32, 18, Q4_0, true}, GGMLQ4_1: {"Q4_1", 32, 20, 0, true},
 	GGMLQ5_0: {"Q5_0", 32, 22, 0, true}, GGMLQ5_1: {"Q5_1", 32, 24, 0, true},
-	GGMLQ8_0: {"Q8_0", 32, 34, 0, true}, GGMLQ8_1: {"Q8_1", 32, 36, 0, true},
+	GGMLQ8_0: {"Q8_0", 32, 34, Q8_0, true}, GGMLQ8_1: {"Q8_1", 32, 36, 0, true},
 	GGMLQ2_K: {"Q2_K", 256, 84, 0, true}, GGMLQ3_K: {"Q3_K", 256, 110, 0, true},
-	GGMLQ4_K: {"Q4_K", 256, 144, 0, true}, GGMLQ5_K: {"Q5_K", 256, 176, 0, true},
+	GGMLQ4_K: {"Q4_K", 256, 144, Q4_K, true}, GGMLQ5_K: {"Q5_K", 256, 176, 0, true},
 	GGMLQ6_K: {"Q6_K", 256, 210, 0, true}, GGMLQ8_K: {"Q8_K", 256, 292, 0, true},
 	GGMLIQ2_XXS: {"IQ2_XXS", 256, 66, 0, true}, GGMLIQ2_XS: {"IQ2_XS", 256, 74, 0, true},
 	GGMLIQ3_XXS: {"IQ3_XXS", 256, 98, 0, true}, GGMLIQ1_S: {"IQ1_S", 256, 50, 0, true},
@@ -194,8 +221,11 @@ func (t GGMLType) String() string {
 	return fmt.Sprintf("GGMLType(%d)", uint32(t))
 }
 
-// GGMLTypeOf returns the GGML type of an F32, F16 or BF16 DType.
+// GGMLTypeOf returns the GGML type of an F32, F16, BF16 or block DType.
 func GGMLTypeOf(d DType) (GGMLType, bool) {
+	if b, ok := blockDTypes[d]; ok {
+		return b.ggml, true
+	}
 	switch d {
 	case F32:
 		return GGMLF32, true
@@ -250,10 +280,10 @@ func ReadGGUF(path string) (*GGUF, error) {
 
 // OpenGGUF opens the GGUF file at path: its header and a Store of its
 // tensors, with row-major shapes (GGUF dims reversed) and ggml's names.
-// F32, F16, BF16 and integer tensors alias the memory-mapped file. As a
-// stopgap until quantized kernels exist, Q8_0 and Q4_0 tensors are
-// dequantized to F32 on the heap when opened (4 bytes per weight); any
-// other quantized type gives an error naming the tensor.
+// Every tensor aliases the memory-mapped file: F32, F16, BF16 and integer
+// tensors as elements, Q8_0, Q4_0 and Q4_K tensors as ggml's blocks (DType
+// Q8_0, Q4_0, Q4_K; see BlockSize). Any other quantized type gives an
+// error naming the type and the tensor.
 func OpenGGUF(path string) (*GGUF, *Store, error) {
 	m, err := mapFile(path)
 	if err != nil {
@@ -288,40 +318,10 @@ func (g *GGUF) tensor(ti GGUFTensorInfo, data []byte) (Tensor, error) {
 	begin := g.DataOffset + int64(ti.Offset)
 	raw := data[begin : begin+int64(ti.Size) : begin+int64(ti.Size)]
 	t := Tensor{Name: ti.Name, DType: info.dtype, Shape: ti.Shape(), Data: raw, File: g.Path}
-	switch {
-	case !info.quantized:
-		return t, nil
-	case ti.Type == GGMLQ8_0 || ti.Type == GGMLQ4_0:
-		t.DType = F32
-		t.Data = dequantize(ti.Type, raw)
-		return t, nil
+	if info.dtype == 0 {
+		return Tensor{}, fmt.Errorf("checkpoint: %s: tensor %q has type %v, which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K; requantize with llama-quantize)", g.Path, ti.Name, ti.Type)
 	}
-	return Tensor{}, fmt.Errorf("checkpoint: %s: tensor %q: quantized type %v is not supported yet (only F32, F16, BF16, and Q8_0/Q4_0 dequantized to F32)", g.Path, ti.Name, ti.Type)
-}
-
-// dequantize decodes Q8_0 or Q4_0 blocks into little-endian float32 bytes.
-func dequantize(typ GGMLType, raw []byte) []byte {
-	info := ggmlTypes[typ]
-	nb := len(raw) / info.size
-	out := make([]byte, 4*nb*info.block)
-	put := func(i int, v float32) { binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v)) }
-	for b := 0; b < nb; b++ {
-		blk := raw[b*info.size : (b+1)*info.size]
-		d := F16ToF32(binary.LittleEndian.Uint16(blk))
-		base := b * info.block
-		if typ == GGMLQ8_0 {
-			for j := 0; j < 32; j++ {
-				put(base+j, float32(int8(blk[2+j]))*d)
-			}
-			continue
-		}
-		for j := 0; j < 16; j++ { // Q4_0: low nibbles are 0..15, high 16..31
-			q := blk[2+j]
-			put(base+j, float32(int(q&0x0f)-8)*d)
-			put(base+j+16, float32(int(q>>4)-8)*d)
-		}
-	}
-	return out
+	return t, nil
 }
 
 // ggufReader decodes little-endian GGUF fields with bounds checks.

@@ -111,26 +111,26 @@ func TestGGUFRoundTrip(t *testing.T) {
 	}
 }
 
-func TestGGUFDequantize(t *testing.T) {
-	// One Q8_0 block and one Q4_0 block of 32 values.
+func TestGGUFQuantizedTensors(t *testing.T) {
+	// One Q8_0 block, one Q4_0 block of 32 values, one Q4_K block: opened
+	// as they are, ggml's blocks, without decoding.
 	q8 := binary.LittleEndian.AppendUint16(nil, F32ToF16(0.5))
-	want8 := make([]float32, 32)
 	for j := 0; j < 32; j++ {
 		q8 = append(q8, byte(int8(j-16)))
-		want8[j] = float32(j-16) * 0.5
 	}
 	q4 := binary.LittleEndian.AppendUint16(nil, F32ToF16(2))
-	want4 := make([]float32, 32)
 	for j := 0; j < 16; j++ {
-		lo, hi := j, 15-j
-		q4 = append(q4, byte(lo|hi<<4))
-		want4[j] = float32(lo-8) * 2
-		want4[j+16] = float32(hi-8) * 2
+		q4 = append(q4, byte(j|(15-j)<<4))
+	}
+	qk := make([]byte, 144)
+	for i := range qk {
+		qk[i] = byte(i * 7)
 	}
 	path := filepath.Join(t.TempDir(), "q.gguf")
 	err := WriteGGUF(path, nil, []GGUFWriteTensor{
 		{Name: "q8", Type: GGMLQ8_0, Shape: []int{1, 32}, Data: q8},
 		{Name: "q4", Type: GGMLQ4_0, Shape: []int{32}, Data: q4},
+		{Name: "qk", Type: GGMLQ4_K, Shape: []int{1, 256}, Data: qk},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -140,14 +140,22 @@ func TestGGUFDequantize(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for name, want := range map[string][]float32{"q8": want8, "q4": want4} {
+	for name, want := range map[string]struct {
+		dt   DType
+		data []byte
+	}{"q8": {Q8_0, q8}, "q4": {Q4_0, q4}, "qk": {Q4_K, qk}} {
 		tt, _ := st.Tensor(name)
-		got := make([]float32, tt.NumElements())
-		if err := tt.ToFloat32(got); err != nil {
-			t.Fatal(err)
+		if tt.DType != want.dt || !bytes.Equal(tt.Data, want.data) {
+			t.Errorf("%s: %v %x, want %v %x", name, tt.DType, tt.Data, want.dt, want.data)
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: got %v, want %v", name, got, want)
+		if g, ok := GGMLTypeOf(tt.DType); !ok || g.String() != tt.DType.String() {
+			t.Errorf("%s: GGMLTypeOf(%v) = %v, %v", name, tt.DType, g, ok)
+		}
+		if e, b, ok := tt.DType.BlockSize(); !ok || len(tt.Data) != tt.NumElements()/e*b {
+			t.Errorf("%s: block size %d, %d, %v for %d bytes", name, e, b, ok, len(tt.Data))
+		}
+		if err := tt.ToFloat32(make([]float32, tt.NumElements())); err == nil {
+			t.Errorf("%s: ToFloat32 of %v succeeded", name, tt.DType)
 		}
 	}
 }
@@ -188,9 +196,9 @@ var corruptGGUF = func() []struct {
 	valid := encodeSample(nil)
 	u32 := func(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 	u64 := func(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
-	q4k := func() []byte {
-		b := padTo(rawGGUF(3, 1, 0, ggufTensorInfo("blk.0.attn_q.weight", uint32(GGMLQ4_K), 0, 256, 1)))
-		return append(b, make([]byte, 144)...)
+	q6k := func() []byte {
+		b := padTo(rawGGUF(3, 1, 0, ggufTensorInfo("blk.0.attn_q.weight", uint32(GGMLQ6_K), 0, 256, 1)))
+		return append(b, make([]byte, 224)...)
 	}()
 	return []struct {
 		name, want string
@@ -221,7 +229,7 @@ var corruptGGUF = func() []struct {
 		{"bad block", "block size", padTo(rawGGUF(3, 1, 0, ggufTensorInfo("w", uint32(GGMLQ8_0), 0, 31)))},
 		{"overlap", "overlaps", append(padTo(rawGGUF(3, 2, 0, ggufTensorInfo("a", 0, 0, 16), ggufTensorInfo("b", 0, 32, 16))), make([]byte, 96)...)},
 		{"duplicate tensor", "appears twice", append(padTo(rawGGUF(3, 2, 0, ggufTensorInfo("a", 0, 0, 1), ggufTensorInfo("a", 0, 32, 1))), make([]byte, 64)...)},
-		{"quantized Q4_K", `tensor "blk.0.attn_q.weight": quantized type Q4_K is not supported yet`, q4k},
+		{"quantized Q6_K", `tensor "blk.0.attn_q.weight" has type Q6_K, which is not supported`, q6k},
 	}
 }()
 

@@ -141,6 +141,10 @@ func (m Mat) gemmPack(id int, dst []float32, i0, rows, kb, kc, mr int) {
 		m.gemmPackQ8(id, dst, i0, rows, kb, kc, mr, g)
 		return
 	}
+	if m.DType.isQ4() {
+		m.gemmPackQ4(id, dst, i0, rows, kb, kc, mr, g)
+		return
+	}
 	if kf > 0 {
 		_ = dst[(kf-1)*mr+rf-1]
 		for rg := 0; rg < rf; rg += g {
@@ -169,6 +173,10 @@ func (m Mat) packRowGo(dst []float32, i, kb, k0, kc, r, mr int) {
 	}
 	if m.DType == Q8_0 {
 		m.packRowQ8(dst, i, kb, k0, kc, r, mr)
+		return
+	}
+	if m.DType.isQ4() {
+		m.packRowQ4(dst, i, kb, k0, kc, r, mr)
 		return
 	}
 	base := i*m.Cols + kb

@@ -108,6 +108,10 @@ func (m Mat) gemvRows(y, x []float32, start, end int) {
 		clear(y)
 		return
 	}
+	if m.DType.isQ4() { // q4.go
+		m.gemvRowsQ4(y, x, start)
+		return
+	}
 	if kern.id == 0 {
 		for i := range y {
 			y[i] = m.dotRowGo(start+i, x)
@@ -126,6 +130,8 @@ func (m Mat) rowPtr(start, end int) unsafe.Pointer {
 		return unsafe.Pointer(unsafe.SliceData(m.f32[start*c : end*c]))
 	case Q8_0:
 		return m.q8Ptr(start, end)
+	case Q4_0, Q4_K:
+		return m.q4Ptr(start, end)
 	}
 	return unsafe.Pointer(unsafe.SliceData(m.u16[start*c : end*c]))
 }

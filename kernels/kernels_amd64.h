@@ -64,3 +64,17 @@
 	ROWPTR(8(R8)(AX*4), R14); \
 	ROWPTR(12(R8)(AX*4), AX); \
 	XORQ    DX, DX
+
+// PASSPTRS8 sets the eight row pointers of the pass at CX (SI, R9, R10,
+// R11, R12, R13, R14, AX) and clears DX. The eight-row kernels prefetch
+// nothing: they serve rows long enough for the hardware prefetchers.
+#define PASSPTRS8 \
+	ROWPTR(0(R8)(CX*4), SI); \
+	ROWPTR(4(R8)(CX*4), R9); \
+	ROWPTR(8(R8)(CX*4), R10); \
+	ROWPTR(12(R8)(CX*4), R11); \
+	ROWPTR(16(R8)(CX*4), R12); \
+	ROWPTR(20(R8)(CX*4), R13); \
+	ROWPTR(24(R8)(CX*4), R14); \
+	ROWPTR(28(R8)(CX*4), AX); \
+	XORQ DX, DX

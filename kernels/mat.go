@@ -26,6 +26,13 @@ const (
 	// Q8_0 is llama.cpp's 8-bit block format: per 32 weights, an f16
 	// scale and 32 int8 values (34 bytes; see q8.go).
 	Q8_0
+	// Q4_0 is ggml's block_q4_0: per 32 weights an f16 scale and 16 bytes
+	// of 4-bit values (18 bytes; see q4.go).
+	Q4_0
+	// Q4_K is ggml's block_q4_K: per 256 weights an f16 scale and min,
+	// 12 bytes of 6-bit sub-block scales and mins, 128 bytes of 4-bit
+	// values (144 bytes; see q4.go).
+	Q4_K
 )
 
 func (d DType) String() string {
@@ -38,6 +45,10 @@ func (d DType) String() string {
 		return "bf16"
 	case Q8_0:
 		return "q8_0"
+	case Q4_0:
+		return "q4_0"
+	case Q4_K:
+		return "q4_k"
 	}
 	return fmt.Sprintf("DType(%d)", uint8(d))
 }
@@ -49,7 +60,7 @@ func (d DType) Size() int {
 	switch d {
 	case F32:
 		return 4
-	case Q8_0:
+	case Q8_0, Q4_0, Q4_K:
 		return 1
 	}
 	return 2
@@ -63,6 +74,7 @@ type Mat struct {
 	f32        []float32
 	u16        []uint16
 	q8         []byte // Q8_0 blocks
+	q4         []byte // Q4_0 or Q4_K blocks
 }
 
 // NewMat makes a matrix over little-endian bytes without copying them. For
@@ -74,6 +86,9 @@ func NewMat(dtype DType, rows, cols int, data []byte) (Mat, error) {
 	}
 	if dtype == Q8_0 && cols%Q8Block != 0 {
 		return Mat{}, fmt.Errorf("kernels: q8_0 matrix %d×%d: columns must be a multiple of %d", rows, cols, Q8Block)
+	}
+	if dtype.isQ4() && cols%dtype.q4Block() != 0 {
+		return Mat{}, fmt.Errorf("kernels: %v matrix %d×%d: columns must be a multiple of %d", dtype, rows, cols, dtype.q4Block())
 	}
 	if want := rows * dtype.RowBytes(cols); len(data) != want {
 		return Mat{}, fmt.Errorf("kernels: %v matrix %d×%d needs %d bytes, got %d", dtype, rows, cols, want, len(data))
@@ -102,6 +117,8 @@ func NewMat(dtype DType, rows, cols int, data []byte) (Mat, error) {
 		}
 	case Q8_0:
 		m.q8 = data
+	case Q4_0, Q4_K:
+		m.q4 = data
 	default:
 		return Mat{}, fmt.Errorf("kernels: unsupported dtype %v", dtype)
 	}
@@ -137,6 +154,8 @@ func (m Mat) Row(i int, dst []float32) {
 		}
 	case Q8_0:
 		m.rowQ8(i, dst)
+	case Q4_0, Q4_K:
+		m.rowQ4(i, dst)
 	}
 }
 
@@ -149,6 +168,8 @@ func (m Mat) dotRowGo(i int, x []float32) float32 {
 		return dotGo(m.f32[i*c:(i+1)*c], x)
 	case Q8_0:
 		return m.dotRowQ8Go(i, x)
+	case Q4_0, Q4_K:
+		return m.dotRowQ4Go(i, x)
 	case F16:
 		src := m.u16[i*c : (i+1)*c]
 		x = x[:len(src)]

@@ -14,10 +14,10 @@ import (
 // block is d·q[j]. Rows follow each other without padding, so a Q8_0 row
 // is 1.0625 bytes per weight against 2 for f16 and bf16.
 //
-// The products never dequantize a whole row: each kernel converts 32 int8
-// values to f32, multiplies them with 32 inputs, and applies the block's
-// scale once to the block's partial sums (gather, GEMV) or folds it into
-// the coefficient of the row (accumulate).
+// The products never dequantize a whole row. The dot products (GEMV,
+// gather) quantize x to int8 blocks too and sum q_w·q_x in integers
+// (q8x.go); the accumulate kernels convert 32 int8 values to f32 and fold
+// the block's scale into the coefficient of the row.
 
 // Q8Block is the number of weights in one Q8_0 block.
 const Q8Block = 32
@@ -30,6 +30,9 @@ const q8BlockBytes = 2 + Q8Block
 func (d DType) RowBytes(cols int) int {
 	if d == Q8_0 {
 		return cols / Q8Block * q8BlockBytes
+	}
+	if d.isQ4() {
+		return d.q4RowBytes(cols)
 	}
 	return cols * d.Size()
 }
@@ -80,6 +83,8 @@ func (m Mat) Quantize(dtype DType) (Mat, error) {
 		return m, nil
 	}
 	switch {
+	case dtype == Q4_0:
+		return m.quantizeQ4_0()
 	case dtype == Q8_0 && m.Cols%Q8Block != 0:
 		return Mat{}, fmt.Errorf("kernels: Q8_0 needs columns in multiples of %d, %d×%d has %d", Q8Block, m.Rows, m.Cols, m.Cols)
 	case dtype == Q8_0:
@@ -134,29 +139,6 @@ func (m Mat) rowQ8(i int, dst []float32) {
 			out[j] = d * float32(int8(q))
 		}
 	}
-}
-
-// dotRowQ8Go is the pure-Go reference of the Q8_0 products: per block, the
-// sum of q·x in f32, times the block's scale, summed over the blocks.
-func (m Mat) dotRowQ8Go(i int, x []float32) float32 {
-	rb := Q8_0.RowBytes(m.Cols)
-	src := m.q8[i*rb : (i+1)*rb]
-	x = x[:m.Cols]
-	var s float32
-	for b := 0; b < len(src)/q8BlockBytes; b++ {
-		blk := src[b*q8BlockBytes : (b+1)*q8BlockBytes]
-		q := blk[2 : 2+Q8Block]
-		xb := x[b*Q8Block : (b+1)*Q8Block]
-		var s0, s1, s2, s3 float32
-		for j := 0; j < Q8Block; j += 4 {
-			s0 += float32(int8(q[j])) * xb[j]
-			s1 += float32(int8(q[j+1])) * xb[j+1]
-			s2 += float32(int8(q[j+2])) * xb[j+2]
-			s3 += float32(int8(q[j+3])) * xb[j+3]
-		}
-		s += q8Scale(blk) * ((s0 + s1) + (s2 + s3))
-	}
-	return s
 }
 
 // atQ8 returns element off (row-major) of a Q8_0 matrix.

@@ -2,7 +2,8 @@ package kernels
 
 import "unsafe"
 
-// Q8_0 assembly kernels in q8_amd64.s: gemvQ8* sets y[i] = dot(row i, x)
+// Q8_0 assembly kernels in q8_amd64.s (the f32 ones; the dot products
+// use the integer kernels of q8x_amd64.go unless x is very wide): gemvQ8* sets y[i] = dot(row i, x)
 // for i < rows over rows×cols Q8_0 weights at w (rows > 0, cols a positive
 // multiple of 32); gatherQ8* and accumQ8* are the gather and accumulate
 // kernels of sparse_amd64.go for Q8_0 rows, with the same arguments, where
@@ -26,8 +27,8 @@ func gatherQ8AVX2(w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, p
 //go:noescape
 func accumQ8AVX2(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
 
-// archGemvQ8 runs the Q8_0 GEMV of kernel set id.
-func archGemvQ8(id int, w unsafe.Pointer, x, y *float32, rows, cols int) {
+// archGemvQ8F32 runs the f32 Q8_0 GEMV of kernel set id.
+func archGemvQ8F32(id int, w unsafe.Pointer, x, y *float32, rows, cols int) {
 	if id == idAVX512 {
 		gemvQ8AVX512((*byte)(w), x, y, rows, cols)
 		return
@@ -35,8 +36,8 @@ func archGemvQ8(id int, w unsafe.Pointer, x, y *float32, rows, cols int) {
 	gemvQ8AVX2((*byte)(w), x, y, rows, cols)
 }
 
-// archGatherQ8 runs the Q8_0 gather kernel of set id.
-func archGatherQ8(id int, w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int) {
+// archGatherQ8F32 runs the f32 Q8_0 gather kernel of set id.
+func archGatherQ8F32(id int, w unsafe.Pointer, stride int, x, y *float32, rows *int32, n, pfd, cols int) {
 	if id == idAVX512 {
 		gatherQ8AVX512(w, stride, x, y, rows, n, pfd, cols)
 		return

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // BenchmarkQ8GEMV compares single-threaded Q8_0 and f16 GEMV on 16384×2048
@@ -63,6 +64,56 @@ func BenchmarkQ8Sparse(b *testing.B) {
 			b.SetBytes(bytes)
 			for b.Loop() {
 				m.accumRows(y[:cols], sel, a)
+			}
+		})
+	}
+}
+
+// BenchmarkQ8Integer interleaves, call by call, the single-threaded f16
+// GEMV and the Q8_0 GEMV with the f32 kernels (q8Integer = false) and the
+// integer ones, on 16384×2048 (beyond the L3) and 256×2048 (in cache), and
+// the gathers of 10% of the rows of the large matrices; reports the median
+// rate of each in weight bytes (MB/s) and in weights per ns (Gw/s).
+func BenchmarkQ8Integer(b *testing.B) {
+	defer func(v bool) { q8Integer = v }(q8Integer)
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, rows := range []int{16384, 256} {
+		cols := 2048
+		f16, _ := offsetMat(r, F16, rows, cols, 0)
+		q8, _ := offsetQ8(r, rows, cols, 0)
+		x := randVec(r, cols, 0)
+		y := make([]float32, rows)
+		sel := randRows(r, rows, rows/10)
+		type op struct {
+			name    string
+			m       Mat
+			integer bool
+			gather  bool
+		}
+		ops := []op{{"f16", f16, false, false}, {"q8f32", q8, false, false}, {"q8int", q8, true, false}}
+		if rows > 256 {
+			ops = append(ops, op{"gather-f16", f16, false, true}, op{"gather-q8f32", q8, false, true}, op{"gather-q8int", q8, true, true})
+		}
+		b.Run(fmt.Sprintf("%dx%d", rows, cols), func(b *testing.B) {
+			rates := make([][]float64, len(ops))
+			for b.Loop() {
+				for j, o := range ops {
+					q8Integer = o.integer
+					n := o.m.Rows
+					t0 := time.Now()
+					if o.gather {
+						o.m.gatherRows(y, x, sel)
+						n = len(sel)
+					} else {
+						o.m.gemvRows(y, x, 0, rows)
+					}
+					rates[j] = append(rates[j], float64(n*cols)/float64(time.Since(t0).Nanoseconds()))
+				}
+			}
+			for j, o := range ops {
+				w := Median(rates[j])
+				b.ReportMetric(w, o.name+"-Gw/s")
+				b.ReportMetric(w*float64(o.m.DType.RowBytes(cols))/float64(cols), o.name+"-GB/s")
 			}
 		})
 	}

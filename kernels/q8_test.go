@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -120,6 +121,63 @@ func TestFloatToHalf(t *testing.T) {
 
 var q8Cols = []int{32, 64, 96, 160, 320, 2048}
 
+// q8DotRef is the integer Q8_0 product of row i of m with x in float64
+// (x quantized block by block as the kernels do: per block dw·dx·Σq_w·q_x)
+// and the sum of the magnitudes of the block terms.
+func q8DotRef(m Mat, i int, x []float32) (want, mag float64) {
+	rb := Q8_0.RowBytes(m.Cols)
+	src := m.q8[i*rb : (i+1)*rb]
+	var q [Q8Block]int8
+	for b := 0; b < m.Cols/Q8Block; b++ {
+		blk := src[b*q8BlockBytes:]
+		dx := quantizeXBlock(&q, x[b*Q8Block:])
+		var si, sa int64
+		for j := range Q8Block {
+			p := int64(int8(blk[2+j])) * int64(q[j])
+			si += p
+			sa += max(p, -p)
+		}
+		sc := float64(q8Scale(blk)) * float64(dx)
+		want += sc * float64(si)
+		mag += math.Abs(sc) * float64(sa)
+	}
+	return want, mag
+}
+
+// checkDotQ8 checks a Q8_0 dot product of row i (decoded values row) with
+// x: against q8DotRef up to f32 summation, and against the exact product
+// of the decoded row within the rounding of x (checkDotQ8Loose).
+func checkDotQ8(got float32, m Mat, i int, row, x []float32) error {
+	want, mag := q8DotRef(m, i, x)
+	if !(math.Abs(float64(got)-want) <= 1e-5*mag+1e-30) {
+		return fmt.Errorf("got %v, integer reference %v (sum |terms| %v)", got, want, mag)
+	}
+	return checkDotQ8Loose(got, row, x)
+}
+
+// checkDotQ8Loose checks got against the exact product of row and x with
+// room for rounding every x to its block's int8 step (dx/2 per element,
+// dx = max|x of the block|/127), as the integer kernels do, or not (f32).
+func checkDotQ8Loose(got float32, row, x []float32) error {
+	var want, mag, room float64
+	for b := 0; b < len(row)/Q8Block; b++ {
+		var amax float64
+		for _, v := range x[b*Q8Block : (b+1)*Q8Block] {
+			amax = max(amax, math.Abs(float64(v)))
+		}
+		for j := b * Q8Block; j < (b+1)*Q8Block; j++ {
+			p := float64(row[j]) * float64(x[j])
+			want += p
+			mag += math.Abs(p)
+			room += math.Abs(float64(row[j])) * amax / 127 / 2 * 1.001
+		}
+	}
+	if !(math.Abs(float64(got)-want) <= room+1e-5*mag+1e-30) {
+		return fmt.Errorf("got %v, exact %v (x rounding allows %v)", got, want, room)
+	}
+	return nil
+}
+
 func TestQ8GEMVMatchesReference(t *testing.T) {
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(25, 26))
@@ -142,10 +200,10 @@ func TestQ8GEMVMatchesReference(t *testing.T) {
 						}
 						continue
 					}
-					if err := checkDot(y[i], vals[i*cols:(i+1)*cols], x); err != nil {
+					if err := checkDotQ8(y[i], m, i, vals[i*cols:(i+1)*cols], x); err != nil {
 						t.Fatalf("%dx%d off %d [%d,%d): y[%d]: %v", rows, cols, off, start, end, i, err)
 					}
-					if err := checkDot(m.dotRow(i, x), vals[i*cols:(i+1)*cols], x); err != nil {
+					if err := checkDotQ8(m.dotRow(i, x), m, i, vals[i*cols:(i+1)*cols], x); err != nil {
 						t.Fatalf("%dx%d: dotRow(%d): %v", rows, cols, i, err)
 					}
 				}
@@ -169,7 +227,7 @@ func TestQ8SparseMatchReference(t *testing.T) {
 				y := nanVec(len(sel) + 5)
 				m.gatherRows(y, x, sel)
 				for k, i := range sel {
-					if err := checkDot(y[k], vals[int(i)*cols:int(i+1)*cols], x); err != nil {
+					if err := checkDotQ8(y[k], m, int(i), vals[int(i)*cols:int(i+1)*cols], x); err != nil {
 						t.Fatalf("gather %dx%d off %d, %d rows: y[%d] (row %d): %v", rows, cols, off, len(sel), k, i, err)
 					}
 				}
@@ -213,7 +271,8 @@ func TestQ8ExecProducts(t *testing.T) {
 				e.MatMul(y, m, x, n)
 				for b := range n {
 					for i := range rows {
-						if err := checkDot(y[b*rows+i], vals[i*cols:(i+1)*cols], x[b*cols:(b+1)*cols]); err != nil {
+						// n < 8: GEMV per input (integer); else the f32 GEMM
+						if err := checkDotQ8Loose(y[b*rows+i], vals[i*cols:(i+1)*cols], x[b*cols:(b+1)*cols]); err != nil {
 							t.Fatalf("%dx%d n=%d y[%d][%d]: %v", rows, cols, n, b, i, err)
 						}
 					}
@@ -224,7 +283,7 @@ func TestQ8ExecProducts(t *testing.T) {
 				y := nanVec(len(sel))
 				e.GatherMatVec(y, m, x, sel)
 				for k, i := range sel {
-					if err := checkDot(y[k], vals[int(i)*cols:int(i+1)*cols], x); err != nil {
+					if err := checkDotQ8(y[k], m, int(i), vals[int(i)*cols:int(i+1)*cols], x); err != nil {
 						t.Fatalf("%dx%d GatherMatVec row %d: %v", rows, cols, i, err)
 					}
 				}
@@ -308,6 +367,41 @@ func TestQ8ProductsDoNotAllocate(t *testing.T) {
 			m.accumRows(y, rows, a)
 		}); n != 0 {
 			t.Fatalf("%v allocations per run", n)
+		}
+	})
+}
+
+// TestQ8F32KernelsMatchReference covers the f32 Q8_0 dot kernels, which
+// serve inputs wider than q8xMaxCols (and q8Integer = false): exact
+// products of the decoded weights up to f32 summation.
+func TestQ8F32KernelsMatchReference(t *testing.T) {
+	defer func(v bool) { q8Integer = v }(q8Integer)
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(35, 36))
+		for _, sh := range [][2]int{{13, 64}, {37, 320}, {9, 2048}, {3, q8xMaxCols + 32}} {
+			rows, cols := sh[0], sh[1]
+			m, vals := offsetQ8(r, rows, cols, r.IntN(4))
+			x := randVec(r, cols, 0)
+			for _, integer := range []bool{false, true} {
+				q8Integer = integer
+				if integer && cols <= q8xMaxCols {
+					continue // the integer kernels: the tests above
+				}
+				y := nanVec(rows)
+				m.gemvRows(y, x, 0, rows)
+				for i := range rows {
+					if err := checkDot(y[i], vals[i*cols:(i+1)*cols], x); err != nil {
+						t.Fatalf("%dx%d y[%d]: %v", rows, cols, i, err)
+					}
+				}
+				sel := randRows(r, rows, (rows+1)/2)
+				m.gatherRows(y, x, sel)
+				for k, i := range sel {
+					if err := checkDot(y[k], vals[int(i)*cols:int(i+1)*cols], x); err != nil {
+						t.Fatalf("%dx%d gather row %d: %v", rows, cols, i, err)
+					}
+				}
+			}
 		}
 	})
 }

@@ -16,20 +16,34 @@ import (
 //
 // Selected rows are scattered, so the hardware prefetchers, which follow
 // sequential streams, lose track at every row jump. The assembly kernels
-// (sparse_amd64.s) take four rows per pass, sharing each load of x or y
-// between them, and prefetch the rows a few passes ahead in software. The
-// pure-Go reference is Mat.dotRowGo and Mat.axpyRow row by row.
+// (sparse_amd64.s) take several rows per pass, sharing each load of x or y
+// between them: with AVX-512 sixteen (or eight) row streams in flight,
+// which hides most of each row's start; the four-row kernels (AVX2, and
+// the last rows of a list) prefetch the rows a few passes ahead in
+// software. The pure-Go reference is Mat.dotRowGo and Mat.axpyRow row by
+// row.
 
 // sparsePrefetchBytes is about how many bytes of selected rows ahead of the
 // current pass the sparse kernels prefetch (rounded to whole passes of
 // four rows, at least one pass).
 var sparsePrefetchBytes = 8 << 10
 
-// sparsePrefetchMaxRow is the row size from which the kernels prefetch
-// nothing: measured on the development machine (f16, 10% of the rows of
-// 64 MiB matrices), software prefetch gained ~10% on 1 KiB rows and lost
-// ~8% on 4 KiB rows, where the hardware prefetchers follow each row alone.
+// sparsePrefetchMaxRow is the row size from which the four-row kernels
+// prefetch nothing: measured on the development machine (f16, 10% of the
+// rows of 64 MiB matrices), software prefetch gained ~10% on 1 KiB rows
+// and lost ~8% on 4 KiB rows, where the hardware prefetchers follow each
+// row alone.
 var sparsePrefetchMaxRow = 2 << 10
+
+// sparseRows is how many rows per pass the AVX-512 kernels take: 16 (when
+// cols is a multiple of 32), 8, or 4 (the four-row kernels, with software
+// prefetch for short rows, also take the last n%8 rows). More row streams
+// in flight hide more of each row's start (page walk, prefetcher
+// training), better than software prefetch does: on 10% of 4 KiB rows
+// eight rows per pass gained ~20% over four and sixteen another ~2-3%; on
+// 1 KiB rows sixteen rows without prefetch gained ~20% over four with it
+// (docs/kernels-sparse.md). Smaller values are for benchmarks and tests.
+var sparseRows = 16
 
 // prefetchDist is the prefetch distance in list entries (a multiple of 4)
 // for rows of rowBytes bytes; 0 (long rows, or sparsePrefetchBytes = 0)
@@ -72,6 +86,8 @@ func (m Mat) at(off int) float32 {
 		return f16Table[m.u16[off]]
 	case Q8_0:
 		return m.atQ8(off)
+	case Q4_0, Q4_K:
+		return m.atQ4(off)
 	default:
 		return math.Float32frombits(uint32(m.u16[off]) << 16)
 	}
@@ -87,6 +103,10 @@ func (m Mat) gatherRows(y, x []float32, rows []int32) {
 		return
 	}
 	m.checkRows(rows)
+	if m.DType.isQ4() { // q4.go
+		m.gatherRowsQ4(y, x, rows)
+		return
+	}
 	ca := 0
 	if kern.id != 0 {
 		ca = archSparseCols(kern.id, m.DType, c)
@@ -135,7 +155,7 @@ func (m Mat) accumRows(y []float32, rows []int32, a []float32) {
 	}
 	m.checkRows(rows)
 	ca := 0
-	if kern.id != 0 {
+	if kern.id != 0 && !m.DType.isQ4() { // Q4 rows: Go only (q4.go)
 		ca = archSparseCols(kern.id, m.DType, c)
 	}
 	if ca == 0 {
@@ -298,6 +318,10 @@ func (m Mat) axpyRow(i int, a float32, y []float32, start, end int) {
 		m.axpyRowQ8(i, a, y, start, end)
 		return
 	}
+	if m.DType.isQ4() {
+		m.axpyRowQ4(i, a, y, start, end)
+		return
+	}
 	off := i * m.Cols
 	y = y[start:end]
 	switch m.DType {
@@ -327,11 +351,20 @@ func (m Mat) Transpose() Mat {
 	if m.DType == Q8_0 {
 		return m.transposeQ8()
 	}
+	if m.DType.isQ4() {
+		return m.transposeQ4()
+	}
 	t := Mat{Rows: m.Cols, Cols: m.Rows, DType: m.DType}
 	r, c := m.Rows, m.Cols
 	const blk = 64
+	if r*c == 0 {
+		return t
+	}
+	// The copies are read one scattered row at a time: huge pages save a
+	// TLB miss per row (HugeBytes).
+	buf := unsafe.Pointer(unsafe.SliceData(HugeBytes(r * c * m.DType.Size())))
 	if m.DType == F32 {
-		t.f32 = make([]float32, r*c)
+		t.f32 = unsafe.Slice((*float32)(buf), r*c)
 		for i0 := 0; i0 < r; i0 += blk {
 			for j0 := 0; j0 < c; j0 += blk {
 				for i := i0; i < min(i0+blk, r); i++ {
@@ -343,7 +376,7 @@ func (m Mat) Transpose() Mat {
 		}
 		return t
 	}
-	t.u16 = make([]uint16, r*c)
+	t.u16 = unsafe.Slice((*uint16)(buf), r*c)
 	for i0 := 0; i0 < r; i0 += blk {
 		for j0 := 0; j0 < c; j0 += blk {
 			for i := i0; i < min(i0+blk, r); i++ {

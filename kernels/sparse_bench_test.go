@@ -141,12 +141,12 @@ func BenchmarkAccumRows(b *testing.B) {
 	}
 }
 
-// BenchmarkSparsePrefetch sweeps the prefetch distance of the f16 kernels
-// (0: no software prefetch), interleaving the distances call by call, and
-// reports the median GB/s over the bytes touched of each.
+// BenchmarkSparsePrefetch sweeps the prefetch distance of the four-row f16
+// kernels (0: no software prefetch), interleaving the distances call by
+// call, and reports the median GB/s over the bytes touched of each.
 func BenchmarkSparsePrefetch(b *testing.B) {
-	defer func(v, r int) { sparsePrefetchBytes, sparsePrefetchMaxRow = v, r }(sparsePrefetchBytes, sparsePrefetchMaxRow)
-	sparsePrefetchMaxRow = 1 << 30
+	defer func(v, r, n int) { sparsePrefetchBytes, sparsePrefetchMaxRow, sparseRows = v, r, n }(sparsePrefetchBytes, sparsePrefetchMaxRow, sparseRows)
+	sparsePrefetchMaxRow, sparseRows = 1<<30, 4 // the four-row kernels prefetch
 	pfs := []int{0, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10}
 	for _, c := range []struct {
 		op   string
@@ -264,5 +264,66 @@ func BenchmarkSparseBandwidth(b *testing.B) {
 		if j > 0 {
 			b.ReportMetric(Median(rates[j])/read, op.name+"/read")
 		}
+	}
+}
+
+// hugeCopy returns copies of the bench's matrices in HugeBytes memory.
+func (b *sparseBench) hugeCopy() []Mat {
+	out := make([]Mat, len(b.mats))
+	for i, m := range b.mats {
+		buf := HugeBytes(int(m.Bytes()))
+		copy(buf, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(m.u16))), len(buf)))
+		h, err := NewMat(m.DType, m.Rows, m.Cols, buf)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = h
+	}
+	return out
+}
+
+// BenchmarkSparseHuge interleaves, call by call, the single-core read rate
+// and the f16 gather and accumulate over 10% of the rows on the same
+// matrices in ordinary (4 KiB-page) heap memory and in HugeBytes memory
+// (2 MiB pages where THP allows), and reports the median GB/s of each.
+func BenchmarkSparseHuge(b *testing.B) {
+	for _, cols := range []int{2048, 512} {
+		sb := getSparseBench(F16, cols)
+		huge := sb.hugeCopy()
+		b.Run(fmt.Sprintf("%dcols", cols), func(b *testing.B) {
+			t := &readTask{sums: make([]uint64, 1)}
+			read := func(m Mat, _ []int32) {
+				t.buf = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(m.u16))), len(m.u16)/4)
+				t.Run(0, 0, len(t.buf))
+			}
+			gather := func(m Mat, sel []int32) { m.gatherRows(sb.y, sb.x, sel) }
+			accum := func(m Mat, sel []int32) { m.accumRows(sb.y, sel, sb.a[:len(sel)]) }
+			ops := []struct {
+				name  string
+				mats  []Mat
+				bytes int64
+				run   func(m Mat, sel []int32)
+			}{
+				{"read", sb.mats, sb.mats[0].Bytes(), read},
+				{"gather", sb.mats, sb.touched(), gather},
+				{"accum", sb.mats, sb.touched(), accum},
+				{"read-huge", huge, sb.mats[0].Bytes(), read},
+				{"gather-huge", huge, sb.touched(), gather},
+				{"accum-huge", huge, sb.touched(), accum},
+			}
+			rates := make([][]float64, len(ops))
+			for i := 0; b.Loop(); i++ {
+				for j, op := range ops {
+					k := i*len(ops) + j
+					m, sel := op.mats[k%sparseBenchMats], sb.sels[k%len(sb.sels)]
+					t0 := time.Now()
+					op.run(m, sel)
+					rates[j] = append(rates[j], float64(op.bytes)/time.Since(t0).Seconds()/1e9)
+				}
+			}
+			for j, op := range ops {
+				b.ReportMetric(Median(rates[j]), op.name+"-GB/s")
+			}
+		})
 	}
 }

@@ -267,3 +267,19 @@ func TestSparseRowOutOfRangePanics(t *testing.T) {
 		}
 	})
 }
+
+// TestSparseKernelVariants reruns the gather and accumulate comparisons
+// with every row length sent to the sixteen-, eight- and four-rows-per-pass
+// AVX-512 kernels without prefetch (which normally serve rows of 2 KiB and
+// more), so that every kernel meets every column tail (and the Q8_0
+// gathers every row count).
+func TestSparseKernelVariants(t *testing.T) {
+	defer func(mr, n int) { sparsePrefetchMaxRow, sparseRows = mr, n }(sparsePrefetchMaxRow, sparseRows)
+	for _, rows := range []int{16, 8, 4} {
+		sparsePrefetchMaxRow, sparseRows = 0, rows
+		name := fmt.Sprintf("rows%d", rows)
+		t.Run(name+"/gather", TestGatherRowsMatchReference)
+		t.Run(name+"/accum", TestAccumRowsMatchReference)
+		t.Run(name+"/q8", TestQ8SparseMatchReference)
+	}
+}

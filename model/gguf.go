@@ -309,6 +309,10 @@ func ggufMatDType(d kernels.DType) checkpoint.GGMLType {
 		return checkpoint.GGMLF16
 	case kernels.BF16:
 		return checkpoint.GGMLBF16
+	case kernels.Q8_0:
+		return checkpoint.GGMLQ8_0
+	case kernels.Q4_0:
+		return checkpoint.GGMLQ4_0
 	}
 	return checkpoint.GGMLF32
 }

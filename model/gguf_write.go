@@ -12,8 +12,10 @@ import (
 // GGUFWriteOptions configure WriteGGUF.
 type GGUFWriteOptions struct {
 	// DType is the element type of the matrices (token embedding,
-	// attention and MLP projections, output head); norms, biases and
-	// rope_freqs are always F32, as llama.cpp's converter writes them.
+	// attention and MLP projections, output head): F32, F16, BF16, or
+	// Q8_0 / Q4_0 quantized row by row as llama.cpp's reference
+	// quantizers do (kernels.QuantizeQ8_0, QuantizeQ4_0); norms, biases
+	// and rope_freqs are always F32, as llama.cpp's converter writes them.
 	DType kernels.DType
 	// Name is general.name.
 	Name string
@@ -63,7 +65,17 @@ func ggufContents(m *Model, o GGUFWriteOptions) ([]checkpoint.GGUFKV, []checkpoi
 	}
 	u32 := func(v int) checkpoint.GGUFValue { return checkpoint.GGUFUint32Value(uint32(v)) }
 	f32 := func(v float64) checkpoint.GGUFValue { return checkpoint.GGUFFloat32Value(float32(v)) }
-	fileType := map[kernels.DType]int{kernels.F32: 0, kernels.F16: 1, kernels.BF16: 32}[o.DType]
+	fileType, ok := map[kernels.DType]int{kernels.F32: 0, kernels.F16: 1, kernels.BF16: 32, kernels.Q8_0: 7, kernels.Q4_0: 2}[o.DType]
+	if !ok {
+		return nil, nil, fmt.Errorf("model: GGUF matrices cannot be written as %v (want f32, f16, bf16, q8_0 or q4_0)", o.DType)
+	}
+	if q := o.DType; q == kernels.Q8_0 || q == kernels.Q4_0 {
+		for _, w := range []kernels.Mat{m.Embed, m.Layers[0].Q.W, m.Layers[0].O.W, m.Layers[0].Down.W} {
+			if w.Cols%32 != 0 {
+				return nil, nil, fmt.Errorf("model: %v needs rows of a multiple of 32 weights; a %d×%d matrix has %d", q, w.Rows, w.Cols, w.Cols)
+			}
+		}
+	}
 	name := o.Name
 	if name == "" {
 		name = "model"
@@ -160,15 +172,21 @@ func appendLinear(ts []checkpoint.GGUFWriteTensor, name string, l *Linear, typ c
 	return ts
 }
 
-// matTensor writes w as typ (F32, F16 or BF16), row r taken from row
-// perm(r) when perm is set. The bytes are made when the writer asks.
+// matTensor writes w as typ (F32, F16, BF16, Q8_0 or Q4_0), row r taken
+// from row perm(r) when perm is set. The bytes are made when the writer
+// asks.
 func matTensor(name string, w kernels.Mat, typ checkpoint.GGMLType, perm func(int) int) checkpoint.GGUFWriteTensor {
 	return checkpoint.GGUFWriteTensor{Name: name, Type: typ, Shape: []int{w.Rows, w.Cols}, Load: func() ([]byte, error) {
-		es := 4
-		if typ != checkpoint.GGMLF32 {
-			es = 2
+		rb := w.Cols * 4
+		switch typ {
+		case checkpoint.GGMLF16, checkpoint.GGMLBF16:
+			rb = w.Cols * 2
+		case checkpoint.GGMLQ8_0:
+			rb = kernels.Q8_0.RowBytes(w.Cols)
+		case checkpoint.GGMLQ4_0:
+			rb = kernels.Q4_0.RowBytes(w.Cols)
 		}
-		out := make([]byte, w.Rows*w.Cols*es)
+		out := make([]byte, w.Rows*rb)
 		row := make([]float32, w.Cols)
 		for r := 0; r < w.Rows; r++ {
 			src := r
@@ -176,15 +194,27 @@ func matTensor(name string, w kernels.Mat, typ checkpoint.GGMLType, perm func(in
 				src = perm(r)
 			}
 			w.Row(src, row)
-			encodeRow(out[r*w.Cols*es:(r+1)*w.Cols*es], row, typ)
+			if err := encodeRow(out[r*rb:(r+1)*rb], row, typ); err != nil {
+				return nil, fmt.Errorf("tensor %q: %w", name, err)
+			}
 		}
 		return out, nil
 	}}
 }
 
-func encodeRow(dst []byte, row []float32, typ checkpoint.GGMLType) {
+func encodeRow(dst []byte, row []float32, typ checkpoint.GGMLType) error {
 	le := binary.LittleEndian
 	switch typ {
+	case checkpoint.GGMLQ8_0, checkpoint.GGMLQ4_0:
+		dt := kernels.Q8_0
+		if typ == checkpoint.GGMLQ4_0 {
+			dt = kernels.Q4_0
+		}
+		q, err := kernels.QuantizeRow(dt, row)
+		if err != nil {
+			return err
+		}
+		copy(dst, q)
 	case checkpoint.GGMLF32:
 		for i, v := range row {
 			le.PutUint32(dst[4*i:], math.Float32bits(v))
@@ -198,6 +228,7 @@ func encodeRow(dst []byte, row []float32, typ checkpoint.GGMLType) {
 			le.PutUint16(dst[2*i:], checkpoint.F32ToBF16(v))
 		}
 	}
+	return nil
 }
 
 // vecTensor writes v as F32, element r taken from perm(r) when perm is set.

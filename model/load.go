@@ -152,12 +152,26 @@ func (ld *loader) has(name string) bool {
 	return ok
 }
 
+// matDTypes maps the checkpoint dtypes a weight matrix may have (the block
+// types from GGUF files included) to the kernels'.
+var matDTypes = map[checkpoint.DType]kernels.DType{
+	checkpoint.F32: kernels.F32, checkpoint.F16: kernels.F16, checkpoint.BF16: kernels.BF16,
+	checkpoint.Q8_0: kernels.Q8_0, checkpoint.Q4_0: kernels.Q4_0, checkpoint.Q4_K: kernels.Q4_K,
+}
+
 func (ld *loader) mat(name string, rows, cols int) (kernels.Mat, error) {
-	t, err := ld.tensor(name, rows, cols)
-	if err != nil {
-		return kernels.Mat{}, err
+	full := ld.prefix + name
+	t, ok := ld.st.Tensor(full)
+	if !ok {
+		return kernels.Mat{}, fmt.Errorf("tensor %q is missing from the checkpoint", full)
 	}
-	dt := map[checkpoint.DType]kernels.DType{checkpoint.F32: kernels.F32, checkpoint.F16: kernels.F16, checkpoint.BF16: kernels.BF16}[t.DType]
+	if !sameShape(t.Shape, []int{rows, cols}) {
+		return kernels.Mat{}, fmt.Errorf("tensor %q has shape %v, expected %v", full, t.Shape, []int{rows, cols})
+	}
+	dt, ok := matDTypes[t.DType]
+	if !ok {
+		return kernels.Mat{}, fmt.Errorf("tensor %q has dtype %v, expected F32, F16, BF16, Q8_0, Q4_0 or Q4_K", full, t.DType)
+	}
 	m, err := kernels.NewMat(dt, rows, cols, t.Data)
 	if err != nil {
 		return m, fmt.Errorf("tensor %q: %w", ld.prefix+name, err)

@@ -26,7 +26,7 @@ func (m *Model) Quantize(dtype kernels.DType) error {
 		if w.Rows == 0 || w.DType == dtype {
 			return nil
 		}
-		if dtype == kernels.Q8_0 && w.Cols%kernels.Q8Block != 0 {
+		if (dtype == kernels.Q8_0 || dtype == kernels.Q4_0) && w.Cols%kernels.Q8Block != 0 {
 			return nil
 		}
 		q, err := w.Quantize(dtype)
@@ -68,9 +68,9 @@ func (m *Model) Quantize(dtype kernels.DType) error {
 	return nil
 }
 
-// ParseDType maps a weight type name (f32, f16, bf16, q8_0) to its
+// ParseDType maps a weight type name (f32, f16, bf16, q8_0, q4_0) to its
 // kernels.DType.
 func ParseDType(s string) (kernels.DType, bool) {
-	dt, ok := map[string]kernels.DType{"f32": kernels.F32, "f16": kernels.F16, "bf16": kernels.BF16, "q8_0": kernels.Q8_0}[s]
+	dt, ok := map[string]kernels.DType{"f32": kernels.F32, "f16": kernels.F16, "bf16": kernels.BF16, "q8_0": kernels.Q8_0, "q4_0": kernels.Q4_0}[s]
 	return dt, ok
 }

@@ -23,6 +23,17 @@ const (
 	q8MeanRelErr   = 0.015 // mean over positions of the same
 )
 
+// Documented tolerance of Q8_0 decoding (one token at a time: GEMV kernels
+// with x quantized to int8 too) against f16 decoding, over the first
+// q8DecodeTokens positions of the same text. Measured: see
+// docs/benchmarks.md, "Q8_0 weights"; about 2× margin on the errors.
+const (
+	q8DecodeTokens    = 96
+	q8DecMinTop1Agree = 0.90
+	q8DecMaxRelErr    = 0.06
+	q8DecMeanRelErr   = 0.03
+)
+
 // TestQ8LogitsMatchF16 runs the test-bed OPT model over real text with its
 // f16 weights and with the same weights converted to Q8_0 (Model.Quantize),
 // and checks the logits against the documented tolerance.
@@ -92,14 +103,19 @@ func TestQ8LogitsMatchF16(t *testing.T) {
 	bf := logits(kernels.BF16, 0)
 	top1, maxRel, mean = compareLogits(ref, bf, n)
 	t.Logf("bf16 vs f16 (for scale):        top-1 agreement %.4f, max|Δ|/max|logit| max %.5f mean %.5f", top1, maxRel, mean)
-	// Decoding one token at a time (GEMV kernels) gives the prompt pass's
-	// Q8_0 logits up to f32 rounding.
-	const nd = 24
-	dec := logits(kernels.Q8_0, nd)
-	top1, maxRel, _ = compareLogits(q8[:nd*len(q8)/n], dec, nd)
-	if top1 != 1 || maxRel > 1e-4 {
-		t.Errorf("q8_0 decode vs prompt pass: top-1 agreement %v, max rel %v", top1, maxRel)
+	// Decoding one token at a time runs the GEMV kernels, which for Q8_0
+	// also quantize the input vector to int8 (llama.cpp's scheme, see
+	// kernels/q8x.go): decode has its own tolerance against f16 decode.
+	dec16, dec := logits(kernels.F16, q8DecodeTokens), logits(kernels.Q8_0, q8DecodeTokens)
+	top1, maxRel, mean = compareLogits(dec16, dec, q8DecodeTokens)
+	t.Logf("q8_0 vs f16 decode over %d positions: top-1 agreement %.4f, max|Δ|/max|logit| max %.5f mean %.5f", q8DecodeTokens, top1, maxRel, mean)
+	if top1 < q8DecMinTop1Agree || maxRel > q8DecMaxRelErr || mean > q8DecMeanRelErr {
+		t.Errorf("decode outside the documented tolerance (top-1 ≥ %v, max rel ≤ %v, mean rel ≤ %v)", q8DecMinTop1Agree, q8DecMaxRelErr, q8DecMeanRelErr)
 	}
+	top1, maxRel, mean = compareLogits(q8[:q8DecodeTokens*len(q8)/n], dec, q8DecodeTokens)
+	t.Logf("q8_0 decode vs q8_0 prompt pass:    top-1 agreement %.4f, max|Δ|/max|logit| max %.5f mean %.5f", top1, maxRel, mean)
+	top1, maxRel, mean = compareLogits(ref[:q8DecodeTokens*len(ref)/n], dec16, q8DecodeTokens)
+	t.Logf("f16 decode vs f16 prompt pass:      top-1 agreement %.4f, max|Δ|/max|logit| max %.5f mean %.5f", top1, maxRel, mean)
 }
 
 // compareLogits compares n rows of logits: the fraction of rows with the

@@ -55,6 +55,9 @@ func Synthetic(name string, dtype kernels.DType, seed uint64) (*Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("model: no synthetic shape %q (have %v)", name, SyntheticNames())
 	}
+	if dtype != kernels.F32 && dtype != kernels.F16 && dtype != kernels.BF16 && dtype != kernels.Q8_0 {
+		return nil, fmt.Errorf("model: synthetic weights come in f32, f16, bf16 or q8_0, not %v", dtype)
+	}
 	c.DType = dtype.String()
 	g := &weightGen{r: rand.New(rand.NewPCG(seed, seed+1)), dtype: dtype}
 	m := &Model{Cfg: c, Layers: make([]Layer, c.Layers), Source: "synthetic " + name}

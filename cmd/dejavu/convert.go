@@ -39,9 +39,9 @@ written atomically.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			dt, ok := map[string]kernels.DType{"f32": kernels.F32, "f16": kernels.F16, "bf16": kernels.BF16}[typ]
+			dt, ok := map[string]kernels.DType{"f32": kernels.F32, "f16": kernels.F16, "bf16": kernels.BF16, "q8_0": kernels.Q8_0, "q4_0": kernels.Q4_0}[typ]
 			if !ok {
-				return fmt.Errorf("--type %q: want f32, f16 or bf16", typ)
+				return fmt.Errorf("--type %q: want f32, f16, bf16, q8_0 or q4_0", typ)
 			}
 			stderr := cmd.ErrOrStderr()
 			var (
@@ -55,7 +55,11 @@ written atomically.`,
 				return fmt.Errorf("give --model or --synthetic, not both")
 			case synthetic != "":
 				fmt.Fprintf(stderr, "building synthetic %s (%s)…\n", synthetic, typ)
-				if m, err = model.Synthetic(synthetic, dt, seed); err != nil {
+				sdt := dt
+				if sdt == kernels.Q4_0 { // written from f16 weights
+					sdt = kernels.F16
+				}
+				if m, err = model.Synthetic(synthetic, sdt, seed); err != nil {
 					return err
 				}
 				if _, err := model.GGUFArch(m.Cfg); err != nil {
@@ -93,7 +97,7 @@ written atomically.`,
 	f := c.Flags()
 	f.StringVarP(&modelPath, "model", "m", "", "Hugging Face model directory (or llama2.c .bin) to convert")
 	f.StringVarP(&out, "out", "o", "", "the GGUF file to write")
-	f.StringVar(&typ, "type", "f16", "element type of the weight matrices: f32, f16 or bf16 (norms stay f32)")
+	f.StringVar(&typ, "type", "f16", "element type of the weight matrices: f32, f16, bf16, or q8_0 / q4_0 quantized as llama.cpp's reference quantizers do (norms stay f32)")
 	f.StringVar(&synthetic, "synthetic", "", "write random weights with the shapes of this model instead")
 	f.Uint64Var(&seed, "seed", 1, "random seed of --synthetic weights")
 	f.BoolVar(&noTokenizer, "no-tokenizer", false, "write no tokenizer metadata")

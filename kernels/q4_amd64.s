@@ -1,0 +1,789 @@
+#include "textflag.h"
+
+// Q4_0 and Q4_K dot kernels for amd64 (see q4.go for the block layouts and
+// q4_amd64.go for the Go signatures), on integer dot products as llama.cpp
+// does: the input x is quantized per 32 values (quantizeQ4X: int8 xq, f32
+// scale dx, and the exact f32 sum sx of the 32 inputs), and a block's 32
+// nibbles (unsigned 0..15) are multiplied with its 32 xq in int32 lanes by
+// VPDPBUSD (AVX512-VNNI, on ymm) or VPMADDUBSW + VPMADDWD (AVX2; the pair
+// sums stay below 2·15·127, far from int16 saturation). Every kernel sets
+// y[k] = row·x for k < n, where the row is w + rows[k]·stride (rows != nil:
+// gather) or w + k·stride (rows == nil: GEMV); n > 0, cols a positive
+// multiple of the block (32 or 256).
+//
+// Q4_0: weight (q-8)·d, so a block adds d·(dx·Σq·xq - 8·sx). The kernels
+// keep eight int32 lanes of Σq·xq, convert them, and add d·(dx·lane - sx)
+// per lane: summed over the lanes that is the block's term.
+// Q4_K: the eight sub-block scales d·sc are decoded per super-block
+// (Q4KSCALES, as q4KScaleMin) and multiplied with the sub-blocks' dx into
+// 0(SP); the min term dmin·m·sx of all eight sub-blocks is one vector FMA
+// per super-block into Y10, subtracted at the end of the row.
+//
+// Registers: AX w, R9 stride, DI xq, BX y, R8 rows (or 0), R15 k; per row
+// SI the current block, R12 xq, R13 dx, R14 sx at that block, DX blocks
+// left; Y15 sixteen 0x0f bytes; AVX2: Y14 sixteen int16 ones.
+
+// Q4KSCALES decodes the Q4_K super-block at SI: Y6 = d·sc[0..7], Y7 =
+// dmin·m[0..7] (clobbers R10, R11, CX, Y9).
+#define Q4KSCALES \
+	MOVL         4(SI), R10; \
+	MOVL         12(SI), CX; \
+	ANDL         $0x0f0f0f0f, CX; \
+	MOVL         R10, R11; \
+	SHRL         $2, R11; \
+	ANDL         $0x30303030, R11; \
+	ORL          R11, CX; \
+	ANDL         $0x3f3f3f3f, R10; \
+	SHLQ         $32, CX; \
+	ORQ          CX, R10; \
+	MOVL         8(SI), R11; \
+	SHRL         $2, R11; \
+	ANDL         $0x30303030, R11; \
+	MOVL         12(SI), CX; \
+	SHRL         $4, CX; \
+	ANDL         $0x0f0f0f0f, CX; \
+	ORL          R11, CX; \
+	MOVL         8(SI), R11; \
+	ANDL         $0x3f3f3f3f, R11; \
+	SHLQ         $32, CX; \
+	ORQ          CX, R11; \
+	VMOVQ        R10, X6; \
+	VPMOVZXBD    X6, Y6; \
+	VCVTDQ2PS    Y6, Y6; \
+	VPBROADCASTW (SI), X9; \
+	VCVTPH2PS    X9, Y9; \
+	VMULPS       Y9, Y6, Y6; \
+	VMOVQ        R11, X7; \
+	VPMOVZXBD    X7, Y7; \
+	VCVTDQ2PS    Y7, Y7; \
+	VPBROADCASTW 2(SI), X9; \
+	VCVTPH2PS    X9, Y9; \
+	VMULPS       Y9, Y7, Y7
+
+// Q40BLKVNNI adds the Q4_0 block with scale at bd and nibbles at bq, times
+// the quantized inputs at bx (dx at bdx, sx at bsx), into acc's lanes
+// (clobbers Y3..Y7).
+#define Q40BLKVNNI(bd, bq, bx, bdx, bsx, acc) \
+	VMOVDQU bq, X3; \
+	VPSRLW $4, X3, X4; \
+	VINSERTI128 $1, X4, Y3, Y3; \
+	VPAND Y15, Y3, Y3; \
+	VPXOR Y4, Y4, Y4; \
+	VPDPBUSD bx, Y3, Y4; \
+	VCVTDQ2PS Y4, Y4; \
+	VBROADCASTSS bdx, Y5; \
+	VBROADCASTSS bsx, Y6; \
+	VFMSUB213PS Y6, Y5, Y4; \
+	VPBROADCASTW bd, X7; \
+	VCVTPH2PS X7, Y7; \
+	VFMADD231PS Y7, Y4, acc
+
+// Q4KCHUNKVNNI adds one 64-weight chunk of a Q4_K super-block: its 32
+// bytes at qa (low nibbles: the sub-block with inputs xa and scale at sa;
+// high nibbles: xb, sb) into acca and accb (clobbers Y3..Y8).
+#define Q4KCHUNKVNNI(qa, xa, xb, sa, sb, acca, accb) \
+	VMOVDQU qa, Y3; \
+	VPSRLW $4, Y3, Y4; \
+	VPAND Y15, Y3, Y3; \
+	VPAND Y15, Y4, Y4; \
+	VPXOR Y5, Y5, Y5; \
+	VPDPBUSD xa, Y3, Y5; \
+	VPXOR Y6, Y6, Y6; \
+	VPDPBUSD xb, Y4, Y6; \
+	VCVTDQ2PS Y5, Y5; \
+	VCVTDQ2PS Y6, Y6; \
+	VBROADCASTSS sa, Y7; \
+	VFMADD231PS Y7, Y5, acca; \
+	VBROADCASTSS sb, Y8; \
+	VFMADD231PS Y8, Y6, accb
+
+// Q40BLKAVX2 adds the Q4_0 block with scale at bd and nibbles at bq, times
+// the quantized inputs at bx (dx at bdx, sx at bsx), into acc's lanes
+// (clobbers Y3..Y7).
+#define Q40BLKAVX2(bd, bq, bx, bdx, bsx, acc) \
+	VMOVDQU bq, X3; \
+	VPSRLW $4, X3, X4; \
+	VINSERTI128 $1, X4, Y3, Y3; \
+	VPAND Y15, Y3, Y3; \
+	VPMADDUBSW bx, Y3, Y4; \
+	VPMADDWD Y14, Y4, Y4; \
+	VCVTDQ2PS Y4, Y4; \
+	VBROADCASTSS bdx, Y5; \
+	VBROADCASTSS bsx, Y6; \
+	VFMSUB213PS Y6, Y5, Y4; \
+	VPBROADCASTW bd, X7; \
+	VCVTPH2PS X7, Y7; \
+	VFMADD231PS Y7, Y4, acc
+
+// Q4KCHUNKAVX2 adds one 64-weight chunk of a Q4_K super-block: its 32
+// bytes at qa (low nibbles: the sub-block with inputs xa and scale at sa;
+// high nibbles: xb, sb) into acca and accb (clobbers Y3..Y8).
+#define Q4KCHUNKAVX2(qa, xa, xb, sa, sb, acca, accb) \
+	VMOVDQU qa, Y3; \
+	VPSRLW $4, Y3, Y4; \
+	VPAND Y15, Y3, Y3; \
+	VPAND Y15, Y4, Y4; \
+	VPMADDUBSW xa, Y3, Y5; \
+	VPMADDWD Y14, Y5, Y5; \
+	VPMADDUBSW xb, Y4, Y6; \
+	VPMADDWD Y14, Y6, Y6; \
+	VCVTDQ2PS Y5, Y5; \
+	VCVTDQ2PS Y6, Y6; \
+	VBROADCASTSS sa, Y7; \
+	VFMADD231PS Y7, Y5, acca; \
+	VBROADCASTSS sb, Y8; \
+	VFMADD231PS Y8, Y6, accb
+
+// func dotQ40VNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+TEXT ·dotQ40VNNI(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), AX
+	MOVQ stride+8(FP), R9
+	MOVQ xq+16(FP), DI
+	MOVQ y+40(FP), BX
+	MOVQ rows+48(FP), R8
+	XORQ R15, R15
+	MOVL         $0x0f0f0f0f, R10
+	VMOVD        R10, X15
+	VPBROADCASTD X15, Y15
+
+q40vnnirow:
+	CMPQ  R15, n+56(FP)
+	JGE   q40vnnidone
+	MOVQ  R15, SI
+	TESTQ R8, R8
+	JEQ   q40vnnicontig
+	MOVLQSX (R8)(R15*4), SI
+
+q40vnnicontig:
+	IMULQ R9, SI
+	ADDQ  AX, SI
+	MOVQ  DI, R12
+	MOVQ  dx+24(FP), R13
+	MOVQ  sx+32(FP), R14
+	MOVQ  cols+64(FP), DX
+	SHRQ  $5, DX
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	SHRQ   $2, DX
+	JEQ    q40vnnitail
+
+q40vnniquad:
+	Q40BLKVNNI((SI), 2(SI), (R12), (R13), (R14), Y1)
+	Q40BLKVNNI(18(SI), 20(SI), 32(R12), 4(R13), 4(R14), Y2)
+	Q40BLKVNNI(36(SI), 38(SI), 64(R12), 8(R13), 8(R14), Y8)
+	Q40BLKVNNI(54(SI), 56(SI), 96(R12), 12(R13), 12(R14), Y9)
+	ADDQ $72, SI
+	ADDQ $128, R12
+	ADDQ $16, R13
+	ADDQ $16, R14
+	DECQ DX
+	JNE  q40vnniquad
+
+q40vnnitail:
+	MOVQ cols+64(FP), DX
+	SHRQ $5, DX
+	ANDQ $3, DX
+	JEQ  q40vnnired
+
+q40vnnione:
+	Q40BLKVNNI((SI), 2(SI), (R12), (R13), (R14), Y1)
+	ADDQ $18, SI
+	ADDQ $32, R12
+	ADDQ $4, R13
+	ADDQ $4, R14
+	DECQ DX
+	JNE  q40vnnione
+
+q40vnnired:
+	VADDPS Y2, Y1, Y1
+	VADDPS Y9, Y8, Y8
+	VADDPS Y8, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VADDPS       X2, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (BX)(R15*4)
+	INCQ         R15
+	JMP q40vnnirow
+
+q40vnnidone:
+	VZEROUPPER
+	RET
+
+// func dotQ4KVNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+TEXT ·dotQ4KVNNI(SB), NOSPLIT, $32-72
+	MOVQ w+0(FP), AX
+	MOVQ stride+8(FP), R9
+	MOVQ xq+16(FP), DI
+	MOVQ y+40(FP), BX
+	MOVQ rows+48(FP), R8
+	XORQ R15, R15
+	MOVL         $0x0f0f0f0f, R10
+	VMOVD        R10, X15
+	VPBROADCASTD X15, Y15
+
+q4kvnnirow:
+	CMPQ  R15, n+56(FP)
+	JGE   q4kvnnidone
+	MOVQ  R15, SI
+	TESTQ R8, R8
+	JEQ   q4kvnnicontig
+	MOVLQSX (R8)(R15*4), SI
+
+q4kvnnicontig:
+	IMULQ R9, SI
+	ADDQ  AX, SI
+	MOVQ  DI, R12
+	MOVQ  dx+24(FP), R13
+	MOVQ  sx+32(FP), R14
+	MOVQ  cols+64(FP), DX
+	SHRQ  $8, DX
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+
+q4kvnniblk:
+	Q4KSCALES
+	VMULPS      (R13), Y6, Y6
+	VMOVUPS     Y6, (SP)
+	VFMADD231PS (R14), Y7, Y10
+	Q4KCHUNKVNNI(16(SI), 0(R12), 32(R12), 0(SP), 4(SP), Y1, Y2)
+	Q4KCHUNKVNNI(48(SI), 64(R12), 96(R12), 8(SP), 12(SP), Y11, Y12)
+	Q4KCHUNKVNNI(80(SI), 128(R12), 160(R12), 16(SP), 20(SP), Y1, Y2)
+	Q4KCHUNKVNNI(112(SI), 192(R12), 224(R12), 24(SP), 28(SP), Y11, Y12)
+	ADDQ $144, SI
+	ADDQ $256, R12
+	ADDQ $32, R13
+	ADDQ $32, R14
+	DECQ DX
+	JNE  q4kvnniblk
+
+	VADDPS Y2, Y1, Y1
+	VADDPS Y12, Y11, Y11
+	VADDPS Y11, Y1, Y1
+	VSUBPS Y10, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VADDPS       X2, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (BX)(R15*4)
+	INCQ         R15
+	JMP q4kvnnirow
+
+q4kvnnidone:
+	VZEROUPPER
+	RET
+
+// func dotQ40AVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+TEXT ·dotQ40AVX2(SB), NOSPLIT, $0-72
+	MOVQ w+0(FP), AX
+	MOVQ stride+8(FP), R9
+	MOVQ xq+16(FP), DI
+	MOVQ y+40(FP), BX
+	MOVQ rows+48(FP), R8
+	XORQ R15, R15
+	MOVL         $0x0f0f0f0f, R10
+	VMOVD        R10, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x00010001, R10
+	VMOVD        R10, X14
+	VPBROADCASTD X14, Y14
+
+q40avx2row:
+	CMPQ  R15, n+56(FP)
+	JGE   q40avx2done
+	MOVQ  R15, SI
+	TESTQ R8, R8
+	JEQ   q40avx2contig
+	MOVLQSX (R8)(R15*4), SI
+
+q40avx2contig:
+	IMULQ R9, SI
+	ADDQ  AX, SI
+	MOVQ  DI, R12
+	MOVQ  dx+24(FP), R13
+	MOVQ  sx+32(FP), R14
+	MOVQ  cols+64(FP), DX
+	SHRQ  $5, DX
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	SHRQ   $2, DX
+	JEQ    q40avx2tail
+
+q40avx2quad:
+	Q40BLKAVX2((SI), 2(SI), (R12), (R13), (R14), Y1)
+	Q40BLKAVX2(18(SI), 20(SI), 32(R12), 4(R13), 4(R14), Y2)
+	Q40BLKAVX2(36(SI), 38(SI), 64(R12), 8(R13), 8(R14), Y8)
+	Q40BLKAVX2(54(SI), 56(SI), 96(R12), 12(R13), 12(R14), Y9)
+	ADDQ $72, SI
+	ADDQ $128, R12
+	ADDQ $16, R13
+	ADDQ $16, R14
+	DECQ DX
+	JNE  q40avx2quad
+
+q40avx2tail:
+	MOVQ cols+64(FP), DX
+	SHRQ $5, DX
+	ANDQ $3, DX
+	JEQ  q40avx2red
+
+q40avx2one:
+	Q40BLKAVX2((SI), 2(SI), (R12), (R13), (R14), Y1)
+	ADDQ $18, SI
+	ADDQ $32, R12
+	ADDQ $4, R13
+	ADDQ $4, R14
+	DECQ DX
+	JNE  q40avx2one
+
+q40avx2red:
+	VADDPS Y2, Y1, Y1
+	VADDPS Y9, Y8, Y8
+	VADDPS Y8, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VADDPS       X2, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (BX)(R15*4)
+	INCQ         R15
+	JMP q40avx2row
+
+q40avx2done:
+	VZEROUPPER
+	RET
+
+// func dotQ4KAVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+TEXT ·dotQ4KAVX2(SB), NOSPLIT, $32-72
+	MOVQ w+0(FP), AX
+	MOVQ stride+8(FP), R9
+	MOVQ xq+16(FP), DI
+	MOVQ y+40(FP), BX
+	MOVQ rows+48(FP), R8
+	XORQ R15, R15
+	MOVL         $0x0f0f0f0f, R10
+	VMOVD        R10, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x00010001, R10
+	VMOVD        R10, X14
+	VPBROADCASTD X14, Y14
+
+q4kavx2row:
+	CMPQ  R15, n+56(FP)
+	JGE   q4kavx2done
+	MOVQ  R15, SI
+	TESTQ R8, R8
+	JEQ   q4kavx2contig
+	MOVLQSX (R8)(R15*4), SI
+
+q4kavx2contig:
+	IMULQ R9, SI
+	ADDQ  AX, SI
+	MOVQ  DI, R12
+	MOVQ  dx+24(FP), R13
+	MOVQ  sx+32(FP), R14
+	MOVQ  cols+64(FP), DX
+	SHRQ  $8, DX
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+
+q4kavx2blk:
+	Q4KSCALES
+	VMULPS      (R13), Y6, Y6
+	VMOVUPS     Y6, (SP)
+	VFMADD231PS (R14), Y7, Y10
+	Q4KCHUNKAVX2(16(SI), 0(R12), 32(R12), 0(SP), 4(SP), Y1, Y2)
+	Q4KCHUNKAVX2(48(SI), 64(R12), 96(R12), 8(SP), 12(SP), Y11, Y12)
+	Q4KCHUNKAVX2(80(SI), 128(R12), 160(R12), 16(SP), 20(SP), Y1, Y2)
+	Q4KCHUNKAVX2(112(SI), 192(R12), 224(R12), 24(SP), 28(SP), Y11, Y12)
+	ADDQ $144, SI
+	ADDQ $256, R12
+	ADDQ $32, R13
+	ADDQ $32, R14
+	DECQ DX
+	JNE  q4kavx2blk
+
+	VADDPS Y2, Y1, Y1
+	VADDPS Y12, Y11, Y11
+	VADDPS Y11, Y1, Y1
+	VSUBPS Y10, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VADDPS       X2, X1, X1
+	VHADDPS      X1, X1, X1
+	VHADDPS      X1, X1, X1
+	VMOVSS       X1, (BX)(R15*4)
+	INCQ         R15
+	JMP q4kavx2row
+
+q4kavx2done:
+	VZEROUPPER
+	RET
+
+// func quantQ4XAVX2(x *float32, q *int8, d, s *float32, blocks int)
+// quantizes blocks·32 floats as quantizeQ4X does: per 32, d = max|x|/127,
+// q = x·(1/d) rounded to nearest even (VCVTPS2DQ under the default MXCSR;
+// 0 when d is 0), s = their sum (in a different order than Go's).
+TEXT ·quantQ4XAVX2(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), SI
+	MOVQ         q+8(FP), DI
+	MOVQ         d+16(FP), R8
+	MOVQ         s+24(FP), R9
+	MOVQ         blocks+32(FP), CX
+	MOVL         $0x7fffffff, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x42fe0000, AX          // 127.0
+	VMOVD        AX, X14
+	MOVL         $0x3f800000, AX          // 1.0
+	VMOVD        AX, X13
+	VMOVDQU      q4xperm<>(SB), Y12
+	VXORPS       X11, X11, X11
+
+qxloop:
+	VMOVUPS      (SI), Y0
+	VMOVUPS      32(SI), Y1
+	VMOVUPS      64(SI), Y2
+	VMOVUPS      96(SI), Y3
+	VADDPS       Y1, Y0, Y4
+	VADDPS       Y3, Y2, Y5
+	VADDPS       Y5, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VADDPS       X5, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VMOVSS       X4, (R9)
+	VANDPS       Y15, Y0, Y5
+	VANDPS       Y15, Y1, Y6
+	VANDPS       Y15, Y2, Y7
+	VANDPS       Y15, Y3, Y8
+	VMAXPS       Y6, Y5, Y5
+	VMAXPS       Y8, Y7, Y7
+	VMAXPS       Y7, Y5, Y5
+	VEXTRACTF128 $1, Y5, X6
+	VMAXPS       X6, X5, X5
+	VPERMILPS    $0x4e, X5, X6
+	VMAXPS       X6, X5, X5
+	VPERMILPS    $0xb1, X5, X6
+	VMAXPS       X6, X5, X5
+	VDIVSS       X14, X5, X5              // d = amax/127
+	VMOVSS       X5, (R8)
+	VDIVSS       X5, X13, X6              // 1/d
+	VCMPSS       $4, X11, X5, X7          // d != 0
+	VANDPS       X7, X6, X6
+	VBROADCASTSS X6, Y6
+	VMULPS       Y6, Y0, Y0
+	VMULPS       Y6, Y1, Y1
+	VMULPS       Y6, Y2, Y2
+	VMULPS       Y6, Y3, Y3
+	VCVTPS2DQ    Y0, Y0
+	VCVTPS2DQ    Y1, Y1
+	VCVTPS2DQ    Y2, Y2
+	VCVTPS2DQ    Y3, Y3
+	VPACKSSDW    Y1, Y0, Y0
+	VPACKSSDW    Y3, Y2, Y2
+	VPACKSSWB    Y2, Y0, Y0
+	VPERMD       Y0, Y12, Y0
+	VMOVDQU      Y0, (DI)
+	ADDQ         $128, SI
+	ADDQ         $32, DI
+	ADDQ         $4, R8
+	ADDQ         $4, R9
+	DECQ         CX
+	JNE          qxloop
+	VZEROUPPER
+	RET
+
+DATA q4xperm<>+0(SB)/4, $0
+DATA q4xperm<>+4(SB)/4, $4
+DATA q4xperm<>+8(SB)/4, $1
+DATA q4xperm<>+12(SB)/4, $5
+DATA q4xperm<>+16(SB)/4, $2
+DATA q4xperm<>+20(SB)/4, $6
+DATA q4xperm<>+24(SB)/4, $3
+DATA q4xperm<>+28(SB)/4, $7
+GLOBL q4xperm<>(SB), RODATA|NOPTR, $32
+
+// func dequantQ40AVX2(w *byte, dst *float32, blocks int) decodes Q4_0
+// blocks as decodeQ4_0 does (d·(q-8), one rounding).
+TEXT ·dequantQ40AVX2(SB), NOSPLIT, $0-24
+	MOVQ         w+0(FP), SI
+	MOVQ         dst+8(FP), DI
+	MOVQ         blocks+16(FP), CX
+	MOVL         $15, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $8, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+
+dq40loop:
+	VPBROADCASTW (SI), X8
+	VCVTPH2PS    X8, Y8
+	VPMOVZXBD    2(SI), Y0
+	VPMOVZXBD    10(SI), Y1
+	VPSRLD       $4, Y0, Y2
+	VPSRLD       $4, Y1, Y3
+	VPAND        Y15, Y0, Y0
+	VPAND        Y15, Y1, Y1
+	VPSUBD       Y14, Y0, Y0
+	VPSUBD       Y14, Y1, Y1
+	VPSUBD       Y14, Y2, Y2
+	VPSUBD       Y14, Y3, Y3
+	VCVTDQ2PS    Y0, Y0
+	VCVTDQ2PS    Y1, Y1
+	VCVTDQ2PS    Y2, Y2
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y8, Y0, Y0
+	VMULPS       Y8, Y1, Y1
+	VMULPS       Y8, Y2, Y2
+	VMULPS       Y8, Y3, Y3
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      Y1, 32(DI)
+	VMOVUPS      Y2, 64(DI)
+	VMOVUPS      Y3, 96(DI)
+	ADDQ         $18, SI
+	ADDQ         $128, DI
+	DECQ         CX
+	JNE          dq40loop
+	VZEROUPPER
+	RET
+
+// func dequantQ4KAVX2(w *byte, dst *float32, blocks int) decodes Q4_K
+// super-blocks as decodeQ4K does: (d·sc)·q - dmin·m, a rounded product and
+// a rounded difference (no FMA), scales from Q4KSCALES kept at 0(SP) and
+// 32(SP).
+TEXT ·dequantQ4KAVX2(SB), NOSPLIT, $64-24
+	MOVQ         w+0(FP), SI
+	MOVQ         dst+8(FP), DI
+	MOVQ         blocks+16(FP), DX
+	MOVL         $15, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+
+dq4kloop:
+	Q4KSCALES
+	VMOVUPS      Y6, (SP)
+	VMOVUPS      Y7, 32(SP)
+	VBROADCASTSS 0(SP), Y8
+	VBROADCASTSS 32(SP), Y9
+	VPMOVZXBD    16(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 0(DI)
+	VPMOVZXBD    24(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 32(DI)
+	VPMOVZXBD    32(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 64(DI)
+	VPMOVZXBD    40(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 96(DI)
+	VBROADCASTSS 4(SP), Y8
+	VBROADCASTSS 36(SP), Y9
+	VPMOVZXBD    16(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 128(DI)
+	VPMOVZXBD    24(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 160(DI)
+	VPMOVZXBD    32(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 192(DI)
+	VPMOVZXBD    40(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 224(DI)
+	VBROADCASTSS 8(SP), Y8
+	VBROADCASTSS 40(SP), Y9
+	VPMOVZXBD    48(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 256(DI)
+	VPMOVZXBD    56(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 288(DI)
+	VPMOVZXBD    64(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 320(DI)
+	VPMOVZXBD    72(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 352(DI)
+	VBROADCASTSS 12(SP), Y8
+	VBROADCASTSS 44(SP), Y9
+	VPMOVZXBD    48(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 384(DI)
+	VPMOVZXBD    56(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 416(DI)
+	VPMOVZXBD    64(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 448(DI)
+	VPMOVZXBD    72(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 480(DI)
+	VBROADCASTSS 16(SP), Y8
+	VBROADCASTSS 48(SP), Y9
+	VPMOVZXBD    80(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 512(DI)
+	VPMOVZXBD    88(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 544(DI)
+	VPMOVZXBD    96(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 576(DI)
+	VPMOVZXBD    104(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 608(DI)
+	VBROADCASTSS 20(SP), Y8
+	VBROADCASTSS 52(SP), Y9
+	VPMOVZXBD    80(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 640(DI)
+	VPMOVZXBD    88(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 672(DI)
+	VPMOVZXBD    96(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 704(DI)
+	VPMOVZXBD    104(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 736(DI)
+	VBROADCASTSS 24(SP), Y8
+	VBROADCASTSS 56(SP), Y9
+	VPMOVZXBD    112(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 768(DI)
+	VPMOVZXBD    120(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 800(DI)
+	VPMOVZXBD    128(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 832(DI)
+	VPMOVZXBD    136(SI), Y0
+	VPAND        Y15, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 864(DI)
+	VBROADCASTSS 28(SP), Y8
+	VBROADCASTSS 60(SP), Y9
+	VPMOVZXBD    112(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 896(DI)
+	VPMOVZXBD    120(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 928(DI)
+	VPMOVZXBD    128(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 960(DI)
+	VPMOVZXBD    136(SI), Y0
+	VPSRLD       $4, Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMULPS       Y8, Y0, Y0
+	VSUBPS       Y9, Y0, Y0
+	VMOVUPS      Y0, 992(DI)
+	ADDQ         $144, SI
+	ADDQ         $1024, DI
+	DECQ         DX
+	JNE          dq4kloop
+	VZEROUPPER
+	RET
