@@ -43,7 +43,7 @@ Progress goes to stderr; --json prints one object.`,
 			)
 			dt, ok := model.ParseDType(dtype)
 			if !ok {
-				return fmt.Errorf("--dtype %q: want f32, f16, bf16 or q8_0", dtype)
+				return fmt.Errorf("--dtype %q: want f32, f16, bf16, q8_0 or q4_0", dtype)
 			}
 			if gpu, err := dejavu.ParseDevice(mf.device); err != nil {
 				return err
@@ -122,7 +122,7 @@ Progress goes to stderr; --json prints one object.`,
 	mf.registerDevice(c)
 	f := c.Flags()
 	f.StringVar(&synthetic, "synthetic", "", "random weights with the shapes of this model")
-	f.StringVar(&dtype, "dtype", "f16", "weight type: f32, f16, bf16 or q8_0 (a synthetic model's; a checkpoint is converted at load when given)")
+	f.StringVar(&dtype, "dtype", "f16", "weight type: f32, f16, bf16 or q8_0 for a synthetic model; a checkpoint is converted at load when given (also q4_0)")
 	f.IntVar(&o.PromptLen, "prompt-len", 128, "tokens in the timed prompt pass")
 	f.IntVar(&o.Gen, "gen", 64, "timed decode steps")
 	f.Float64Var(&o.MLPDensity, "mlp-density", 1, "sparse decode: fraction of MLP neurons computed, chosen at random (1: dense)")
@@ -145,7 +145,7 @@ func loadAs(path, dtype string, convert bool) (*model.Model, error) {
 	dt, ok := model.ParseDType(dtype)
 	if !ok {
 		m.Close()
-		return nil, fmt.Errorf("--dtype %q: want f32, f16, bf16 or q8_0", dtype)
+		return nil, fmt.Errorf("--dtype %q: want f32, f16, bf16, q8_0 or q4_0", dtype)
 	}
 	if err := m.Quantize(dt); err != nil {
 		m.Close()

@@ -44,7 +44,7 @@ instead, where output_ids and text are the generated part only.`,
 			if cmd.Flags().Changed("dtype") {
 				dt, ok := model.ParseDType(dtype)
 				if !ok {
-					return fmt.Errorf("--dtype %q: want f32, f16, bf16 or q8_0", dtype)
+					return fmt.Errorf("--dtype %q: want f32, f16, bf16, q8_0 or q4_0", dtype)
 				}
 				if err := m.Quantize(dt); err != nil {
 					return err
@@ -99,7 +99,7 @@ instead, where output_ids and text are the generated part only.`,
 	mf.registerDevice(c)
 	f := c.Flags()
 	f.StringVarP(&prompt, "prompt", "p", "", "the text to continue")
-	f.StringVar(&dtype, "dtype", "", "convert the weights at load: f32, f16, bf16 or q8_0 (default: as stored)")
+	f.StringVar(&dtype, "dtype", "", "convert the weights at load: f32, f16, bf16, q8_0 or q4_0 (default: as stored)")
 	f.IntVarP(&n, "n", "n", 64, "tokens to generate at most")
 	f.IntVar(&ctxN, "ctx", 0, "context size in tokens (0: the model's maximum)")
 	f.Float64Var(&sampling.Temperature, "temperature", 0.8, "sampling temperature (0: greedy)")

@@ -79,7 +79,7 @@ they go through one at a time via the KV cache.`,
 	mf.registerDevice(c)
 	c.Flags().StringVar(&idsArg, "ids", "", "comma-separated token ids, e.g. 2,15,99")
 	c.Flags().BoolVar(&decode, "decode", false, "feed the ids one at a time through the KV cache")
-	c.Flags().StringVar(&dtype, "dtype", "", "convert the weights at load: f32, f16, bf16 or q8_0 (default: as stored)")
+	c.Flags().StringVar(&dtype, "dtype", "", "convert the weights at load: f32, f16, bf16, q8_0 or q4_0 (default: as stored)")
 	c.MarkFlagRequired("ids")
 	return c
 }
