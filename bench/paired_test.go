@@ -19,7 +19,8 @@ import (
 // It is a measurement, not a check; run it with
 //
 //	DEJAVU_PAIRED=opt-1.3b [DEJAVU_PAIRED_DTYPE=f16] [DEJAVU_PAIRED_THREADS=1]
-//	[DEJAVU_PAIRED_GEN=64] [DEJAVU_PAIRED_PROF=cpu.out] go test ./bench -run Paired -v
+//	[DEJAVU_PAIRED_GEN=64] [DEJAVU_PAIRED_PROMPT=16] [DEJAVU_PAIRED_PROF=cpu.out]
+//	go test ./bench -run Paired -v
 //
 // (random selection at --mlp-density 0.1 --head-density 0.5, as bench).
 // DEJAVU_PAIRED_PROF writes a CPU profile of gen further sparse steps.
@@ -42,7 +43,7 @@ func TestPairedSparseSpeed(t *testing.T) {
 			t.Fatalf("unknown dtype %q", v)
 		}
 	}
-	threads, gen, prompt := env("DEJAVU_PAIRED_THREADS", 1), env("DEJAVU_PAIRED_GEN", 64), 16
+	threads, gen, prompt := env("DEJAVU_PAIRED_THREADS", 1), env("DEJAVU_PAIRED_GEN", 64), env("DEJAVU_PAIRED_PROMPT", 16)
 	m, err := model.Synthetic(name, dtype, 1)
 	if err != nil {
 		t.Fatal(err)

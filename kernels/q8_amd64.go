@@ -45,9 +45,20 @@ func archGatherQ8F32(id int, w unsafe.Pointer, stride int, x, y *float32, rows *
 	gatherQ8AVX2(w, stride, x, y, rows, n, pfd, cols)
 }
 
-// archAccumQ8 runs the Q8_0 accumulate kernel of set id.
+//go:noescape
+func accum8Q8AVX512(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
+
+// archAccumQ8 runs the Q8_0 accumulate kernel of set id: with AVX-512,
+// eight rows per pass (q8x_amd64.s) while eight remain, as archAccum.
 func archAccumQ8(id int, w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int) {
 	if id == idAVX512 {
+		if n8 := n &^ 7; n8 > 0 && sparseRows >= 8 {
+			accum8Q8AVX512(w, stride, y, a, rows, n8, 0, cols)
+			if n8 == n {
+				return
+			}
+			a, rows, n = (*float32)(unsafe.Add(unsafe.Pointer(a), 4*n8)), (*int32)(unsafe.Add(unsafe.Pointer(rows), 4*n8)), n-n8
+		}
 		accumQ8AVX512(w, stride, y, a, rows, n, pfd, cols)
 		return
 	}

@@ -72,39 +72,47 @@ func BenchmarkQ8Sparse(b *testing.B) {
 // BenchmarkQ8Integer interleaves, call by call, the single-threaded f16
 // GEMV and the Q8_0 GEMV with the f32 kernels (q8Integer = false) and the
 // integer ones, on 16384×2048 (beyond the L3) and 256×2048 (in cache), and
-// the gathers of 10% of the rows of the large matrices; reports the median
-// rate of each in weight bytes (MB/s) and in weights per ns (Gw/s).
+// the gathers and accumulations of 10% of the rows of the large matrices
+// (Q8_0 accumulate: four rows per pass against eight); reports the median
+// rate of each in weight bytes (GB/s) and in weights per ns (Gw/s).
 func BenchmarkQ8Integer(b *testing.B) {
-	defer func(v bool) { q8Integer = v }(q8Integer)
+	defer func(v bool, n int) { q8Integer, sparseRows = v, n }(q8Integer, sparseRows)
 	r := rand.New(rand.NewPCG(3, 3))
 	for _, rows := range []int{16384, 256} {
 		cols := 2048
 		f16, _ := offsetMat(r, F16, rows, cols, 0)
 		q8, _ := offsetQ8(r, rows, cols, 0)
 		x := randVec(r, cols, 0)
-		y := make([]float32, rows)
+		y := make([]float32, max(rows, cols))
 		sel := randRows(r, rows, rows/10)
+		a := randVec(r, len(sel), 0)
 		type op struct {
 			name    string
 			m       Mat
 			integer bool
-			gather  bool
+			kind    int // 0 GEMV, 1 gather, 2 accumulate
+			rows    int // sparseRows
 		}
-		ops := []op{{"f16", f16, false, false}, {"q8f32", q8, false, false}, {"q8int", q8, true, false}}
+		ops := []op{{"f16", f16, false, 0, 16}, {"q8f32", q8, false, 0, 16}, {"q8int", q8, true, 0, 16}}
 		if rows > 256 {
-			ops = append(ops, op{"gather-f16", f16, false, true}, op{"gather-q8f32", q8, false, true}, op{"gather-q8int", q8, true, true})
+			ops = append(ops, op{"gather-f16", f16, false, 1, 16}, op{"gather-q8f32", q8, false, 1, 16}, op{"gather-q8int", q8, true, 1, 16},
+				op{"accum-f16", f16, false, 2, 16}, op{"accum-q8-4rows", q8, false, 2, 4}, op{"accum-q8-8rows", q8, false, 2, 16})
 		}
 		b.Run(fmt.Sprintf("%dx%d", rows, cols), func(b *testing.B) {
 			rates := make([][]float64, len(ops))
 			for b.Loop() {
 				for j, o := range ops {
-					q8Integer = o.integer
+					q8Integer, sparseRows = o.integer, o.rows
 					n := o.m.Rows
 					t0 := time.Now()
-					if o.gather {
+					switch o.kind {
+					case 1:
 						o.m.gatherRows(y, x, sel)
 						n = len(sel)
-					} else {
+					case 2:
+						o.m.accumRows(y[:cols], sel, a)
+						n = len(sel)
+					default:
 						o.m.gemvRows(y, x, 0, rows)
 					}
 					rates[j] = append(rates[j], float64(n*cols)/float64(time.Since(t0).Nanoseconds()))

@@ -538,3 +538,80 @@ loop:
 	JLT  pass
 	VZEROUPPER
 	RET
+
+// func accum8Q8AVX512(w unsafe.Pointer, stride int, y, a *float32, rows *int32, n, pfd, cols int)
+//
+// The Q8_0 accumulate over eight listed rows per pass (n a multiple of 8,
+// no prefetch), in 256-bit registers: per 32 columns, y in Y0..Y3 takes
+// rows 0-3 and Y4..Y7 (started by a multiply) rows 4-7, each row's 32
+// int8 weights sign-extended (VPMOVSXBD) and converted to f32, times its
+// coefficient a[k]·dw (the eight per pass converted and multiplied
+// together, then broadcast from the stack). Rows SI, R9, R10, R11, R12,
+// R13, R14, AX; DX byte offset in the rows; R15 y advancing; Y17 the
+// pass's eight coefficients.
+#define QAXPY8(r, sc, t0, t1, t2, t3, FMA, a0, a1, a2, a3) \
+	VPMOVSXBD   2(r)(DX*1), t0; \
+	VPMOVSXBD   10(r)(DX*1), t1; \
+	VPMOVSXBD   18(r)(DX*1), t2; \
+	VPMOVSXBD   26(r)(DX*1), t3; \
+	VCVTDQ2PS   t0, t0; \
+	VCVTDQ2PS   t1, t1; \
+	VCVTDQ2PS   t2, t2; \
+	VCVTDQ2PS   t3, t3; \
+	FMA         sc, t0, a0; \
+	FMA         sc, t1, a1; \
+	FMA         sc, t2, a2; \
+	FMA         sc, t3, a3
+
+TEXT ·accum8Q8AVX512(SB), NOSPLIT, $32-64
+	MOVQ rows+32(FP), R8
+	XORQ CX, CX
+
+pass:
+	PASSPTRS8
+	MOVQ    a+24(FP), BX
+	VMOVUPS (BX)(CX*4), Y17
+	MOVQ    y+16(FP), R15
+
+loop:
+	VPBROADCASTW (SI)(DX*1), X16
+	VPINSRW      $1, (R9)(DX*1), X16, X16
+	VPINSRW      $2, (R10)(DX*1), X16, X16
+	VPINSRW      $3, (R11)(DX*1), X16, X16
+	VPINSRW      $4, (R12)(DX*1), X16, X16
+	VPINSRW      $5, (R13)(DX*1), X16, X16
+	VPINSRW      $6, (R14)(DX*1), X16, X16
+	VPINSRW      $7, (AX)(DX*1), X16, X16
+	VCVTPH2PS    X16, Y16
+	VMULPS       Y17, Y16, Y16
+	VMOVUPS      Y16, (SP)
+	VMOVUPS      (R15), Y0
+	VMOVUPS      32(R15), Y1
+	VMOVUPS      64(R15), Y2
+	VMOVUPS      96(R15), Y3
+	QAXPY8(SI, 0(SP), Y8, Y9, Y10, Y11, VFMADD231PS.BCST, Y0, Y1, Y2, Y3)
+	QAXPY8(R12, 16(SP), Y18, Y19, Y20, Y21, VMULPS.BCST, Y4, Y5, Y6, Y7)
+	QAXPY8(R9, 4(SP), Y8, Y9, Y10, Y11, VFMADD231PS.BCST, Y0, Y1, Y2, Y3)
+	QAXPY8(R13, 20(SP), Y18, Y19, Y20, Y21, VFMADD231PS.BCST, Y4, Y5, Y6, Y7)
+	QAXPY8(R10, 8(SP), Y8, Y9, Y10, Y11, VFMADD231PS.BCST, Y0, Y1, Y2, Y3)
+	QAXPY8(R14, 24(SP), Y18, Y19, Y20, Y21, VFMADD231PS.BCST, Y4, Y5, Y6, Y7)
+	QAXPY8(R11, 12(SP), Y8, Y9, Y10, Y11, VFMADD231PS.BCST, Y0, Y1, Y2, Y3)
+	QAXPY8(AX, 28(SP), Y18, Y19, Y20, Y21, VFMADD231PS.BCST, Y4, Y5, Y6, Y7)
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
+	VMOVUPS      Y0, (R15)
+	VMOVUPS      Y1, 32(R15)
+	VMOVUPS      Y2, 64(R15)
+	VMOVUPS      Y3, 96(R15)
+	ADDQ         $128, R15
+	ADDQ         $34, DX
+	CMPQ         DX, stride+8(FP)
+	JLT          loop
+
+	ADDQ $8, CX
+	CMPQ CX, n+40(FP)
+	JLT  pass
+	VZEROUPPER
+	RET

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 	"unsafe"
@@ -172,4 +173,43 @@ func BenchmarkSparseShortRows(b *testing.B) {
 	for j, o := range ops {
 		b.ReportMetric(Median(rates[j]), o.name+"-GB/s")
 	}
+}
+
+// BenchmarkSparseBlocks (experimental) compares, for the selected heads'
+// Q rows (17 of 32 blocks of 64 rows of 2048×2048 f16 matrices, eight of
+// them in turn), BlockMatVec (the dense eight-lane GEMV inside each block)
+// with GatherMatVec over the same rows listed one by one (sixteen rows per
+// pass), one thread.
+func BenchmarkSparseBlocks(b *testing.B) {
+	const n, bs, nb, sel = 2048, 64, 32, 17
+	r := rand.New(rand.NewPCG(5, 6))
+	mats := make([]Mat, 8)
+	for i := range mats {
+		mats[i], _ = offsetMat(r, F16, n, n, 0)
+	}
+	pool := NewPool(1)
+	defer pool.Close()
+	e := NewExec(pool, n)
+	x := randVec(r, n, 0)
+	y := make([]float32, n)
+	blocks := make([]int32, sel)
+	rows := make([]int32, 0, sel*bs)
+	for i := range blocks {
+		blocks[i] = int32(i * nb / sel)
+		for j := 0; j < bs; j++ {
+			rows = append(rows, blocks[i]*bs+int32(j))
+		}
+	}
+	bytes := float64(len(rows) * n * 2)
+	var tb, tg time.Duration
+	for i := 0; b.Loop(); i++ {
+		t0 := time.Now()
+		e.BlockMatVec(y, mats[(2*i)%8], x, blocks, bs)
+		t1 := time.Now()
+		e.GatherMatVec(y, mats[(2*i+1)%8], x, rows)
+		tg += time.Since(t1)
+		tb += t1.Sub(t0)
+	}
+	b.ReportMetric(float64(b.N)*bytes/tb.Seconds()/1e9, "blockmatvec-GB/s")
+	b.ReportMetric(float64(b.N)*bytes/tg.Seconds()/1e9, "gather-GB/s")
 }

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // sparseCols covers the column tails of every kernel: below, at and above
@@ -281,5 +283,24 @@ func TestSparseKernelVariants(t *testing.T) {
 		t.Run(name+"/gather", TestGatherRowsMatchReference)
 		t.Run(name+"/accum", TestAccumRowsMatchReference)
 		t.Run(name+"/q8", TestQ8SparseMatchReference)
+	}
+}
+
+// TestHugeBytes: the buffer has the asked length, is zeroed, and (on
+// Linux, from 2 MiB on) starts on a 2 MiB boundary; Transpose uses it.
+func TestHugeBytes(t *testing.T) {
+	for _, n := range []int{0, 1, 4096, 2 << 20, 5<<20 + 3} {
+		b := HugeBytes(n)
+		if len(b) != n {
+			t.Fatalf("HugeBytes(%d) has length %d", n, len(b))
+		}
+		for i, v := range b {
+			if v != 0 {
+				t.Fatalf("HugeBytes(%d)[%d] = %d", n, i, v)
+			}
+		}
+		if p := uintptr(unsafe.Pointer(unsafe.SliceData(b))); runtime.GOOS == "linux" && n >= 2<<20 && p%(2<<20) != 0 {
+			t.Fatalf("HugeBytes(%d) at %#x: not 2 MiB-aligned", n, p)
+		}
 	}
 }
