@@ -137,12 +137,8 @@ func (m Mat) gemmPack(id int, dst []float32, i0, rows, kb, kc, mr int) {
 	_, _, g := archGemmShape(id)
 	c, es := m.Cols, m.DType.Size()
 	kf, rf := kc/g*g, rows/g*g
-	if m.DType == Q8_0 {
-		m.gemmPackQ8(id, dst, i0, rows, kb, kc, mr, g)
-		return
-	}
-	if m.DType.isQ4() {
-		m.gemmPackQ4(id, dst, i0, rows, kb, kc, mr, g)
+	if m.DType == Q8_0 || m.DType.isQ4() {
+		m.gemmPackQuant(id, dst, i0, rows, kb, kc, mr, g)
 		return
 	}
 	if kf > 0 {

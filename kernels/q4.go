@@ -294,44 +294,6 @@ func (m Mat) packRowQ4(dst []float32, i, kb, k0, kc, r, mr int) {
 	}
 }
 
-// gemmPackQ4 is gemmPack for the Q4 types: each group of g rows is decoded
-// (whole blocks, by the assembly dequantizer) into an f32 scratch on the
-// stack, which the f32
-// packing kernel transposes into dst; what does not fit whole blocks and
-// groups goes through packRowQ4.
-func (m Mat) gemmPackQ4(id int, dst []float32, i0, rows, kb, kc, mr, g int) {
-	var tmp [16 * gemmKC]float32
-	bs, bb := m.DType.q4Block(), m.DType.q4BlockBytes()
-	kf, rf := kc/g*g, rows/g*g
-	nb := (kc + bs - 1) / bs
-	if kf > 0 && kb%bs == 0 && kb+nb*bs <= m.Cols && g*nb*bs <= len(tmp) {
-		ld := nb * bs
-		_ = dst[(kf-1)*mr+rf-1]
-		for rg := 0; rg < rf; rg += g {
-			for r := 0; r < g; r++ {
-				src := m.q4RowData(i0 + rg + r)[kb/bs*bb:]
-				_ = src[nb*bb-1]
-				archDequantQ4(m.DType, &src[0], &tmp[r*ld], nb)
-			}
-			archGemmPack(id, F32, unsafe.Pointer(&tmp[0]), ld*4, &dst[rg], mr*4, kf/g)
-		}
-	} else {
-		kf, rf = 0, 0
-	}
-	for r := 0; r < rows; r++ {
-		k0 := kf
-		if r >= rf {
-			k0 = 0
-		}
-		m.packRowQ4(dst, i0+r, kb, k0, kc, r, mr)
-	}
-	if rows < mr {
-		for k := 0; k < kc; k++ {
-			clear(dst[k*mr+rows : (k+1)*mr])
-		}
-	}
-}
-
 // q4Ptr returns the address of row start of a Q4 matrix after checking
 // that rows [start, end) exist.
 func (m Mat) q4Ptr(start, end int) unsafe.Pointer {
