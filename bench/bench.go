@@ -92,18 +92,11 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 		say("preparing neuron-major weights for sparse decoding…")
 		m.PrepareSparse()
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	ids := make([]int, o.PromptLen)
-	for i := range ids {
-		ids[i] = rng.IntN(m.Cfg.Vocab)
-	}
-	say("prompt pass of %d tokens…", o.PromptLen)
-	t0 := time.Now()
-	logits, err := s.Forward(ids, false)
+	ids := promptIDs(o.PromptLen, m.Cfg.Vocab)
+	logits, err := timePrompt(s, ids, r, say)
 	if err != nil {
 		return nil, err
 	}
-	r.PromptTokPerS = float64(o.PromptLen) / time.Since(t0).Seconds()
 	s.SetSelector(sel) // the prompt pass above stays dense
 	if sel != nil && o.Async {
 		la := o.Lookahead
@@ -114,22 +107,9 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 		defer s.SetAsync(nil)
 		r.Async = true
 	}
-	say("decoding %d tokens…", o.Gen)
-	ms := make([]float64, 0, o.Gen)
-	for i := 0; i < o.Gen; i++ {
-		id := generate.Argmax(logits)
-		t := time.Now()
-		if logits, err = s.Forward([]int{id}, false); err != nil {
-			return nil, err
-		}
-		ms = append(ms, float64(time.Since(t).Nanoseconds())/1e6)
-		if o.Progress != nil && (i+1)%16 == 0 {
-			say("  %d/%d tokens, %.2f ms/token so far", i+1, o.Gen, kernels.Median(ms))
-		}
+	if err := timeDecode(s, logits, o.Gen, 0, r, say); err != nil {
+		return nil, err
 	}
-	r.DecodeMsMedian = kernels.Median(ms)
-	r.DecodeMsP90 = kernels.Percentile(ms, 90)
-	r.DecodeTokPerS = 1000 / r.DecodeMsMedian
 	dens := s.Density()
 	r.MLPDensity, r.HeadDensity = dens.MLP(), dens.Heads()
 	r.BytesPerToken = touchedBytes(m, r.MLPDensity, r.HeadDensity)
@@ -192,4 +172,59 @@ func (r *Result) WriteTable(w io.Writer) {
 	if r.Async {
 		fmt.Fprintf(w, "lookahead        asynchronous\n")
 	}
+}
+
+// forwarder is a sequence on any device.
+type forwarder interface {
+	Forward(ids []int, all bool) ([]float32, error)
+}
+
+// promptIDs are n random token ids (the same ones in every run).
+func promptIDs(n, vocab int) []int {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = rng.IntN(vocab)
+	}
+	return ids
+}
+
+// timePrompt runs the prompt pass of ids on s, recording its speed in r,
+// and returns the last position's logits.
+func timePrompt(s forwarder, ids []int, r *Result, say func(string, ...any)) ([]float32, error) {
+	say("prompt pass of %d tokens…", len(ids))
+	t0 := time.Now()
+	logits, err := s.Forward(ids, false)
+	if err != nil {
+		return nil, err
+	}
+	r.PromptTokPerS = float64(len(ids)) / time.Since(t0).Seconds()
+	return logits, nil
+}
+
+// timeDecode feeds the greedy choice of logits back into s for warm
+// untimed steps, then n timed ones (each until its logits are back), and
+// records the median and p90 in r.
+func timeDecode(s forwarder, logits []float32, n, warm int, r *Result, say func(string, ...any)) error {
+	say("decoding %d tokens…", n)
+	ms := make([]float64, 0, n)
+	for i := 0; i < warm+n; i++ {
+		id := generate.Argmax(logits)
+		t := time.Now()
+		var err error
+		if logits, err = s.Forward([]int{id}, false); err != nil {
+			return err
+		}
+		if i < warm {
+			continue
+		}
+		ms = append(ms, float64(time.Since(t).Nanoseconds())/1e6)
+		if len(ms)%16 == 0 {
+			say("  %d/%d tokens, %.2f ms/token so far", len(ms), n, kernels.Median(ms))
+		}
+	}
+	r.DecodeMsMedian = kernels.Median(ms)
+	r.DecodeMsP90 = kernels.Percentile(ms, 90)
+	r.DecodeTokPerS = 1000 / r.DecodeMsMedian
+	return nil
 }

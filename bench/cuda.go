@@ -2,12 +2,9 @@ package bench
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"dejavu/cuda"
-	"dejavu/generate"
-	"dejavu/kernels"
 	"dejavu/model"
 )
 
@@ -50,41 +47,23 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer s.Close()
-	rng := rand.New(rand.NewPCG(1, 2))
-	ids := make([]int, o.PromptLen)
-	for i := range ids {
-		ids[i] = rng.IntN(c.Vocab)
-	}
+	ids := promptIDs(o.PromptLen, c.Vocab)
 	// A warm-up pass (module load, cuBLAS handles, first-touch), then the timed one.
 	if _, err := s.Forward(ids[:min(len(ids), 8)], false); err != nil {
 		return nil, err
 	}
 	s.Reset()
-	say("prompt pass of %d tokens…", o.PromptLen)
-	t0 := time.Now()
-	logits, err := s.Forward(ids, false)
+	logits, err := timePrompt(s, ids, r, say)
 	if err != nil {
 		return nil, err
 	}
-	r.PromptTokPerS = float64(o.PromptLen) / time.Since(t0).Seconds()
 	if mlp, heads := orOne(o.MLPDensity), orOne(o.HeadDensity); mlp < 1 || heads < 1 {
 		s.SetRandomSparse(mlp, heads, 1)
 	}
-	say("decoding %d tokens…", o.Gen)
-	ms := make([]float64, 0, o.Gen)
-	for i := 0; i < o.Gen+3; i++ { // the first 3 steps capture the CUDA graph: untimed
-		id := generate.Argmax(logits)
-		t := time.Now()
-		if logits, err = s.Forward([]int{id}, false); err != nil {
-			return nil, err
-		}
-		if i >= 3 {
-			ms = append(ms, float64(time.Since(t).Nanoseconds())/1e6)
-		}
+	// The first 3 steps capture the CUDA graphs: untimed.
+	if err := timeDecode(s, logits, o.Gen, 3, r, say); err != nil {
+		return nil, err
 	}
-	r.DecodeMsMedian = kernels.Median(ms)
-	r.DecodeMsP90 = kernels.Percentile(ms, 90)
-	r.DecodeTokPerS = 1000 / r.DecodeMsMedian
 	d := s.Density()
 	r.MLPDensity, r.HeadDensity = d.MLP(), d.Heads()
 	r.BytesPerToken = int64(2 * touchedWeights(c, r.MLPDensity, r.HeadDensity))
