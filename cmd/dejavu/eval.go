@@ -51,20 +51,7 @@ append Markdown table rows to a file (--md).`,
 
 // newBar is a progress bar on stderr (or nothing when off).
 func newBar(on bool, total int, desc, unit string) *progressbar.ProgressBar {
-	if !on {
-		return nil
-	}
-	return progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionSetItsString(unit),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }),
-	)
+	return progressBar(on, os.Stderr, total, desc, unit)
 }
 
 // windowBar is a Progress function for eval's window loops.
