@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"dejavu/checkpoint"
+	"dejavu/generate"
 	"dejavu/internal/fixture"
 	"dejavu/kernels"
 )
@@ -150,21 +151,11 @@ func TestStories260K(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id = argmax(logits)
+		id = generate.Argmax(logits)
 		out = append(out, id)
 	}
 	// The documented opening, as ids of tok512 (checked through the tokenizer in the CLI tests).
 	t.Logf("stories260K greedy ids: %v", out)
-}
-
-func argmax(x []float32) int {
-	b := 0
-	for i, v := range x {
-		if v > x[b] {
-			b = i
-		}
-	}
-	return b
 }
 
 // TestBadCheckpoints: a tensor of the wrong shape, a missing tensor, an

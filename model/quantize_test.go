@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"dejavu/generate"
 	"dejavu/kernels"
 	"dejavu/tokenizer"
 )
@@ -133,7 +134,7 @@ func compareLogits(ref, got []float32, n int) (top1, maxRel, meanRel float64) {
 		rel := md / mx
 		maxRel = max(maxRel, rel)
 		sum += rel
-		if argmax(r) == argmax(g) {
+		if generate.Argmax(r) == generate.Argmax(g) {
 			agree++
 		}
 	}
