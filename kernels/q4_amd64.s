@@ -21,7 +21,8 @@
 //
 // Registers: AX w, R9 stride, DI xq, BX y, R8 rows (or 0), R15 k; per row
 // SI the current block, R12 xq, R13 dx, R14 sx at that block, DX blocks
-// left; Y15 sixteen 0x0f bytes; AVX2: Y14 sixteen int16 ones.
+// left; Y15 sixteen 0x0f bytes; AVX2: Y14 sixteen int16 ones. The Q4_0
+// kernels take four rows per pass (Q40ROWADDR below), the Q4_K kernels one.
 
 // Q4KSCALES decodes the Q4_K super-block at SI: Y6 = d·sc[0..7], Y7 =
 // dmin·m[0..7] (clobbers R10, R11, CX, Y9).
@@ -60,24 +61,6 @@
 	VCVTPH2PS    X9, Y9; \
 	VMULPS       Y9, Y7, Y7
 
-// Q40BLKVNNI adds the Q4_0 block with scale at bd and nibbles at bq, times
-// the quantized inputs at bx (dx at bdx, sx at bsx), into acc's lanes
-// (clobbers Y3..Y7).
-#define Q40BLKVNNI(bd, bq, bx, bdx, bsx, acc) \
-	VMOVDQU bq, X3; \
-	VPSRLW $4, X3, X4; \
-	VINSERTI128 $1, X4, Y3, Y3; \
-	VPAND Y15, Y3, Y3; \
-	VPXOR Y4, Y4, Y4; \
-	VPDPBUSD bx, Y3, Y4; \
-	VCVTDQ2PS Y4, Y4; \
-	VBROADCASTSS bdx, Y5; \
-	VBROADCASTSS bsx, Y6; \
-	VFMSUB213PS Y6, Y5, Y4; \
-	VPBROADCASTW bd, X7; \
-	VCVTPH2PS X7, Y7; \
-	VFMADD231PS Y7, Y4, acc
-
 // Q4KCHUNKVNNI adds one 64-weight chunk of a Q4_K super-block: its 32
 // bytes at qa (low nibbles: the sub-block with inputs xa and scale at sa;
 // high nibbles: xb, sb) into acca and accb (clobbers Y3..Y8).
@@ -96,24 +79,6 @@
 	VFMADD231PS Y7, Y5, acca; \
 	VBROADCASTSS sb, Y8; \
 	VFMADD231PS Y8, Y6, accb
-
-// Q40BLKAVX2 adds the Q4_0 block with scale at bd and nibbles at bq, times
-// the quantized inputs at bx (dx at bdx, sx at bsx), into acc's lanes
-// (clobbers Y3..Y7).
-#define Q40BLKAVX2(bd, bq, bx, bdx, bsx, acc) \
-	VMOVDQU bq, X3; \
-	VPSRLW $4, X3, X4; \
-	VINSERTI128 $1, X4, Y3, Y3; \
-	VPAND Y15, Y3, Y3; \
-	VPMADDUBSW bx, Y3, Y4; \
-	VPMADDWD Y14, Y4, Y4; \
-	VCVTDQ2PS Y4, Y4; \
-	VBROADCASTSS bdx, Y5; \
-	VBROADCASTSS bsx, Y6; \
-	VFMSUB213PS Y6, Y5, Y4; \
-	VPBROADCASTW bd, X7; \
-	VCVTPH2PS X7, Y7; \
-	VFMADD231PS Y7, Y4, acc
 
 // Q4KCHUNKAVX2 adds one 64-weight chunk of a Q4_K super-block: its 32
 // bytes at qa (low nibbles: the sub-block with inputs xa and scale at sa;
@@ -134,6 +99,82 @@
 	VBROADCASTSS sb, Y8; \
 	VFMADD231PS Y8, Y6, accb
 
+// Q40PAIRVNNI adds the Q4_0 blocks of two rows, scales at da and db and
+// nibbles at qa and qb, into acc: row a in lanes 0-3, row b in lanes 4-7.
+// The rows' 16 bytes share one ymm (a low, b high), so one shift and two
+// ANDs split both, and two VPDPBUSD against Y10 (x[0:16] in both halves)
+// and Y11 (x[16:32]) give each row's four lane sums; Y12 holds dx and Y13
+// 2·sx (four lanes per row: Σ over them of dx·lane - 2·sx is the block's
+// dx·Σq·xq - 8·sx). Clobbers Y3..Y7.
+#define Q40PAIRVNNI(da, qa, db, qb, acc) \
+	VMOVDQU qa, X3; \
+	VINSERTI128 $1, qb, Y3, Y3; \
+	VPSRLW $4, Y3, Y4; \
+	VPAND Y15, Y3, Y3; \
+	VPAND Y15, Y4, Y4; \
+	VPXOR Y5, Y5, Y5; \
+	VPDPBUSD Y10, Y3, Y5; \
+	VPDPBUSD Y11, Y4, Y5; \
+	VCVTDQ2PS Y5, Y5; \
+	VFMSUB213PS Y13, Y12, Y5; \
+	VPBROADCASTW da, X6; \
+	VPBROADCASTW db, X7; \
+	VPUNPCKLQDQ X7, X6, X6; \
+	VCVTPH2PS X6, Y6; \
+	VFMADD231PS Y6, Y5, acc
+
+// Q40PAIRAVX2 is Q40PAIRVNNI with VPMADDUBSW: the low- and high-nibble
+// pair sums (each ≤ 2·15·127) are added in int16 before one VPMADDWD with
+// Y14 (int16 ones). Clobbers Y3..Y7.
+#define Q40PAIRAVX2(da, qa, db, qb, acc) \
+	VMOVDQU qa, X3; \
+	VINSERTI128 $1, qb, Y3, Y3; \
+	VPSRLW $4, Y3, Y4; \
+	VPAND Y15, Y3, Y3; \
+	VPAND Y15, Y4, Y4; \
+	VPMADDUBSW Y10, Y3, Y5; \
+	VPMADDUBSW Y11, Y4, Y4; \
+	VPADDW Y4, Y5, Y5; \
+	VPMADDWD Y14, Y5, Y5; \
+	VCVTDQ2PS Y5, Y5; \
+	VFMSUB213PS Y13, Y12, Y5; \
+	VPBROADCASTW da, X6; \
+	VPBROADCASTW db, X7; \
+	VPUNPCKLQDQ X7, X6, X6; \
+	VCVTPH2PS X6, Y6; \
+	VFMADD231PS Y6, Y5, acc
+
+// The Q4_0 kernels take four rows per pass: pass j (R15) computes the
+// rows of indices j, j+q, j+2q, j+3q (q = ⌈n/4⌉; GEMV rows or positions in
+// the gather list) at SI, R10, R11, CX, one block of all four per
+// iteration: x (Y10, Y11), dx (Y12) and 2·sx (Y13) loaded once for the
+// four, accumulators Y1 (rows 0, 1) and Y2 (rows 2, 3). Striding by q
+// makes four sequential streams through the quarters of the matrix, which
+// the hardware prefetcher follows; rows k..k+3 walked in lockstep (four
+// streams one row apart) were 1.7× slower from memory. Indices past n-1
+// are clamped to it: the pass computes row n-1 again and stores the same
+// value at y[n-1]. A row's sum does not depend on its position in the
+// pass, so GEMV and gather give the same value for the same row.
+//
+// Q40ROWADDR turns the row index in reg (a GEMV row or an index into the
+// gather list) into the row's address, the index clamped to R13 = n-1.
+#define Q40ROWADDR(reg) \
+	CMPQ  reg, R13; \
+	CMOVQGT R13, reg; \
+	TESTQ R8, R8; \
+	JEQ   2(PC); \
+	MOVLQSX (R8)(reg*4), reg; \
+	IMULQ R9, reg; \
+	ADDQ  AX, reg
+
+// Q40STORE stores lane lane of X1 at y[min(R15 + t·q, n-1)] (DX = t·q,
+// R13 = n-1; clobbers DX).
+#define Q40STORE(lane) \
+	ADDQ  R15, DX; \
+	CMPQ  DX, R13; \
+	CMOVQGT R13, DX; \
+	VEXTRACTPS $lane, X1, (BX)(DX*4)
+
 // func dotQ40VNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
 TEXT ·dotQ40VNNI(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), AX
@@ -146,17 +187,22 @@ TEXT ·dotQ40VNNI(SB), NOSPLIT, $0-72
 	VMOVD        R10, X15
 	VPBROADCASTD X15, Y15
 
-q40vnnirow:
-	CMPQ  R15, n+56(FP)
+q40vnnipass:
+	MOVQ  n+56(FP), R13
+	LEAQ  3(R13), R12
+	SHRQ  $2, R12         // q = ceil(n/4)
+	CMPQ  R15, R12
 	JGE   q40vnnidone
+	DECQ  R13             // n-1
 	MOVQ  R15, SI
-	TESTQ R8, R8
-	JEQ   q40vnnicontig
-	MOVLQSX (R8)(R15*4), SI
-
-q40vnnicontig:
-	IMULQ R9, SI
-	ADDQ  AX, SI
+	Q40ROWADDR(SI)
+	LEAQ  (R15)(R12*1), R10
+	Q40ROWADDR(R10)
+	LEAQ  (R15)(R12*2), R11
+	Q40ROWADDR(R11)
+	LEAQ  (R12)(R12*2), CX
+	ADDQ  R15, CX
+	Q40ROWADDR(CX)
 	MOVQ  DI, R12
 	MOVQ  dx+24(FP), R13
 	MOVQ  sx+32(FP), R14
@@ -164,49 +210,43 @@ q40vnnicontig:
 	SHRQ  $5, DX
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	SHRQ   $2, DX
-	JEQ    q40vnnitail
 
-q40vnniquad:
-	Q40BLKVNNI((SI), 2(SI), (R12), (R13), (R14), Y1)
-	Q40BLKVNNI(18(SI), 20(SI), 32(R12), 4(R13), 4(R14), Y2)
-	Q40BLKVNNI(36(SI), 38(SI), 64(R12), 8(R13), 8(R14), Y8)
-	Q40BLKVNNI(54(SI), 56(SI), 96(R12), 12(R13), 12(R14), Y9)
-	ADDQ $72, SI
-	ADDQ $128, R12
-	ADDQ $16, R13
-	ADDQ $16, R14
-	DECQ DX
-	JNE  q40vnniquad
-
-q40vnnitail:
-	MOVQ cols+64(FP), DX
-	SHRQ $5, DX
-	ANDQ $3, DX
-	JEQ  q40vnnired
-
-q40vnnione:
-	Q40BLKVNNI((SI), 2(SI), (R12), (R13), (R14), Y1)
+q40vnniblk:
+	VBROADCASTI128 (R12), Y10
+	VBROADCASTI128 16(R12), Y11
+	VBROADCASTSS   (R13), Y12
+	VBROADCASTSS   (R14), Y13
+	VADDPS         Y13, Y13, Y13
+	Q40PAIRVNNI((SI), 2(SI), (R10), 2(R10), Y1)
+	Q40PAIRVNNI((R11), 2(R11), (CX), 2(CX), Y2)
 	ADDQ $18, SI
+	ADDQ $18, R10
+	ADDQ $18, R11
+	ADDQ $18, CX
 	ADDQ $32, R12
 	ADDQ $4, R13
 	ADDQ $4, R14
 	DECQ DX
-	JNE  q40vnnione
+	JNE  q40vnniblk
 
-q40vnnired:
-	VADDPS Y2, Y1, Y1
-	VADDPS Y9, Y8, Y8
-	VADDPS Y8, Y1, Y1
-	VEXTRACTF128 $1, Y1, X2
-	VADDPS       X2, X1, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
+	VEXTRACTF128 $1, Y1, X3
+	VEXTRACTF128 $1, Y2, X4
+	VHADDPS      X3, X1, X1
+	VHADDPS      X4, X2, X2
+	VHADDPS      X2, X1, X1
+	MOVQ         n+56(FP), R13
+	LEAQ         3(R13), R12
+	SHRQ         $2, R12
+	DECQ         R13
 	VMOVSS       X1, (BX)(R15*4)
+	MOVQ         R12, DX
+	Q40STORE(1)
+	LEAQ         (R12)(R12*1), DX
+	Q40STORE(2)
+	LEAQ         (R12)(R12*2), DX
+	Q40STORE(3)
 	INCQ         R15
-	JMP q40vnnirow
+	JMP          q40vnnipass
 
 q40vnnidone:
 	VZEROUPPER
@@ -293,17 +333,22 @@ TEXT ·dotQ40AVX2(SB), NOSPLIT, $0-72
 	VMOVD        R10, X14
 	VPBROADCASTD X14, Y14
 
-q40avx2row:
-	CMPQ  R15, n+56(FP)
+q40avx2pass:
+	MOVQ  n+56(FP), R13
+	LEAQ  3(R13), R12
+	SHRQ  $2, R12         // q = ceil(n/4)
+	CMPQ  R15, R12
 	JGE   q40avx2done
+	DECQ  R13             // n-1
 	MOVQ  R15, SI
-	TESTQ R8, R8
-	JEQ   q40avx2contig
-	MOVLQSX (R8)(R15*4), SI
-
-q40avx2contig:
-	IMULQ R9, SI
-	ADDQ  AX, SI
+	Q40ROWADDR(SI)
+	LEAQ  (R15)(R12*1), R10
+	Q40ROWADDR(R10)
+	LEAQ  (R15)(R12*2), R11
+	Q40ROWADDR(R11)
+	LEAQ  (R12)(R12*2), CX
+	ADDQ  R15, CX
+	Q40ROWADDR(CX)
 	MOVQ  DI, R12
 	MOVQ  dx+24(FP), R13
 	MOVQ  sx+32(FP), R14
@@ -311,49 +356,43 @@ q40avx2contig:
 	SHRQ  $5, DX
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	SHRQ   $2, DX
-	JEQ    q40avx2tail
 
-q40avx2quad:
-	Q40BLKAVX2((SI), 2(SI), (R12), (R13), (R14), Y1)
-	Q40BLKAVX2(18(SI), 20(SI), 32(R12), 4(R13), 4(R14), Y2)
-	Q40BLKAVX2(36(SI), 38(SI), 64(R12), 8(R13), 8(R14), Y8)
-	Q40BLKAVX2(54(SI), 56(SI), 96(R12), 12(R13), 12(R14), Y9)
-	ADDQ $72, SI
-	ADDQ $128, R12
-	ADDQ $16, R13
-	ADDQ $16, R14
-	DECQ DX
-	JNE  q40avx2quad
-
-q40avx2tail:
-	MOVQ cols+64(FP), DX
-	SHRQ $5, DX
-	ANDQ $3, DX
-	JEQ  q40avx2red
-
-q40avx2one:
-	Q40BLKAVX2((SI), 2(SI), (R12), (R13), (R14), Y1)
+q40avx2blk:
+	VBROADCASTI128 (R12), Y10
+	VBROADCASTI128 16(R12), Y11
+	VBROADCASTSS   (R13), Y12
+	VBROADCASTSS   (R14), Y13
+	VADDPS         Y13, Y13, Y13
+	Q40PAIRAVX2((SI), 2(SI), (R10), 2(R10), Y1)
+	Q40PAIRAVX2((R11), 2(R11), (CX), 2(CX), Y2)
 	ADDQ $18, SI
+	ADDQ $18, R10
+	ADDQ $18, R11
+	ADDQ $18, CX
 	ADDQ $32, R12
 	ADDQ $4, R13
 	ADDQ $4, R14
 	DECQ DX
-	JNE  q40avx2one
+	JNE  q40avx2blk
 
-q40avx2red:
-	VADDPS Y2, Y1, Y1
-	VADDPS Y9, Y8, Y8
-	VADDPS Y8, Y1, Y1
-	VEXTRACTF128 $1, Y1, X2
-	VADDPS       X2, X1, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
+	VEXTRACTF128 $1, Y1, X3
+	VEXTRACTF128 $1, Y2, X4
+	VHADDPS      X3, X1, X1
+	VHADDPS      X4, X2, X2
+	VHADDPS      X2, X1, X1
+	MOVQ         n+56(FP), R13
+	LEAQ         3(R13), R12
+	SHRQ         $2, R12
+	DECQ         R13
 	VMOVSS       X1, (BX)(R15*4)
+	MOVQ         R12, DX
+	Q40STORE(1)
+	LEAQ         (R12)(R12*1), DX
+	Q40STORE(2)
+	LEAQ         (R12)(R12*2), DX
+	Q40STORE(3)
 	INCQ         R15
-	JMP q40avx2row
+	JMP          q40avx2pass
 
 q40avx2done:
 	VZEROUPPER

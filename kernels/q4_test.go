@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"dejavu/internal/half"
 )
@@ -240,14 +241,34 @@ func TestQ4AsmMatchesGo(t *testing.T) {
 				m, _, mags := randQ4(r, dt, rows, cols, 3)
 				x := randVec(r, cols, 2)
 				qx := quantizeQ4X(x)
+				// Gather lists of every length mod 4 (the Q4_0 kernels take
+				// four rows per pass, clamping past the end), with repeats
+				// of a row next to itself.
 				list := make([]int32, rows+2)
 				for i := range list {
 					list[i] = int32(r.IntN(rows))
+					if i%3 == 1 {
+						list[i] = list[i-1]
+					}
 				}
-				y := make([]float32, rows)
-				yg := make([]float32, len(list))
+				y := make([]float32, rows+1) // a guard after each
+				yg := make([]float32, len(list)+1)
+				y[rows], yg[len(list)] = 7, 7
 				archDotRowsQ4(k.id, dt, m.q4Ptr(0, rows), dt.RowBytes(cols), qx, &y[0], nil, rows, cols)
 				archDotRowsQ4(k.id, dt, m.q4Ptr(0, rows), dt.RowBytes(cols), qx, &yg[0], &list[0], len(list), cols)
+				if y[rows] != 7 || yg[len(list)] != 7 {
+					t.Fatalf("%s %v %d×%d: wrote past y", k.name, dt, rows, cols)
+				}
+				// A GEMV over rows 1.. (n-1 rows, another length mod 4)
+				// must match too; y[0] is left alone.
+				if rows > 1 {
+					y0 := y[0]
+					rb := dt.RowBytes(cols)
+					archDotRowsQ4(k.id, dt, unsafe.Add(m.q4Ptr(0, rows), rb), rb, qx, &y[1], nil, rows-1, cols)
+					if y[0] != y0 {
+						t.Fatalf("%s %v %d×%d: GEMV of rows 1.. wrote y[0]", k.name, dt, rows, cols)
+					}
+				}
 				check := func(what string, got float32, i int) {
 					g := m.dotRowQ4X(i, qx)
 					var s float64
@@ -263,6 +284,11 @@ func TestQ4AsmMatchesGo(t *testing.T) {
 				}
 				for j, i := range list {
 					check("gather", yg[j], int(i))
+					// A row's sum does not depend on the rows it shares a
+					// pass with: gather and GEMV agree exactly.
+					if yg[j] != y[i] {
+						t.Fatalf("%s %v %d×%d: gather row %d %v, GEMV %v", k.name, dt, rows, cols, i, yg[j], y[i])
+					}
 				}
 				q4XPool.Put(qx)
 			}

@@ -57,7 +57,18 @@ func TestGGUFQuantizedMatchesQuantize(t *testing.T) {
 		wantP, wantD := logitsBoth(t, ref, pool, ids)
 		gotP, gotD := logitsBoth(t, m, pool, ids)
 		checkRows(t, dt.String()+" prompt", gotP, wantP, ref.Cfg.Vocab, 1e-4)
-		checkRows(t, dt.String()+" decode", gotD, wantD, ref.Cfg.Vocab, 1e-4)
+		// Decode quantizes each product's x to int8 (Q4 kernels), and the
+		// GGUF's permuted q/k rows sum the attention scores in another
+		// order than the in-memory model: an f32 rounding difference that
+		// moves one x value across an int8 rounding boundary changes a
+		// logit by a few percent of the largest (0.028 with the Q4_0
+		// kernels of four rows per pass, 0.035 with the pure-Go
+		// reference; 1e-4 held for the one-row kernels by chance).
+		decTol := 1e-4
+		if dt == kernels.Q4_0 {
+			decTol = 0.06
+		}
+		checkRows(t, dt.String()+" decode", gotD, wantD, ref.Cfg.Vocab, decTol)
 		// Sparse decoding gathers rows of the GGUF's matrices and reads
 		// neuron-major copies of Down and O (Q8_0, a second rounding, and
 		// the integer Q8_0 accumulate): with every row selected it gives the
