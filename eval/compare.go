@@ -145,18 +145,7 @@ func CompareMany(ref Session, tests []Session, ids []int, o PerplexityOptions) (
 // logSoftmax writes log softmax(row) into dst in float64 and returns the
 // argmax (first maximal logit).
 func logSoftmax(dst []float64, row []float32) int {
-	mx, arg := row[0], 0
-	for i, v := range row {
-		if v > mx {
-			mx, arg = v, i
-		}
-	}
-	m := float64(mx)
-	var sum float64
-	for _, v := range row {
-		sum += math.Exp(float64(v) - m)
-	}
-	lse := m + math.Log(sum)
+	lse, arg := logSumExp(row)
 	for i, v := range row {
 		dst[i] = float64(v) - lse
 	}
@@ -166,18 +155,7 @@ func logSoftmax(dst []float64, row []float32) int {
 // klRow returns KL(P ‖ Q) for the reference log-probabilities p and the
 // test logits row, the row's argmax and log Q(target).
 func klRow(p []float64, row []float32, target int) (kl float64, arg int, lq float64) {
-	mx := row[0]
-	for i, v := range row {
-		if v > mx {
-			mx, arg = v, i
-		}
-	}
-	m := float64(mx)
-	var sum float64
-	for _, v := range row {
-		sum += math.Exp(float64(v) - m)
-	}
-	lse := m + math.Log(sum)
+	lse, arg := logSumExp(row)
 	for i, v := range row {
 		if lp := p[i]; lp > -745 { // exp underflows to 0 below: no mass
 			kl += math.Exp(lp) * (lp - (float64(v) - lse))

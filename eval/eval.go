@@ -39,9 +39,10 @@ type tokenScore struct {
 	argmax bool
 }
 
-// scoreRow computes log softmax(row)[tok] in float64.
-func scoreRow(row []float32, tok int) tokenScore {
-	mx, arg := row[0], 0
+// logSumExp returns log Σ exp(row) in float64 and the row's argmax (the
+// first maximal logit).
+func logSumExp(row []float32) (lse float64, arg int) {
+	mx := row[0]
 	for i, v := range row {
 		if v > mx {
 			mx, arg = v, i
@@ -52,7 +53,13 @@ func scoreRow(row []float32, tok int) tokenScore {
 	for _, v := range row {
 		sum += math.Exp(float64(v) - m)
 	}
-	return tokenScore{logp: float64(row[tok]) - m - math.Log(sum), argmax: arg == tok}
+	return m + math.Log(sum), arg
+}
+
+// scoreRow computes log softmax(row)[tok] in float64.
+func scoreRow(row []float32, tok int) tokenScore {
+	lse, arg := logSumExp(row)
+	return tokenScore{logp: float64(row[tok]) - lse, argmax: arg == tok}
 }
 
 // scoreRows scores targets[i] against row i of logits (len(targets) rows of
