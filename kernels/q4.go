@@ -30,7 +30,7 @@ import (
 //
 // Neuron-major copies (Transpose, for the sparse accumulate of the second
 // MLP matrix and the attention output) are made in Q8_0: the 4-bit values
-// are decoded to f32, transposed and quantized to Q8_0 (see transposeQ4).
+// are decoded to f32, transposed and quantized to Q8_0 (see transposeQuant).
 
 // Q4Block is the number of weights in a Q4_0 block; QKBlock in a Q4_K
 // super-block.
@@ -319,27 +319,6 @@ func (m Mat) gatherRowsQ4(y, x []float32, rows []int32) {
 			qx, unsafe.SliceData(y), unsafe.SliceData(rows), len(rows), m.Cols)
 	}
 	q4XPool.Put(qx)
-}
-
-// transposeQ4 returns the transpose of a Q4 matrix in Q8_0 (f16 when the
-// original row count is not a multiple of 32): the weights are decoded,
-// transposed and quantized to Q8_0, whose 8-bit step within each new block
-// (32 weights from 32 different original rows) is a fraction of the 4-bit
-// one, so the copy differs from the original by at most half a Q8_0 step
-// per weight. Keeping 4 bits would need a second 4-bit rounding, which
-// roughly doubles the error of the weights the sparse path reads.
-func (m Mat) transposeQ4() Mat {
-	r, c := m.Rows, m.Cols
-	v := make([]float32, r*c)
-	for i := 0; i < r; i++ {
-		m.rowQ4(i, v[i*c:(i+1)*c])
-	}
-	f := MatF32(r, c, v).Transpose()
-	if r%Q8Block != 0 {
-		out, _ := f.Quantize(F16)
-		return out
-	}
-	return QuantizeQ8_0(c, r, f.f32)
 }
 
 // QuantizeQ4_0 quantizes the rows×cols values of src (row-major, cols a

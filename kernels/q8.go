@@ -162,26 +162,6 @@ func (m Mat) axpyRowQ8(i int, a float32, y []float32, start, end int) {
 	}
 }
 
-// transposeQ8 returns the transpose of a Q8_0 matrix: it is decoded to f32,
-// transposed and quantized again, so every weight is rounded twice (the
-// second time to the scale of its new block, which gathers weights of 32
-// different rows of the original; the error stays within half a step of
-// the new block). When the new rows (the old Rows) are not a multiple of 32
-// the transpose is kept in f16 instead.
-func (m Mat) transposeQ8() Mat {
-	r, c := m.Rows, m.Cols
-	v := make([]float32, r*c)
-	for i := 0; i < r; i++ {
-		m.rowQ8(i, v[i*c:(i+1)*c])
-	}
-	f := MatF32(r, c, v).Transpose()
-	if r%Q8Block != 0 {
-		out, _ := f.Quantize(F16)
-		return out
-	}
-	return QuantizeQ8_0(c, r, f.f32)
-}
-
 // packRowQ8 sets dst[k*mr + r] = m[i][kb+k] for k0 ≤ k < kc (Q8_0).
 func (m Mat) packRowQ8(dst []float32, i, kb, k0, kc, r, mr int) {
 	rb := Q8_0.RowBytes(m.Cols)

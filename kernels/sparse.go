@@ -343,16 +343,12 @@ func (m Mat) axpyRow(i int, a float32, y []float32, start, end int) {
 	}
 }
 
-// Transpose returns Wᵀ as a new matrix of the same dtype (Cols×Rows), for
-// kernels that read one neuron or head as one contiguous row. A Q8_0 matrix
-// is transposed in f32 and quantized again (see transposeQ8: a second
-// rounding, and f16 when Rows is not a multiple of 32).
+// Transpose returns Wᵀ as a new matrix (Cols×Rows), for kernels that read
+// one neuron or head as one contiguous row: of the same dtype for f32, f16
+// and bf16; block-quantized matrices see transposeQuant.
 func (m Mat) Transpose() Mat {
-	if m.DType == Q8_0 {
-		return m.transposeQ8()
-	}
-	if m.DType.isQ4() {
-		return m.transposeQ4()
+	if m.DType == Q8_0 || m.DType.isQ4() {
+		return m.transposeQuant()
 	}
 	t := Mat{Rows: m.Cols, Cols: m.Rows, DType: m.DType}
 	r, c := m.Rows, m.Cols
@@ -387,4 +383,26 @@ func (m Mat) Transpose() Mat {
 		}
 	}
 	return t
+}
+
+// transposeQuant returns the transpose of a block-quantized matrix (Q8_0,
+// Q4_0, Q4_K) in Q8_0: decoded to f32, transposed and quantized again. Each
+// new block gathers 32 weights of 32 different original rows, so every
+// weight is rounded a second time, to within half a Q8_0 step of its new
+// block — for the Q4 types a fraction of their own 4-bit step, where a
+// second 4-bit rounding would roughly double the error the sparse path
+// reads. When the new rows (the old Rows) are not a multiple of 32 the
+// transpose is kept in f16 instead.
+func (m Mat) transposeQuant() Mat {
+	r, c := m.Rows, m.Cols
+	v := make([]float32, r*c)
+	for i := 0; i < r; i++ {
+		m.Row(i, v[i*c:(i+1)*c])
+	}
+	f := MatF32(r, c, v).Transpose()
+	if r%Q8Block != 0 {
+		out, _ := f.Quantize(F16)
+		return out
+	}
+	return QuantizeQ8_0(c, r, f.f32)
 }
