@@ -20,14 +20,48 @@ import (
 // the shapes and types of its matrices and a sample of rows of every layer
 // matrix (first, middle, last) and of the embedding. Predictors and
 // recorded activations carry it so they are never used with another model.
+//
+// It does not depend on the file the weights came from: the configuration
+// enters as the block layout (Family, biases), not the architecture name,
+// and the q/k rows of interleaved-RoPE models (GGUF "llama", llama2.c) are
+// sampled in Hugging Face's half-split order. So an f16 GGUF written by
+// `dejavu convert` from an f16 checkpoint has the checkpoint's
+// fingerprint, and predictors trained on either serve both; a copy in
+// another precision has other weights and another fingerprint.
 func Fingerprint(m *model.Model) string {
-	h := sha256.New()
 	c := m.Cfg
-	fmt.Fprintf(h, "dejavu-fingerprint/1 %s %v vocab=%d d=%d L=%d H=%d KV=%d hd=%d ffn=%d act=%s preln=%v proj=%d\n",
+	hdr := fmt.Sprintf("dejavu-fingerprint/2 %v vocab=%d d=%d L=%d H=%d KV=%d hd=%d ffn=%d act=%s preln=%v proj=%d qkvbias=%v\n",
+		c.Family, c.Vocab, c.Hidden, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.FFN, c.ActName, c.PreLN, c.ProjDim, c.QKVBias)
+	return fingerprint(m, hdr, true, c.Interleave)
+}
+
+// legacyFingerprint is the first version of Fingerprint (architecture name
+// in the header, rows in storage order), still accepted when loading
+// predictors and activations recorded with it.
+func legacyFingerprint(m *model.Model) string {
+	c := m.Cfg
+	hdr := fmt.Sprintf("dejavu-fingerprint/1 %s %v vocab=%d d=%d L=%d H=%d KV=%d hd=%d ffn=%d act=%s preln=%v proj=%d\n",
 		c.Arch, c.Family, c.Vocab, c.Hidden, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.FFN, c.ActName, c.PreLN, c.ProjDim)
+	return fingerprint(m, hdr, false, false)
+}
+
+// fingerprintMatches reports whether fp (from a file) identifies m under the
+// current or the legacy definition.
+func fingerprintMatches(m *model.Model, fp string) bool {
+	return fp == Fingerprint(m) || fp == legacyFingerprint(m)
+}
+
+// fingerprint hashes hdr and the sampled rows (first, middle, last and, if
+// second, also the second: a q/k row that RoPE layouts order differently);
+// halfSplit maps q/k rows from the interleaved RoPE layout to the
+// half-split one.
+func fingerprint(m *model.Model, hdr string, second, halfSplit bool) string {
+	h := sha256.New()
+	h.Write([]byte(hdr))
 	var buf []float32
 	var b4 [4]byte
-	sample := func(name string, w kernels.Mat) {
+	hd := m.Cfg.HeadDim
+	sample := func(name string, w kernels.Mat, rope bool) {
 		fmt.Fprintf(h, "%s %v %dx%d\n", name, w.DType, w.Rows, w.Cols)
 		if w.Rows == 0 || w.Cols == 0 {
 			return
@@ -36,7 +70,18 @@ func Fingerprint(m *model.Model) string {
 			buf = make([]float32, w.Cols)
 		}
 		row := buf[:w.Cols]
-		for _, r := range []int{0, w.Rows / 2, w.Rows - 1} {
+		rows := []int{0, w.Rows / 2, w.Rows - 1}
+		if second {
+			rows = append(rows, min(1, w.Rows-1))
+		}
+		for _, r := range rows {
+			if rope && halfSplit && hd >= 2 {
+				// Row j of a head in the half-split layout is pair j mod
+				// hd/2, element j div hd/2: row 2(j mod hd/2) + j div hd/2
+				// of the interleaved one.
+				j, half := r%hd, hd/2
+				r = r - j + (j%half)*2 + j/half
+			}
 			w.Row(r, row)
 			for _, v := range row {
 				binary.LittleEndian.PutUint32(b4[:], math.Float32bits(v))
@@ -44,14 +89,15 @@ func Fingerprint(m *model.Model) string {
 			}
 		}
 	}
-	sample("embed", m.Embed)
+	sample("embed", m.Embed, false)
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		for _, x := range []struct {
-			n string
-			w kernels.Mat
-		}{{"q", l.Q.W}, {"k", l.K.W}, {"v", l.V.W}, {"o", l.O.W}, {"gate", l.Gate.W}, {"up", l.Up.W}, {"down", l.Down.W}} {
-			sample(fmt.Sprintf("layer%d.%s", i, x.n), x.w)
+			n    string
+			w    kernels.Mat
+			rope bool
+		}{{"q", l.Q.W, true}, {"k", l.K.W, true}, {"v", l.V.W, false}, {"o", l.O.W, false}, {"gate", l.Gate.W, false}, {"up", l.Up.W, false}, {"down", l.Down.W, false}} {
+			sample(fmt.Sprintf("layer%d.%s", i, x.n), x.w, x.rope)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))

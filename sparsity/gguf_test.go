@@ -10,9 +10,10 @@ import (
 )
 
 // TestPredictorsOnGGUF: predictors trained on a GGUF model (an f16 copy of
-// a fixture) load for that file and decode it sparsely; the same weights
-// in other precisions (the f32 safetensors, a Q8_0 GGUF) are other models
-// to the fingerprint and are refused.
+// a fixture) load for that file and decode it sparsely, and for the same
+// f16 weights loaded from the safetensors (q/k rows in the other RoPE
+// layout); the same weights in other precisions (the f32 safetensors, a
+// Q8_0 GGUF) are other models to the fingerprint and are refused.
 func TestPredictorsOnGGUF(t *testing.T) {
 	pool := kernels.NewPool(2)
 	defer pool.Close()
@@ -50,6 +51,16 @@ func TestPredictorsOnGGUF(t *testing.T) {
 	}
 	if d := a.Density; d.Tokens != 11 || d.MLP() != 0.25 || d.Heads() >= 1 {
 		t.Errorf("sparse decode of the GGUF: density %+v", d)
+	}
+	h := loadTiny(t, "llama-relu-sharded")
+	if err := h.Quantize(kernels.F16); err != nil {
+		t.Fatal(err)
+	}
+	if Fingerprint(h) != Fingerprint(g) {
+		t.Errorf("f16 safetensors fingerprint %.12s differs from its f16 GGUF's %.12s", Fingerprint(h), Fingerprint(g))
+	}
+	if _, err := Load(path, h); err != nil {
+		t.Errorf("predictors of the f16 GGUF refused for the same f16 weights from safetensors: %v", err)
 	}
 	for what, other := range map[string]*model.Model{"the f32 safetensors": src, "a Q8_0 GGUF": write("q8.gguf", kernels.Q8_0)} {
 		if _, err := Load(path, other); err == nil || !strings.Contains(err.Error(), "another model") {
