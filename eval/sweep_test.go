@@ -2,7 +2,8 @@ package eval
 
 import (
 	"math"
-	"slices"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -12,7 +13,7 @@ func TestParseSweepSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []SweepSetting{{Density: 0.5}, {}, {}, {Mass: 0.99}, {}}
-	if !slices.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("settings %+v, want %+v", got, want)
 	}
 	names := []string{"density 0.5", "cal", "cal", "mass 0.99", "cal"}
@@ -25,6 +26,55 @@ func TestParseSweepSettings(t *testing.T) {
 		if _, err := ParseSweepSettings("head", bad[0], bad[1]); err == nil {
 			t.Errorf("densities %q, masses %q accepted", bad[0], bad[1])
 		}
+	}
+}
+
+func TestParseOracleHeads(t *testing.T) {
+	got, err := ParseOracleHeads([]string{"0.6", " 1", "8:5:5:4"}, 4, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SweepSetting{{Oracle: []int{5, 5, 5, 4}}, {Oracle: []int{8, 8, 8, 8}}, {Oracle: []int{8, 5, 5, 4}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("oracle settings %+v, want %+v", got, want)
+	}
+	if s := got[0].String(); s != "oracle 5:5:5:4" {
+		t.Errorf("name %q", s)
+	}
+	for _, bad := range []string{"0", "1.2", "x", "8:5:5", "8:5:5:9", "8:5:0:4"} {
+		if _, err := ParseOracleHeads([]string{bad}, 4, 8); err == nil {
+			t.Errorf("--head-oracle %q accepted", bad)
+		}
+	}
+}
+
+// TestSweepOracleHeads: oracle head settings in a sweep compute exactly
+// their budgets (all heads: the dense result), and are refused in decode
+// mode.
+func TestSweepOracleHeads(t *testing.T) {
+	f, _ := loadFixture(t, "opt-preln")
+	m, pool := loadTinyModel(t, "opt-preln")
+	pred := tinyPredictors(t, m, pool)
+	c := m.Cfg
+	heads, err := ParseOracleHeads([]string{"1", "0.5"}, c.Layers, c.Heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := PerplexityOptions{Ctx: f.Ctx, BOS: f.BOS, MaxTokens: f.Ctx + 5}
+	sw, err := RunSweep(m, pool, pred, f.IDs, []SweepSetting{{Density: 1}}, heads, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, half := sw.Points[0], sw.Points[1]
+	if all.HeadDensity != 1 || relDiff(all.Perplexity, sw.Dense.Perplexity) > 1e-4 || all.Top1Agreement < 0.99 {
+		t.Errorf("oracle with every head: %+v (dense %v)", all, sw.Dense.Perplexity)
+	}
+	if half.HeadDensity != 0.5 || half.MLPDensity != 1 || half.KLMean <= 0 || !strings.HasPrefix(half.HeadSetting, "oracle ") {
+		t.Errorf("oracle with half the heads: %+v", half)
+	}
+	o.Decode = true
+	if _, err := RunSweep(m, pool, pred, f.IDs, []SweepSetting{{Density: 1}}, heads, o); err == nil {
+		t.Error("oracle heads ran in decode mode")
 	}
 }
 

@@ -38,6 +38,9 @@ func (s *Session) maskBegin(li int, x []float32, n int) {
 	H, d := c.Heads, c.Hidden
 	s.headMask, s.nextMask = s.nextMask, s.headMask
 	cur := s.headMask[:n*H]
+	if o := s.oracle(); o != nil {
+		o.layer = li
+	}
 	if li == 0 {
 		for i := range cur {
 			cur[i] = true
@@ -66,8 +69,11 @@ func (s *Session) maskBegin(li int, x []float32, n int) {
 }
 
 // maskHeads zeroes the attention outputs (s.att) of the heads not selected
-// for each of n rows.
+// for each of n rows (chosen by the oracle instead, if set: oracle.go).
 func (s *Session) maskHeads(n int) {
+	if o := s.oracle(); o != nil {
+		s.oracleMask(o, n)
+	}
 	c := s.m.Cfg
 	H, hd := c.Heads, c.HeadDim
 	for i := 0; i < n; i++ {

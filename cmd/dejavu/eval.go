@@ -798,6 +798,7 @@ func newEvalSweep() *cobra.Command {
 		predictors         string
 		mlpDens, mlpMass   []string
 		headDens, headMass []string
+		headOracle         []string
 		texts              []string
 		ctxN               int
 		protocol           string
@@ -806,7 +807,7 @@ func newEvalSweep() *cobra.Command {
 		decode             bool
 	)
 	c := &cobra.Command{
-		Use:   "sweep --predictors F [--mlp-density D,...] [--mlp-mass M,...] [--head-density H,...] [--head-mass M,...] --max-tokens N --out SWEEP.json FILE...",
+		Use:   "sweep --predictors F [--mlp-density D,...] [--mlp-mass M,...] [--head-density H,...] [--head-mass M,...] [--head-oracle F,...] --max-tokens N --out SWEEP.json FILE...",
 		Short: "Perplexity, KL and top-1 agreement of sparse decoding over a grid of densities and budgets",
 		Long: `Run 'eval compare' for every combination of one MLP setting and one head
 setting on the same tokens (windows of --ctx of the text files, as 'eval ppl'
@@ -820,6 +821,10 @@ training validation split), or "cal" in either list (the predictors' calibrated
 per-layer budgets; a density of 0 means the same). Head settings likewise:
 --head-density (1: all heads), --head-mass, "cal". Without any MLP flag the
 densities 0.05,0.1,0.2,0.3,0.5,1 are swept; without any head flag, "cal".
+--head-oracle adds head settings that no predictor can reach: each token
+keeps the heads of largest output norm, chosen after computing them all (a
+fraction of all heads, or K0:K1:... heads per layer): how sparse the
+model's attention is, the bound for any head predictor.
 
 For each combination: the densities the sparse steps actually computed, both
 perplexities and the rise, KL(P_dense ‖ P_sparse) (mean, p99), top-1
@@ -840,7 +845,14 @@ plots, and prints a Markdown table (also appended to --md).`,
 			if err != nil {
 				return err
 			}
-			heads, err := sweepSettingsFlags(cmd, "head", headDens, headMass, []string{"cal"})
+			def := []string{"cal"}
+			if len(headOracle) > 0 {
+				def = nil
+			}
+			heads, err := sweepSettingsFlags(cmd, "head", headDens, headMass, def)
+			if len(headOracle) > 0 && err != nil && len(heads) == 0 {
+				err = nil
+			}
 			if err != nil {
 				return err
 			}
@@ -863,6 +875,11 @@ plots, and prints a Markdown table (also appended to --md).`,
 			if err != nil {
 				return err
 			}
+			oracle, err := eval.ParseOracleHeads(headOracle, m.Model.Cfg.Layers, m.Model.Cfg.Heads)
+			if err != nil {
+				return err
+			}
+			heads = append(heads, oracle...)
 			sw, err := runEvalSweep(m, path, predictors, pred, files, ids, mlps, heads, eval.PerplexityOptions{Ctx: ctxN, Protocol: p, BOS: bos,
 				Decode: decode, MaxTokens: maxTokens, Progress: windowBar(progress, "sweep")})
 			if err != nil {
@@ -883,6 +900,7 @@ plots, and prints a Markdown table (also appended to --md).`,
 	f.StringSliceVar(&mlpMass, "mlp-mass", nil, "MLP activation-mass recall targets of per-layer budgets, comma-separated (cal: calibrated budgets)")
 	f.StringSliceVar(&headDens, "head-density", nil, "uniform head densities, comma-separated (1: all heads; 0 or cal: calibrated budgets, the default when no head flag is given)")
 	f.StringSliceVar(&headMass, "head-mass", nil, "head-norm-mass recall targets of per-layer budgets, comma-separated (cal: calibrated budgets)")
+	f.StringSliceVar(&headOracle, "head-oracle", nil, "measure the oracle: keep each token's heads of largest output norm, known only after computing them all (an upper bound for any head predictor); a fraction of all heads spread over the layers, or K0:K1:… heads per layer; comma-separated")
 	f.StringSliceVar(&texts, "text", nil, "text files (or give them as arguments)")
 	f.IntVar(&ctxN, "ctx", 512, "window length in tokens")
 	f.StringVar(&protocol, "protocol", string(eval.Windows), "windows or llamacpp")
