@@ -122,7 +122,7 @@ func (m Mat) gatherRows(y, x []float32, rows []int32) {
 	xp := unsafe.SliceData(x)
 	n4 := n &^ 3
 	if n4 > 0 {
-		archGather(kern.id, m.DType, w, stride, xp, unsafe.SliceData(y), unsafe.SliceData(rows), n4, prefetchDist(m.DType.RowBytes(ca)), ca)
+		gatherLaned(kern.id, m.DType, w, stride, xp, y, rows[:n4], prefetchDist(m.DType.RowBytes(ca)), ca)
 	}
 	if n4 < n { // the last 1-3 rows: a pass padded with copies of the last row
 		var r4 [4]int32
@@ -169,7 +169,7 @@ func (m Mat) accumRows(y []float32, rows []int32, a []float32) {
 	yp := unsafe.SliceData(y)
 	n4 := n &^ 3
 	if n4 > 0 {
-		archAccum(kern.id, m.DType, w, stride, yp, unsafe.SliceData(a), unsafe.SliceData(rows), n4, prefetchDist(m.DType.RowBytes(ca)), ca)
+		accumLaned(kern.id, m.DType, w, stride, yp, a, rows[:n4], prefetchDist(m.DType.RowBytes(ca)), ca)
 	}
 	if n4 < n { // the last 1-3 rows: a pass padded with the last row times 0
 		var r4 [4]int32
