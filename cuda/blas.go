@@ -21,6 +21,7 @@ const (
 	blasOpT      = 1
 	cudaR32F     = 0
 	cudaR16F     = 2
+	cudaR16BF    = 14
 	blasCompute  = 68 // CUBLAS_COMPUTE_32F
 	blasAlgoDflt = -1 // CUBLAS_GEMM_DEFAULT
 )
@@ -67,14 +68,19 @@ func checkBlas(call string, r int32) error {
 
 // gemm computes, for n row-major activations X (n × k, f16), Y = X·Wᵀ
 // (n × m, f32) where W is m × k row-major f16 (transW) — or Y = X·W where
-// W is k × m (the transposed, neuron-major matrices) — adding beta·Y.
-func (d *Device) gemm(y uint64, w uint64, x uint64, n, m, k int, transW bool, beta float32) error {
+// W is k × m (the transposed, neuron-major matrices) — adding beta·Y. With
+// bf, W and X are bf16 instead.
+func (d *Device) gemm(y uint64, w uint64, x uint64, n, m, k int, transW bool, beta float32, bf bool) error {
+	dt := int32(cudaR16F)
+	if bf {
+		dt = cudaR16BF
+	}
 	alpha := float32(1)
 	ta, lda := int32(blasOpT), int32(k)
 	if !transW {
 		ta, lda = blasOpN, int32(m)
 	}
-	r := blas.cublasGemmEx(d.blas, ta, blasOpN, int32(m), int32(n), int32(k), unsafe.Pointer(&alpha), w, cudaR16F, lda,
-		x, cudaR16F, int32(k), unsafe.Pointer(&beta), y, cudaR32F, int32(m), blasCompute, blasAlgoDflt)
+	r := blas.cublasGemmEx(d.blas, ta, blasOpN, int32(m), int32(n), int32(k), unsafe.Pointer(&alpha), w, dt, lda,
+		x, dt, int32(k), unsafe.Pointer(&beta), y, cudaR32F, int32(m), blasCompute, blasAlgoDflt)
 	return checkBlas(fmt.Sprintf("cublasGemmEx %d×%d×%d", m, n, k), r)
 }

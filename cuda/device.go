@@ -10,11 +10,12 @@
 // exported methods may be called from any goroutine; calls on one device
 // are serialised.
 //
-// Precision: weights are stored on the GPU as f16 (bf16 checkpoints are
-// rounded to f16 too, for now); activations, norms, the KV cache and all
-// accumulation are f32. Prompt products run through cuBLAS (f16 inputs, f32
-// accumulation and output), decode steps through the package's own GEMV
-// kernels (f16 weights, f32 vectors), captured in a CUDA graph.
+// Precision: weights are stored on the GPU as bf16 when the checkpoint's
+// are bf16, else as f16; activations, norms, the KV cache and all
+// accumulation are f32. Prompt products run through cuBLAS (16-bit inputs
+// of the weights' type, f32 accumulation and output), decode steps through
+// the package's own GEMV kernels (16-bit weights, f32 vectors), captured in
+// a CUDA graph.
 package cuda
 
 import (
@@ -37,8 +38,8 @@ import (
 var ptxFS embed.FS
 
 // kernelNames are the entry points of the PTX module.
-var kernelNames = []string{"gemv_f16", "accum_rows", "norm_rows", "embed_rows", "add_pos", "add_bias",
-	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope", "select_rows",
+var kernelNames = []string{"gemv_f16", "gemv_bf16", "accum_rows_f16", "accum_rows_bf16", "norm_rows", "embed_rows", "add_pos", "add_bias",
+	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope_f16", "qkv_rope_bf16", "select_rows",
 	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast"}
 
 // Device is one GPU with its context, stream, cuBLAS handle and kernels.
@@ -56,24 +57,26 @@ type Device struct {
 	mod    uintptr
 	fn     map[string]uintptr
 
-	occ      map[[2]int]int // resident blocks per SM by (kernel index, shared memory)
-	minWPR   int            // least warps per row in the GEMV kernels (tuning)
-	fuseNorm bool           // GEMV blocks normalize their input themselves (tuning; off: one norm kernel)
-	pdl      bool           // launch with programmatic stream serialization (sm_90)
-	attnMode int            // decode attention: attnSplit (default), attnSplitCombine, attnLegacy (DEJAVU_CUDA_ATTN)
-	splits   int            // decode attention splits per head (0: from the SMs; DEJAVU_CUDA_ATTN_SPLITS)
-	selOld   bool           // predictors: the one-block select_rows and a separate norm (DEJAVU_CUDA_SELECT=legacy)
-	selFast  bool           // predictors: select_fast (one grid barrier; slower) instead of select_multi (DEJAVU_CUDA_SELECT=fast)
-	predNorm bool           // predictors: standardize with norm_rows, not in the first GEMV's blocks (DEJAVU_CUDA_PRED_NORM=1)
-	ahead    bool           // predictors: the head predictor on the side stream (off: DEJAVU_CUDA_LOOKAHEAD=0)
-	selG     int            // select_multi's blocks (0: from n; tuning)
-	side     uintptr        // second stream: the lookahead head predictor
-	ev       [3]uintptr     // fork, x read, join events of the lookahead
-	prof     *profiler      // when set, launch times each kernel (not during graph capture)
-	work     chan func()
-	mu       sync.Mutex
-	closed   bool
-	maxSmem  int // largest dynamic shared memory per block (opt-in)
+	occ       map[[2]int]int // resident blocks per SM by (kernel index, shared memory)
+	minWPR    int            // least warps per row in the GEMV kernels (tuning)
+	fuseNorm  bool           // GEMV blocks normalize their input themselves (tuning; off: one norm kernel)
+	pdl       bool           // launch with programmatic stream serialization (sm_90)
+	attnMode  int            // decode attention: attnSplit (default), attnSplitCombine, attnLegacy (DEJAVU_CUDA_ATTN)
+	splits    int            // decode attention splits per head (0: from the SMs; DEJAVU_CUDA_ATTN_SPLITS)
+	selOld    bool           // predictors: the one-block select_rows and a separate norm (DEJAVU_CUDA_SELECT=legacy)
+	selFast   bool           // predictors: select_fast (one grid barrier; slower) instead of select_multi (DEJAVU_CUDA_SELECT=fast)
+	predNorm  bool           // predictors: standardize with norm_rows, not in the first GEMV's blocks (DEJAVU_CUDA_PRED_NORM=1)
+	ahead     bool           // predictors: the head predictor on the side stream (off: DEJAVU_CUDA_LOOKAHEAD=0)
+	thrKernel bool           // predictors: thresholds applied by the selection kernel, not the second GEMV (DEJAVU_CUDA_THR=kernel)
+	predStd   bool           // predictors: inputs standardized by the model's norm kernel when it runs (off: DEJAVU_CUDA_PRED_STD=0)
+	selG      int            // select_multi's blocks (0: from n; tuning)
+	side      uintptr        // second stream: the lookahead head predictor
+	ev        [3]uintptr     // fork, x read, join events of the lookahead
+	prof      *profiler      // when set, launch times each kernel (not during graph capture)
+	work      chan func()
+	mu        sync.Mutex
+	closed    bool
+	maxSmem   int // largest dynamic shared memory per block (opt-in)
 }
 
 // Open starts device ordinal: the driver and cuBLAS are loaded, the
@@ -211,6 +214,8 @@ func (d *Device) init() error {
 	d.selFast = os.Getenv("DEJAVU_CUDA_SELECT") == "fast"
 	d.predNorm = os.Getenv("DEJAVU_CUDA_PRED_NORM") == "1"
 	d.ahead = os.Getenv("DEJAVU_CUDA_LOOKAHEAD") != "0"
+	d.thrKernel = os.Getenv("DEJAVU_CUDA_THR") == "kernel"
+	d.predStd = os.Getenv("DEJAVU_CUDA_PRED_STD") != "0"
 	ptx, err := readPTX(d.Major)
 	if err != nil {
 		return err
@@ -247,7 +252,7 @@ func (d *Device) init() error {
 	}
 	// The attention kernel keeps a row of scores in shared memory, the
 	// GEMV kernels their input vector: allow up to the device's maximum.
-	for _, k := range []string{"attention", "gemv_f16", "qkv_rope", "select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
+	for _, k := range []string{"attention", "gemv_f16", "gemv_bf16", "qkv_rope_f16", "qkv_rope_bf16", "select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
 		limit := d.maxSmem
 		if k == "select_multi" || k == "select_fast" {
 			limit = d.maxSmem - selectStaticSmem // its histogram is static shared memory

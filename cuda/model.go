@@ -3,16 +3,28 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"os"
 
 	"dejavu/internal/half"
 	"dejavu/kernels"
 	"dejavu/model"
 )
 
-// mat is an f16 matrix in device memory, rows × cols row-major.
+// mat is an f16 (bf16 when bf is set) matrix in device memory, rows ×
+// cols row-major.
 type mat struct {
 	p          uint64
 	rows, cols int
+	bf         bool
+}
+
+// kernel is the entry point of kernel base for m's weight type: base +
+// "_f16" or base + "_bf16".
+func (m mat) kernel(base string) string {
+	if m.bf {
+		return base + "_bf16"
+	}
+	return base + "_f16"
 }
 
 func (m mat) bytes() int64 { return int64(m.rows) * int64(m.cols) * 2 }
@@ -38,7 +50,8 @@ type Model struct {
 	Cfg    model.Config
 	dev    *Device
 	embed  mat // Vocab × ProjDim
-	pos    mat // OPT: (MaxPos+2) × Hidden
+	pos    mat // OPT: (MaxPos+2) × Hidden, f16 (f32 when posF32)
+	posF32 bool
 	projIn mat // Hidden × ProjDim (0 when absent)
 	projOu mat // ProjDim × Hidden
 	normW  uint64
@@ -47,16 +60,28 @@ type Model struct {
 	layers []layer
 	allocs []uint64
 	wbytes int64
+	bf16   bool                     // the matrices are bf16 (else f16); prompt activations too
+	preds  map[predKey]*predWeights // predictors uploaded once per model (see SetPredictors)
+	predUp int                      // how many predictor sets were uploaded (tests)
 }
 
-// Upload copies m's weights to the GPU as f16 (whatever their dtype on the
-// host: f32, f16, bf16 and Q8_0 matrices are decoded and rounded to f16),
-// with the down and output projections transposed.
+// Upload copies m's weights to the GPU, with the down and output
+// projections transposed: as bf16 when the checkpoint's weights are bf16
+// (the first layer's query matrix decides), else as f16 (f32, f16 and Q8_0
+// matrices are decoded and rounded to f16). DEJAVU_CUDA_DTYPE=f16 or bf16
+// forces one.
 func (d *Device) Upload(m *model.Model) (*Model, error) {
 	if m == nil {
 		return nil, fmt.Errorf("cuda: upload of a nil model")
 	}
 	g := &Model{Cfg: m.Cfg, dev: d, layers: make([]layer, len(m.Layers))}
+	g.bf16 = len(m.Layers) > 0 && m.Layers[0].Q.W.DType == kernels.BF16
+	switch os.Getenv("DEJAVU_CUDA_DTYPE") {
+	case "f16":
+		g.bf16 = false
+	case "bf16":
+		g.bf16 = true
+	}
 	err := d.do(func() error { return g.upload(m) })
 	if err != nil {
 		g.Close()
@@ -73,9 +98,18 @@ func (g *Model) alloc(bytes int64, what string) (uint64, error) {
 	return p, err
 }
 
-// mats uploads the matrices ws stacked by rows (each rows × cols), as f16,
-// transposed when trans is set (then the result is cols × rows of one matrix).
+// mats uploads the matrices ws stacked by rows (each rows × cols), as the
+// model's weight type (f16 or bf16), transposed when trans is set (then the
+// result is cols × rows of one matrix).
 func (g *Model) mats(what string, trans bool, ws ...kernels.Mat) (mat, error) {
+	return g.matsAs(g.bf16, what, trans, ws...)
+}
+
+func (g *Model) matsAs(bf bool, what string, trans bool, ws ...kernels.Mat) (mat, error) {
+	round := half.F32ToF16
+	if bf {
+		round = half.F32ToBF16
+	}
 	rows, cols := 0, ws[0].Cols
 	for _, w := range ws {
 		if w.Cols != cols {
@@ -91,18 +125,18 @@ func (g *Model) mats(what string, trans bool, ws ...kernels.Mat) (mat, error) {
 			w.Row(i, row)
 			if trans {
 				for j, v := range row {
-					out[j*rows+r0+i] = half.F32ToF16(v)
+					out[j*rows+r0+i] = round(v)
 				}
 			} else {
 				o := out[(r0+i)*cols : (r0+i+1)*cols]
 				for j, v := range row {
-					o[j] = half.F32ToF16(v)
+					o[j] = round(v)
 				}
 			}
 		}
 		r0 += w.Rows
 	}
-	m := mat{rows: rows, cols: cols}
+	m := mat{rows: rows, cols: cols, bf: bf}
 	if trans {
 		m.rows, m.cols = cols, rows
 	}
@@ -112,6 +146,20 @@ func (g *Model) mats(what string, trans bool, ws ...kernels.Mat) (mat, error) {
 	}
 	m.p = p
 	return m, htod(g.dev, p, out, what)
+}
+
+// rowsF32 uploads w as f32 (pos is then not a 16-bit mat: only add_pos
+// reads it).
+func (g *Model) rowsF32(what string, w kernels.Mat) (mat, error) {
+	out := make([]float32, w.Rows*w.Cols)
+	for i := 0; i < w.Rows; i++ {
+		w.Row(i, out[i*w.Cols:(i+1)*w.Cols])
+	}
+	p, err := g.alloc(int64(4*len(out)), what)
+	if err != nil {
+		return mat{}, err
+	}
+	return mat{p: p, rows: w.Rows, cols: w.Cols}, htod(g.dev, p, out, what)
 }
 
 // vecs uploads f32 vectors concatenated; all nil gives 0 (absent).
@@ -148,9 +196,10 @@ func (g *Model) upload(m *model.Model) error {
 		}
 	}
 	if c.Family == model.OPT {
-		if g.pos, err = g.mats("positions", false, m.Pos); err != nil {
+		if g.pos, err = g.rowsF32("positions", m.Pos); err != nil { // f32, as on the CPU: one row a token
 			return err
 		}
+		g.posF32 = true
 	}
 	if m.ProjIn != nil {
 		if g.projIn, err = g.mats("project_in", false, m.ProjIn.W); err != nil {
@@ -213,17 +262,24 @@ func (g *Model) countBytes() {
 	g.wbytes = n
 }
 
-// WeightBytes is the number of weight bytes a dense decode step reads (f16
+// WeightBytes is the number of weight bytes a dense decode step reads (16-bit
 // matrices; the embedding row, norms and biases excluded).
 func (g *Model) WeightBytes() int64 { return g.wbytes }
+
+// BF16 reports whether the model's matrices are stored as bf16 (else f16).
+func (g *Model) BF16() bool { return g.bf16 }
 
 // Device is the GPU holding the model.
 func (g *Model) Device() *Device { return g.dev }
 
-// Close frees the model's device memory.
+// Close frees the model's device memory (the cached predictors' too).
 func (g *Model) Close() error {
 	allocs := g.allocs
 	g.allocs = nil
+	for _, pw := range g.preds {
+		allocs = append(allocs, pw.allocs...)
+	}
+	g.preds = nil
 	if len(allocs) == 0 {
 		return nil
 	}
@@ -240,10 +296,19 @@ func (g *Model) Close() error {
 // 0.02), unit norms and zero biases: for speed measurements at sizes whose
 // weights would not fit or take long to build on the host.
 func (d *Device) Synthetic(c model.Config, seed uint64) (*Model, error) {
+	return d.SyntheticDType(c, seed, kernels.F16)
+}
+
+// SyntheticDType is Synthetic with the weights stored as dt: kernels.F16
+// or kernels.BF16 (as a bf16 checkpoint would be).
+func (d *Device) SyntheticDType(c model.Config, seed uint64, dt kernels.DType) (*Model, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("cuda: synthetic model: %w", err)
 	}
-	g := &Model{Cfg: c, dev: d, layers: make([]layer, c.Layers)}
+	if dt != kernels.F16 && dt != kernels.BF16 {
+		return nil, fmt.Errorf("cuda: synthetic model: weights of type %v: only f16 and bf16 are stored on the GPU", dt)
+	}
+	g := &Model{Cfg: c, dev: d, layers: make([]layer, c.Layers), bf16: dt == kernels.BF16}
 	err := d.do(func() error { return g.synth(seed) })
 	if err != nil {
 		g.Close()
@@ -257,7 +322,7 @@ func (g *Model) synth(seed uint64) error {
 	d := g.dev
 	const a = 0.0346 // uniform [-a, a]: σ ≈ 0.02
 	rnd := func(rows, cols int, what string) (mat, error) {
-		m := mat{rows: rows, cols: cols}
+		m := mat{rows: rows, cols: cols, bf: g.bf16 && what != "positions"} // add_pos reads f16
 		p, err := g.alloc(m.bytes(), what)
 		if err != nil {
 			return m, err
@@ -265,7 +330,7 @@ func (g *Model) synth(seed uint64) error {
 		m.p = p
 		seed++
 		n := uint64(rows) * uint64(cols)
-		return m, d.launch("fill_random", [3]int{4 * d.SMs, 1, 1}, [3]int{256, 1, 1}, 0, p, n, seed*0x2545F4914F6CDD1D, float32(a))
+		return m, d.launch("fill_random", [3]int{4 * d.SMs, 1, 1}, [3]int{256, 1, 1}, 0, p, n, seed*0x2545F4914F6CDD1D, float32(a), b2i(m.bf))
 	}
 	fill := func(n int, v float32, want bool, what string) (uint64, error) {
 		if !want {
@@ -350,4 +415,11 @@ func (g *Model) synth(seed uint64) error {
 	}
 	g.countBytes()
 	return d.sync("synthetic weights")
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

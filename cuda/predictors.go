@@ -8,7 +8,9 @@ import (
 
 // gpuPredictors are trained DejaVu predictors on the GPU: per layer the
 // low-rank MLP predictor and (all layers but the last) the lookahead head
-// predictor, f16, with their selection rules.
+// predictor, f16, with their selection rules. The weights belong to the
+// model (uploaded once per predictor set, see predWeights); the rest is
+// the session's.
 type gpuPredictors struct {
 	rms         bool
 	mlp, head   []lowRankGPU
@@ -22,6 +24,96 @@ type gpuPredictors struct {
 	allocs      []uint64
 }
 
+// predWeights are one predictor set's weights on the GPU, kept by the
+// model (Model.preds) for every session that uses the set.
+type predWeights struct {
+	mlp, head []lowRankGPU
+	maxRank   int
+	keep      []float32 // the host slice the key points into: keeps its address unique while cached
+	allocs    []uint64
+}
+
+// predKey identifies a predictor set by its weights, so that clones
+// (sparsity.Predictors.Clone, one per session) share one upload: the
+// address of the first MLP predictor's bias, which clones share; the
+// *Predictors itself when there is none.
+type predKey struct {
+	bias   *float32
+	p      *sparsity.Predictors
+	layers int
+}
+
+func keyOf(p *sparsity.Predictors) predKey {
+	k := predKey{layers: p.Info.Layers}
+	if p.Info.Layers > 0 {
+		if b := p.MLPPredictor(0).Bias; len(b) > 0 {
+			k.bias = &b[0]
+			return k
+		}
+	}
+	k.p = p
+	return k
+}
+
+// predictorWeights returns p's weights on the GPU, uploading them on first
+// use (device thread). The cache lives until the model is closed; weights
+// changed in place on the host after the upload are not seen.
+func (g *Model) predictorWeights(p *sparsity.Predictors) (*predWeights, error) {
+	key := keyOf(p)
+	if pw := g.preds[key]; pw != nil {
+		return pw, nil
+	}
+	c := g.Cfg
+	up := &Model{dev: g.dev}
+	pw := &predWeights{maxRank: 1}
+	if key.bias != nil {
+		pw.keep = p.MLPPredictor(0).Bias
+	}
+	lowRank := func(lr sparsity.LowRank, what string) (lowRankGPU, error) {
+		var r lowRankGPU
+		var err error
+		if r.a, err = up.mats(what+" A", false, lr.A); err != nil {
+			return r, err
+		}
+		if r.b, err = up.mats(what+" B", false, lr.B); err != nil {
+			return r, err
+		}
+		r.bias, err = up.vecs(what+" bias", lr.Bias)
+		return r, err
+	}
+	for l := 0; l < c.Layers; l++ {
+		r, err := lowRank(p.MLPPredictor(l), fmt.Sprintf("layer %d MLP predictor", l))
+		if err != nil {
+			freeAll(up.allocs)
+			return nil, err
+		}
+		pw.mlp = append(pw.mlp, r)
+		pw.maxRank = max(pw.maxRank, r.a.rows)
+		if hp, ok := p.HeadPredictor(l); ok {
+			r, err := lowRank(hp, fmt.Sprintf("layer %d head predictor", l))
+			if err != nil {
+				freeAll(up.allocs)
+				return nil, err
+			}
+			pw.head = append(pw.head, r)
+			pw.maxRank = max(pw.maxRank, r.a.rows)
+		}
+	}
+	pw.allocs = up.allocs
+	if g.preds == nil {
+		g.preds = map[predKey]*predWeights{}
+	}
+	g.preds[key] = pw
+	g.predUp++
+	return pw, nil
+}
+
+func freeAll(ps []uint64) {
+	for _, p := range ps {
+		free(p)
+	}
+}
+
 type lowRankGPU struct {
 	a, b mat
 	bias uint64
@@ -31,12 +123,14 @@ type lowRankGPU struct {
 // on the GPU, inside the step's CUDA graph: for each layer the lookahead
 // head predictor (layer l's attention input → layer l+1's heads; layer 0
 // computes all heads) and the MLP predictor (the hidden state entering the
-// MLP → its neurons), each a standardization, two GEMVs and a top-k (or
-// threshold) selection kernel, with the budgets of p's current Selection
+// MLP → its neurons), each a standardization, two GEMVs and a top-k
+// selection kernel — or, for a threshold, the second GEMV compares and
+// compacts its outputs itself — with the budgets of p's current Selection
 // (call again after p.SetSelection). nil turns sparse decoding off. As in
 // DejaVu, the head predictor runs on a second stream (a fork and join in
 // the graph), beside the layer's attention and MLP
-// (DEJAVU_CUDA_LOOKAHEAD=0: in line).
+// (DEJAVU_CUDA_LOOKAHEAD=0: in line). The predictors' weights are
+// uploaded once per model: sessions given p or its clones share them.
 func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 	if p == nil {
 		return s.setRandomSparse(0, 0, 0)
@@ -51,34 +145,18 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 	s.sparse = nil
 	return s.d.do(func() error {
 		s.clearSparse(old)
-		up := &Model{dev: s.d}
-		gp := &gpuPredictors{rms: p.RMSInput()}
-		fail := func(err error) error {
-			for _, a := range up.allocs {
-				free(a)
-			}
+		pw, err := s.m.predictorWeights(p)
+		if err != nil {
 			return err
 		}
-		lowRank := func(lr sparsity.LowRank, what string) (lowRankGPU, error) {
-			var g lowRankGPU
-			var err error
-			if g.a, err = up.mats(what+" A", false, lr.A); err != nil {
-				return g, err
-			}
-			if g.b, err = up.mats(what+" B", false, lr.B); err != nil {
-				return g, err
-			}
-			g.bias, err = up.vecs(what+" bias", lr.Bias)
-			return g, err
+		up := &Model{dev: s.d}
+		gp := &gpuPredictors{rms: p.RMSInput(), mlp: pw.mlp, head: pw.head}
+		fail := func(err error) error {
+			freeAll(up.allocs)
+			return err
 		}
-		maxRank, kMLP, kHeads := 1, 1, 1
+		maxRank, kMLP, kHeads := pw.maxRank, 1, 1
 		for l := 0; l < c.Layers; l++ {
-			g, err := lowRank(p.MLPPredictor(l), fmt.Sprintf("layer %d MLP predictor", l))
-			if err != nil {
-				return fail(err)
-			}
-			gp.mlp = append(gp.mlp, g)
-			maxRank = max(maxRank, g.a.rows)
 			k, thr, useThr, hk := p.LayerSelection(l)
 			gp.mlpK, gp.thr, gp.useThr, gp.headK = append(gp.mlpK, k), append(gp.thr, thr), append(gp.useThr, useThr), append(gp.headK, hk)
 			if useThr {
@@ -86,20 +164,11 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 			}
 			kMLP = max(kMLP, k)
 			kHeads = max(kHeads, hk)
-			if hp, ok := p.HeadPredictor(l); ok {
-				g, err := lowRank(hp, fmt.Sprintf("layer %d head predictor", l))
-				if err != nil {
-					return fail(err)
-				}
-				gp.head = append(gp.head, g)
-				maxRank = max(maxRank, g.a.rows)
-			}
 		}
 		ones := make([]float32, c.Hidden)
 		for i := range ones {
 			ones[i] = 1
 		}
-		var err error
 		if gp.ones, err = up.vecs("predictor input weights", ones); err != nil {
 			return fail(err)
 		}
@@ -161,12 +230,16 @@ func (d *Device) selectGrid(n int) int {
 // predict runs one predictor on s.x: standardize, z = B·(A·x̂) + bias,
 // then select into out/count (device thread). head: the head predictor
 // (its own scratch: it may run on the side stream beside the MLP
-// predictor). The standardization is done by each block of the first GEMV
-// (its input prologue; DEJAVU_CUDA_PRED_NORM=1: a norm_rows kernel), and
-// the selection by select_small (n ≤ 1024) or the multi-block select_multi
-// (DEJAVU_CUDA_SELECT=fast: select_fast); DEJAVU_CUDA_SELECT=legacy runs
-// the norm kernel and the one-block select_rows, as before.
-func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float32, useThr bool, out, count uint64, head bool) error {
+// predictor). std, when set, is x̂ already standardized (by the model's
+// norm kernel, normStd); else the standardization is done by each block of
+// the first GEMV (its input prologue; DEJAVU_CUDA_PRED_NORM=1: a norm_rows
+// kernel). A threshold selection of an MLP predictor is done by the
+// second GEMV (compare and compact; the first zeroes the count;
+// DEJAVU_CUDA_THR=kernel: by the selection kernel); top-k by select_small
+// (n ≤ 1024) or the multi-block select_multi (DEJAVU_CUDA_SELECT=fast:
+// select_fast); DEJAVU_CUDA_SELECT=legacy runs the norm kernel and the
+// one-block select_rows, as before.
+func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float32, useThr bool, out, count uint64, head bool, std uint64) error {
 	rms, ut := 0, 0
 	if pr.rms {
 		rms = 1
@@ -181,22 +254,32 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 			h, z, xs = pr.hH, pr.zH, pr.xsH
 		}
 		a := gemvOp{w: lr.a, x: s.x, normW: pr.ones, fuse: true, eps: 1e-5, rms: rms, y: h, rows: lr.a.rows, act: -1}
-		if s.d.predNorm {
+		if std != 0 {
+			a.x, a.normW, a.fuse = std, 0, false
+		} else if s.d.predNorm {
 			if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32)), 1, 1}, 0,
-				s.x, pr.ones, uint64(0), xs, uint64(0), c.Hidden, float32(1e-5), rms); err != nil {
+				s.x, pr.ones, uint64(0), xs, uint64(0), c.Hidden, float32(1e-5), rms, 0, uint64(0), float32(0)); err != nil {
 				return err
 			}
 			a.x, a.normW, a.fuse = xs, 0, false
 		}
+		compact := useThr && !head && !s.d.thrKernel
+		if compact {
+			a.zero = count
+		}
 		if err := s.gemv(a); err != nil {
 			return err
 		}
-		if head && s.d.stream == s.d.side { // the main stream may now change x
+		if head && std == 0 && s.d.stream == s.d.side { // the main stream may now change x
 			if err := check("cuEventRecord", drv.cuEventRecord(s.d.ev[1], s.d.side)); err != nil {
 				return err
 			}
 		}
-		if err := s.gemv(gemvOp{w: lr.b, x: h, bias: lr.bias, y: z, rows: n, act: -1}); err != nil {
+		b := gemvOp{w: lr.b, x: h, bias: lr.bias, y: z, rows: n, act: -1}
+		if compact {
+			b.selOut, b.selCount, b.thr = out, count, thr
+		}
+		if err := s.gemv(b); err != nil || compact {
 			return err
 		}
 		if n <= 1024 {
@@ -213,7 +296,7 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 	}
 	threads := min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32))
 	if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{threads, 1, 1}, 0, s.x, pr.ones, uint64(0), pr.xs, uint64(0),
-		c.Hidden, float32(1e-5), rms); err != nil {
+		c.Hidden, float32(1e-5), rms, 0, uint64(0), float32(0)); err != nil {
 		return err
 	}
 	if err := s.gemv(gemvOp{w: lr.a, x: pr.xs, y: pr.h, rows: lr.a.rows, act: -1}); err != nil {

@@ -286,7 +286,7 @@ func blocks(n, per int) int { return (n + per - 1) / per }
 
 var b256 = [3]int{256, 1, 1}
 
-// gemvOp is one launch of gemv_f16 (see kernels/dejavu.cu).
+// gemvOp is one launch of gemv_f16 or gemv_bf16 (by w's type; see kernels/dejavu.cu).
 type gemvOp struct {
 	w                   mat
 	x, normW, normB     uint64 // input; its norm's weights (0: no norm)
@@ -299,6 +299,10 @@ type gemvOp struct {
 	fuse                bool    // normalize x in each block's prologue (normW set) with eps and rms below, not the model's
 	eps                 float32 // with fuse
 	rms                 int     // with fuse: 1 for RMS normalization
+	dyn                 bool    // warps per row chosen by the kernel from *count (count set; expect is the most)
+	selOut, selCount    uint64  // compare and compact: outputs > thr appended to selOut (count in selCount)
+	thr                 float32
+	zero                uint64 // an int32 the kernel sets to 0 (the next selection's counter)
 }
 
 // wpr picks the warps per row: enough warps in flight on every SM.
@@ -345,13 +349,21 @@ func (s *Session) gemv(op gemvOp) error {
 	w := s.wpr(op.expect)
 	per := 8 / w
 	smem, grid := 4*64, blocks(op.expect, per)
+	if op.dyn && op.count != 0 {
+		// The kernel picks 1-8 warps a row from *count ≤ expect, aiming at
+		// 32·SMs warps: that needs fewer than 8·SMs blocks unless more than
+		// 64·SMs rows are selected (then the blocks loop).
+		w = -32 * s.d.SMs
+		grid = min(blocks(op.expect, 8), 8*s.d.SMs)
+	}
+	name := op.w.kernel("gemv")
 	if op.normW != 0 {
 		smem = 4 * (64 + op.w.cols)
-		grid = s.grid(grid, s.d.resident("gemv_f16", smem))
+		grid = s.grid(grid, s.d.resident(name, smem))
 	}
-	return s.d.launch("gemv_f16", [3]int{grid, 1, 1}, b256, smem,
+	return s.d.launch(name, [3]int{grid, 1, 1}, b256, smem,
 		op.w.p, op.x, op.normW, op.normB, eps, rms, op.bias, op.y, op.idx, op.count, op.blk, op.rows, op.rowOff,
-		op.w.cols, op.gateOff, op.act, op.accumulate, op.scatter, w)
+		op.w.cols, op.gateOff, op.act, op.accumulate, op.scatter, w, op.thr, op.selOut, op.selCount, op.zero)
 }
 
 // qkvRope launches qkv_rope for layer li: x (normalized with normW/normB
@@ -377,9 +389,10 @@ func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64
 	smem, grid := 4*64, blocks(units, 8/w)
 	if normW != 0 {
 		smem = 4 * (64 + l.qkv.cols)
-		grid = s.grid(grid, s.d.resident("qkv_rope", smem))
+		grid = s.grid(grid, s.d.resident(l.qkv.kernel("qkv_rope"), smem))
 	}
-	return s.d.launch("qkv_rope", [3]int{grid, 1, 1}, b256, smem,
+	name := l.qkv.kernel("qkv_rope")
+	return s.d.launch(name, [3]int{grid, 1, 1}, b256, smem,
 		l.qkv.p, x, normW, normB, c.NormEps, rms, l.qkvB, s.qkv, l.qkv.cols, c.Heads, c.KVHeads, s.hd,
 		s.cos, s.sin, il, kc, vc, s.maxCtx, s.io, heads, count, w)
 }
@@ -387,21 +400,32 @@ func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64
 func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, y uint64) error {
 	gx := blocks(wt.cols, 256)
 	gy := max(1, min(blocks(4*s.d.SMs, gx), blocks(K, 32)))
-	return s.d.launch("accum_rows", [3]int{gx, gy, 1}, b256, 0, wt.p, a, idx, count, blk, K, aByRow, wt.cols, bias, y)
+	name := wt.kernel("accum_rows")
+	return s.d.launch(name, [3]int{gx, gy, 1}, b256, 0, wt.p, a, idx, count, blk, K, aByRow, wt.cols, bias, y)
 }
 
 func (s *Session) norm(x, w, b, out, out16 uint64, n int) error {
+	return s.normStd(x, w, b, out, out16, n, 0)
+}
+
+// normStd is norm; with std set (n = 1) it also writes x standardized with
+// the same statistics and ε = 1e-5, no affine weights: the predictors'
+// input (their RMSInput must match the model's norm).
+func (s *Session) normStd(x, w, b, out, out16 uint64, n int, std uint64) error {
 	c := s.m.Cfg
 	rms := 0
 	if c.Family == model.Llama {
 		rms = 1
 	}
 	threads := min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32)) // the row in registers
-	return s.d.launch("norm_rows", [3]int{n, 1, 1}, [3]int{threads, 1, 1}, 0, x, w, b, out, out16, c.Hidden, c.NormEps, rms)
+	return s.d.launch("norm_rows", [3]int{n, 1, 1}, [3]int{threads, 1, 1}, 0, x, w, b, out, out16, c.Hidden, c.NormEps, rms,
+		b2i(s.m.bf16), std, float32(1e-5))
 }
 
+// toF16 rounds activations to the 16-bit type of the model's weights (f16
+// or bf16) for cuBLAS.
 func (s *Session) toF16(x uint64, ldx int, y uint64, n, d int) error {
-	return s.d.launch("to_f16", [3]int{blocks(n*d, 256), 1, 1}, b256, 0, x, ldx, y, n, d)
+	return s.d.launch("to_f16", [3]int{blocks(n*d, 256), 1, 1}, b256, 0, x, ldx, y, n, d, b2i(s.m.bf16))
 }
 
 func (s *Session) addBias(x, b uint64, n, d int) error {
@@ -474,7 +498,7 @@ func (s *Session) embed(n int) error {
 	if g.projIn.p != 0 {
 		dst, dim = s.e, c.ProjDim
 	}
-	if err := s.d.launch("embed_rows", [3]int{blocks(dim, 256), n, 1}, b256, 0, g.embed.p, s.io, dst, n, dim); err != nil {
+	if err := s.d.launch("embed_rows", [3]int{blocks(dim, 256), n, 1}, b256, 0, g.embed.p, s.io, dst, n, dim, b2i(g.embed.bf)); err != nil {
 		return err
 	}
 	if g.projIn.p != 0 {
@@ -486,13 +510,13 @@ func (s *Session) embed(n int) error {
 			if err := s.toF16(s.e, c.ProjDim, s.e16, n, c.ProjDim); err != nil {
 				return err
 			}
-			if err := s.d.gemm(s.x, g.projIn.p, s.e16, n, c.Hidden, c.ProjDim, true, 0); err != nil {
+			if err := s.d.gemm(s.x, g.projIn.p, s.e16, n, c.Hidden, c.ProjDim, true, 0, g.bf16); err != nil {
 				return err
 			}
 		}
 	}
 	if c.Family == model.OPT {
-		return s.d.launch("add_pos", [3]int{blocks(c.Hidden, 256), n, 1}, b256, 0, g.pos.p, s.io, s.x, n, c.Hidden)
+		return s.d.launch("add_pos", [3]int{blocks(c.Hidden, 256), n, 1}, b256, 0, g.pos.p, s.io, s.x, n, c.Hidden, b2i(g.posF32))
 	}
 	return nil
 }
@@ -528,12 +552,12 @@ func (s *Session) prompt(ids []int, rows int) error {
 				}
 				return s.toF16(s.x, d, s.x16, n, d)
 			},
-			func() error { return s.d.gemm(s.qkv, l.qkv.p, s.x16, n, s.qkvRows, d, true, 0) },
+			func() error { return s.d.gemm(s.qkv, l.qkv.p, s.x16, n, s.qkvRows, d, true, 0, g.bf16) },
 			func() error { return s.addBias(s.qkv, l.qkvB, n, s.qkvRows) },
 			func() error { return s.ropeStore(li, n) },
 			func() error { return s.attention(li, n, 0, 0, c.Heads) },
 			func() error { return s.toF16(s.att, s.qd, s.att16, n, s.qd) },
-			func() error { return s.d.gemm(s.x, l.oT.p, s.att16, n, d, s.qd, false, 1) },
+			func() error { return s.d.gemm(s.x, l.oT.p, s.att16, n, d, s.qd, false, 1, g.bf16) },
 			func() error { return s.addBias(s.x, l.oB, n, d) },
 			func() error {
 				if !preLN {
@@ -547,11 +571,11 @@ func (s *Session) prompt(ids []int, rows int) error {
 				}
 				return s.toF16(s.x, d, s.x16, n, d)
 			},
-			func() error { return s.d.gemm(s.up, l.up.p, s.x16, n, s.upRows, d, true, 0) },
+			func() error { return s.d.gemm(s.up, l.up.p, s.x16, n, s.upRows, d, true, 0, g.bf16) },
 			func() error {
-				return s.d.launch("act_rows", [3]int{blocks(n*c.FFN, 256), 1, 1}, b256, 0, s.up, s.upRows, l.upB, s.h16, n, c.FFN, gated, act)
+				return s.d.launch("act_rows", [3]int{blocks(n*c.FFN, 256), 1, 1}, b256, 0, s.up, s.upRows, l.upB, s.h16, n, c.FFN, gated, act, b2i(g.bf16))
 			},
-			func() error { return s.d.gemm(s.x, l.downT.p, s.h16, n, d, c.FFN, false, 1) },
+			func() error { return s.d.gemm(s.x, l.downT.p, s.h16, n, d, c.FFN, false, 1, g.bf16) },
 			func() error { return s.addBias(s.x, l.downB, n, d) },
 			func() error {
 				if !preLN {
@@ -576,7 +600,7 @@ func (s *Session) prompt(ids []int, rows int) error {
 	}
 	in, k := s.x16, d
 	if g.projOu.p != 0 {
-		if err := s.d.gemm(s.tmp, g.projOu.p, s.x16, rows, c.ProjDim, d, true, 0); err != nil {
+		if err := s.d.gemm(s.tmp, g.projOu.p, s.x16, rows, c.ProjDim, d, true, 0, g.bf16); err != nil {
 			return err
 		}
 		if err := s.toF16(s.tmp, c.ProjDim, s.e16, rows, c.ProjDim); err != nil {
@@ -584,7 +608,7 @@ func (s *Session) prompt(ids []int, rows int) error {
 		}
 		in, k = s.e16, c.ProjDim
 	}
-	return s.d.gemm(s.logits, g.head.p, in, rows, c.Vocab, k, true, 0)
+	return s.d.gemm(s.logits, g.head.p, in, rows, c.Vocab, k, true, 0, g.bf16)
 }
 
 // decode runs one token: the step's kernels, replayed from a CUDA graph
@@ -715,6 +739,22 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		// fork here, an edge back before the attention output changes x,
 		// a join before layer li+1's q|k|v.
 		ahead := pr != nil && li+1 < L && s.d.ahead && !s.d.selOld
+		// With predictors on a pre-LN model whose norms run as kernels, the
+		// norm kernels also write the predictors' standardized inputs (the
+		// same statistics): no standardization of their own, and the head
+		// predictor does not read x.
+		std := pr != nil && preLN && !s.d.fuseNorm && !s.d.selOld && s.d.predStd && pr.rms == (c.Family == model.Llama)
+		var stdH, stdM uint64
+		if std {
+			stdM = pr.xs
+			if li+1 < L {
+				stdH = pr.xsH
+			}
+			if err := s.normStd(s.x, attnW, attnB, s.xn, 0, 1, stdH); err != nil {
+				return fmt.Errorf("decode layer %d: %w", li, err)
+			}
+			in, attnW, attnB = s.xn, 0, 0
+		}
 		steps := []func() error{
 			func() error {
 				if pr == nil || li+1 >= L {
@@ -722,21 +762,21 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				}
 				out, cnt := sp.sel+uint64(2*L+L*c.FFN+(li+1)*c.Heads)*4, sp.sel+uint64(2*(li+1)+1)*4
 				if !ahead {
-					return s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true)
+					return s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true, stdH)
 				}
 				main := s.d.stream
 				if err := s.d.edge(0, main, s.d.side); err != nil {
 					return err
 				}
 				s.d.stream = s.d.side
-				err := s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true)
+				err := s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true, stdH)
 				s.d.stream = main
 				return err
 			},
 			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads) },
 			func() error { return s.attention(li, 1, headIdx, headCnt, expHeads) },
 			func() error {
-				if ahead { // the side stream has read x
+				if ahead && stdH == 0 { // the side stream has read x
 					if err := check("cuStreamWaitEvent", drv.cuStreamWaitEvent(s.d.stream, s.d.ev[1], 0)); err != nil {
 						return err
 					}
@@ -757,11 +797,19 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				if pr == nil {
 					return nil
 				}
-				return s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt, false)
+				if std {
+					if err := s.normStd(s.x, mlpW, mlpB, s.xn, 0, 1, stdM); err != nil {
+						return err
+					}
+					mlpW, mlpB = 0, 0 // the up GEMV reads s.xn (in)
+				}
+				return s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt, false, stdM)
 			},
 			func() error {
+				// A threshold selects a varying number of neurons (at most
+				// expMLP = FFN): the kernel sizes its warps per row from it.
 				return s.gemv(gemvOp{w: l.up, x: in, normW: mlpW, normB: mlpB, bias: l.upB, y: s.h, idx: mlpIdx, count: mlpCnt,
-					rows: c.FFN, gateOff: s.gateOff, act: act, expect: expMLP})
+					rows: c.FFN, gateOff: s.gateOff, act: act, expect: expMLP, dyn: pr != nil && pr.useThr[li]})
 			},
 			func() error { return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x) },
 			func() error {

@@ -2,7 +2,9 @@
 // embedded in the Go binary (cuda/ptx.go); the driver JIT-compiles the PTX
 // for the GPU at hand.
 //
-// Conventions: weights are f16, row-major (out × in, as nn.Linear stores
+// Conventions: weights are f16 (or bf16: the kernels reading weights come
+// in two entry points, name_f16 / name_bf16, instantiated from one template
+// on the weight type), row-major (out × in, as nn.Linear stores
 // them); the MLP down projection and the attention output projection are
 // stored transposed (neuron-major: one neuron / one head dimension is one
 // contiguous row of Hidden values). Activations, norms, biases and the KV
@@ -12,6 +14,7 @@
 //
 // io[0] is the position of the first token of the step; io[1...] its ids.
 #include <cuda_fp16.h>
+#include <cuda_bf16.h>
 #include <stdint.h>
 
 #define FULL 0xffffffffu
@@ -81,17 +84,40 @@ __device__ float block_max(float v, float* sh) {
     return t;
 }
 
-__device__ __forceinline__ float dot8(uint4 w, const float* __restrict__ x) {
-    const __half2* h = reinterpret_cast<const __half2*>(&w);
+// Weight storage types: WF16 and WBF16 turn a 32-bit pair of 16-bit
+// weights into two floats, and one 16-bit weight into a float.
+struct WF16 {
+    static __device__ __forceinline__ float2 pair(unsigned u) {
+        __half2 h = *reinterpret_cast<__half2*>(&u);
+        return __half22float2(h);
+    }
+    static __device__ __forceinline__ float one(unsigned short u) { return __half2float(__ushort_as_half(u)); }
+    static __device__ __forceinline__ unsigned short from(float v) { return __half_as_ushort(__float2half_rn(v)); }
+};
+struct WBF16 {
+    static __device__ __forceinline__ float2 pair(unsigned u) {
+        return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
+    }
+    static __device__ __forceinline__ float one(unsigned short u) { return __uint_as_float((unsigned)u << 16); }
+    static __device__ __forceinline__ unsigned short from(float v) { return __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
+};
+
+// to16 rounds v to f16, or bf16 when bf is set (the 16-bit activations
+// that cuBLAS multiplies with the weights), as bits.
+__device__ __forceinline__ unsigned short to16(float v, int bf) { return bf ? WBF16::from(v) : WF16::from(v); }
+
+typedef unsigned short w16; // one 16-bit weight, f16 or bf16
+
+template <class TW> __device__ __forceinline__ float dot8(uint4 w, const float* __restrict__ x) {
     float4 a = *reinterpret_cast<const float4*>(x);
     float4 b = *reinterpret_cast<const float4*>(x + 4);
-    float2 f0 = __half22float2(h[0]), f1 = __half22float2(h[1]);
-    float2 f2 = __half22float2(h[2]), f3 = __half22float2(h[3]);
+    float2 f0 = TW::pair(w.x), f1 = TW::pair(w.y);
+    float2 f2 = TW::pair(w.z), f3 = TW::pair(w.w);
     return f0.x * a.x + f0.y * a.y + f1.x * a.z + f1.y * a.w +
            f2.x * b.x + f2.y * b.y + f3.x * b.z + f3.y * b.w;
 }
 
-__device__ __forceinline__ uint4 ldw(const __half* p) {
+__device__ __forceinline__ uint4 ldw(const w16* p) {
     return __ldg(reinterpret_cast<const uint4*>(p));
 }
 
@@ -128,7 +154,7 @@ __device__ void load_x(float* xs, const float* __restrict__ x, int cols, const f
 // shared or global memory) over the columns of thread t of T threads (8 columns per
 // 16-byte load; eight loads in flight, then four, then one at a time); the
 // caller reduces.
-__device__ __forceinline__ float dot_s(const __half* __restrict__ w, const float* xs, int cols, int t, int T) {
+template <class TW> __device__ __forceinline__ float dot_s(const w16* __restrict__ w, const float* xs, int cols, int t, int T) {
     float s = 0.f;
     if ((cols & 7) == 0) {
         int step = T * 8, j = t * 8;
@@ -137,25 +163,25 @@ __device__ __forceinline__ float dot_s(const __half* __restrict__ w, const float
 #pragma unroll
             for (int u = 0; u < 8; u++) v[u] = ldw(w + j + u * step);
 #pragma unroll
-            for (int u = 0; u < 8; u++) s += dot8(v[u], xs + j + u * step);
+            for (int u = 0; u < 8; u++) s += dot8<TW>(v[u], xs + j + u * step);
         }
         if (j + 3 * step < cols) {
             uint4 v[4];
 #pragma unroll
             for (int u = 0; u < 4; u++) v[u] = ldw(w + j + u * step);
 #pragma unroll
-            for (int u = 0; u < 4; u++) s += dot8(v[u], xs + j + u * step);
+            for (int u = 0; u < 4; u++) s += dot8<TW>(v[u], xs + j + u * step);
             j += 4 * step;
         }
-        for (; j < cols; j += step) s += dot8(ldw(w + j), xs + j);
+        for (; j < cols; j += step) s += dot8<TW>(ldw(w + j), xs + j);
     } else {
-        for (int j = t; j < cols; j += T) s += __half2float(w[j]) * xs[j];
+        for (int j = t; j < cols; j += T) s += TW::one(w[j]) * xs[j];
     }
     return s;
 }
 
 // dot2_s is dot_s for two rows at once (four loads of each in flight).
-__device__ __forceinline__ float2 dot2_s(const __half* __restrict__ w0, const __half* __restrict__ w1, const float* xs,
+template <class TW> __device__ __forceinline__ float2 dot2_s(const w16* __restrict__ w0, const w16* __restrict__ w1, const float* xs,
                                          int cols, int t, int T) {
     float s0 = 0.f, s1 = 0.f;
     if ((cols & 7) == 0) {
@@ -169,18 +195,18 @@ __device__ __forceinline__ float2 dot2_s(const __half* __restrict__ w0, const __
             }
 #pragma unroll
             for (int u = 0; u < 4; u++) {
-                s0 += dot8(a[u], xs + j + u * step);
-                s1 += dot8(b[u], xs + j + u * step);
+                s0 += dot8<TW>(a[u], xs + j + u * step);
+                s1 += dot8<TW>(b[u], xs + j + u * step);
             }
         }
         for (; j < cols; j += step) {
-            s0 += dot8(ldw(w0 + j), xs + j);
-            s1 += dot8(ldw(w1 + j), xs + j);
+            s0 += dot8<TW>(ldw(w0 + j), xs + j);
+            s1 += dot8<TW>(ldw(w1 + j), xs + j);
         }
     } else {
         for (int j = t; j < cols; j += T) {
-            s0 += __half2float(w0[j]) * xs[j];
-            s1 += __half2float(w1[j]) * xs[j];
+            s0 += TW::one(w0[j]) * xs[j];
+            s1 += TW::one(w1[j]) * xs[j];
         }
     }
     return make_float2(s0, s1);
@@ -216,28 +242,42 @@ __device__ __forceinline__ float2 group_sum2(float a, float b, int wpr, float* p
 // (W[r+gateOff]·x + b[r+gateOff]) (gated MLPs). It is written to y[o], or
 // y[r - rowOff] when scatter is set, added to what is there when accumulate
 // is set. Blocks of 256 threads; wpr warps share a row (1, 2, 4 or 8: more
-// loads in flight when few rows are selected); grid-stride over rows.
-// Dynamic shared memory: (64 + cols) floats with normW, else 64.
-extern "C" __global__ void gemv_f16(const __half* __restrict__ W, const float* __restrict__ x,
-                                    const float* __restrict__ normW, const float* __restrict__ normB, float eps,
-                                    int rms, const float* __restrict__ bias, float* __restrict__ y,
-                                    const int* __restrict__ idx, const int* __restrict__ count, int blk, int rows,
-                                    int rowOff, int cols, int gateOff, int act, int accumulate, int scatter, int wpr) {
+// loads in flight when few rows are selected; wpr < 0: chosen from n, the
+// fewest giving at least −wpr warps in all); grid-stride over rows.
+// With selOut set, the output is also compared with thr (compare and
+// compact: the threshold selection of a predictor's logits): o goes to
+// selOut[atomicAdd(selCount, 1)] when y[o] > thr. With zero set, block 0
+// sets *zero to 0 (the next selection's counter). Dynamic shared memory:
+// (64 + cols) floats with normW, else 64.
+#define GEMV_PARAMS const w16* __restrict__ W, const float* __restrict__ x,                                        \
+        const float* __restrict__ normW, const float* __restrict__ normB, float eps, int rms,                        \
+        const float* __restrict__ bias, float* __restrict__ y, const int* __restrict__ idx,                          \
+        const int* __restrict__ count, int blk, int rows, int rowOff, int cols, int gateOff, int act, int accumulate, \
+        int scatter, int wpr, float thr, int* __restrict__ selOut, int* selCount, int* zero
+#define GEMV_ARGS W, x, normW, normB, eps, rms, bias, y, idx, count, blk, rows, rowOff, cols, gateOff, act, accumulate, \
+        scatter, wpr, thr, selOut, selCount, zero
+template <class TW> __device__ __forceinline__ void gemv_t(GEMV_PARAMS) {
     extern __shared__ float smem_g[];
     float* part = smem_g;     // 16 floats: group_sum2
     float* red = smem_g + 16; // 33 floats: load_x
     float* xs = smem_g + 64;  // cols floats, 16-byte aligned: load_x
-    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int per = 8 / wpr, slot = w / wpr, sub = w % wpr;
-    int t = sub * 32 + lane, T = 32 * wpr;
     PDL_LAUNCH();
     PDL_WAIT();
+    if (zero && blockIdx.x == 0 && threadIdx.x == 0) *zero = 0;
     const float* xv = x; // read through L1, or normalized once per block into shared memory
     if (normW) {
         load_x(xs, x, cols, normW, normB, eps, rms, red);
         xv = xs;
     }
     int n = count ? (*count) * blk : rows;
+    if (wpr < 0) {
+        int target = -wpr;
+        wpr = 1;
+        while (wpr < 8 && n * wpr < target) wpr *= 2;
+    }
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int per = 8 / wpr, slot = w / wpr, sub = w % wpr;
+    int t = sub * 32 + lane, T = 32 * wpr;
     for (int base = blockIdx.x * per; base < n; base += gridDim.x * per) {
         int o = base + slot;
         int r = 0;
@@ -245,11 +285,11 @@ extern "C" __global__ void gemv_f16(const __half* __restrict__ W, const float* _
         if (o < n) {
             r = (idx ? idx[o / blk] * blk + o % blk : o) + rowOff;
             if (gateOff > 0) {
-                float2 p = dot2_s(W + (size_t)r * cols, W + (size_t)(r + gateOff) * cols, xv, cols, t, T);
+                float2 p = dot2_s<TW>(W + (size_t)r * cols, W + (size_t)(r + gateOff) * cols, xv, cols, t, T);
                 a = p.x;
                 u = p.y;
             } else {
-                a = dot_s(W + (size_t)r * cols, xv, cols, t, T);
+                a = dot_s<TW>(W + (size_t)r * cols, xv, cols, t, T);
             }
         }
         float2 su = group_sum2(a, u, wpr, part);
@@ -260,9 +300,13 @@ extern "C" __global__ void gemv_f16(const __half* __restrict__ W, const float* _
             if (gateOff > 0) a *= su.y + (bias ? bias[r + gateOff] : 0.f);
             int dst = scatter ? r - rowOff : o;
             y[dst] = accumulate ? y[dst] + a : a;
+            if (selOut && a > thr) selOut[atomicAdd(selCount, 1)] = dst;
         }
     }
 }
+
+extern "C" __global__ void gemv_f16(GEMV_PARAMS) { gemv_t<WF16>(GEMV_ARGS); }
+extern "C" __global__ void gemv_bf16(GEMV_PARAMS) { gemv_t<WBF16>(GEMV_ARGS); }
 
 // qkv_rope is a decode step's attention input: q, k and v of one token in
 // one launch, x normalized on the way in (normW), rotary embeddings applied
@@ -273,12 +317,14 @@ extern "C" __global__ void gemv_f16(const __half* __restrict__ W, const float* _
 // all H), then all KVH key heads, then all KVH value heads. q, k, v are
 // written to qkv (layout as rope_store's). Dynamic shared memory: as
 // gemv_f16's.
-extern "C" __global__ void qkv_rope(const __half* __restrict__ W, const float* __restrict__ x,
-                                    const float* __restrict__ normW, const float* __restrict__ normB, float eps,
-                                    int rms, const float* __restrict__ bias, float* qkv, int cols, int H, int KVH,
-                                    int hd, const float* __restrict__ cosT, const float* __restrict__ sinT,
-                                    int interleave, float* kc, float* vc, int maxCtx, const int* __restrict__ io,
-                                    const int* __restrict__ heads, const int* __restrict__ headCount, int wpr) {
+#define QKV_PARAMS const w16* __restrict__ W, const float* __restrict__ x, const float* __restrict__ normW,         \
+        const float* __restrict__ normB, float eps, int rms, const float* __restrict__ bias, float* qkv, int cols,    \
+        int H, int KVH, int hd, const float* __restrict__ cosT, const float* __restrict__ sinT, int interleave,       \
+        float* kc, float* vc, int maxCtx, const int* __restrict__ io, const int* __restrict__ heads,                 \
+        const int* __restrict__ headCount, int wpr
+#define QKV_ARGS W, x, normW, normB, eps, rms, bias, qkv, cols, H, KVH, hd, cosT, sinT, interleave, kc, vc, maxCtx, io, \
+        heads, headCount, wpr
+template <class TW> __device__ __forceinline__ void qkv_rope_t(QKV_PARAMS) {
     extern __shared__ float smem_g[];
     float* part = smem_g;     // 16 floats: group_sum2
     float* red = smem_g + 16; // 33 floats: load_x
@@ -320,7 +366,7 @@ extern "C" __global__ void qkv_rope(const __half* __restrict__ W, const float* _
             int e0 = interleave ? 2 * j : j, e1 = interleave ? 2 * j + 1 : j + half;
             r0 = base + e0;
             r1 = base + e1;
-            float2 d = dot2_s(W + (size_t)r0 * cols, W + (size_t)r1 * cols, xv, cols, t, T);
+            float2 d = dot2_s<TW>(W + (size_t)r0 * cols, W + (size_t)r1 * cols, xv, cols, t, T);
             a0 = d.x;
             a1 = d.y;
         }
@@ -346,12 +392,15 @@ extern "C" __global__ void qkv_rope(const __half* __restrict__ W, const float* _
     }
 }
 
+extern "C" __global__ void qkv_rope_f16(QKV_PARAMS) { qkv_rope_t<WF16>(QKV_ARGS); }
+extern "C" __global__ void qkv_rope_bf16(QKV_PARAMS) { qkv_rope_t<WBF16>(QKV_ARGS); }
+
 // ld_tail loads row[c0 … c0+8) one element at a time, zero past cols.
-__device__ __forceinline__ uint4 ld_tail(const __half* row, int c0, int cols) {
+__device__ __forceinline__ uint4 ld_tail(const w16* row, int c0, int cols) {
     uint4 v;
     unsigned short* t = reinterpret_cast<unsigned short*>(&v);
 #pragma unroll
-    for (int i = 0; i < 8; i++) t[i] = c0 + i < cols ? __half_as_ushort(row[c0 + i]) : 0;
+    for (int i = 0; i < 8; i++) t[i] = c0 + i < cols ? row[c0 + i] : 0;
     return v;
 }
 
@@ -362,10 +411,11 @@ __device__ __forceinline__ uint4 ld_tail(const __half* row, int c0, int cols) {
 // warps over one strip of 256 columns, each thread 8 columns; blockIdx.y
 // splits the rows; partial sums meet in shared memory, then one atomic add
 // per column per block.
-extern "C" __global__ void accum_rows(const __half* __restrict__ WT, const float* __restrict__ a,
-                                      const int* __restrict__ idx, const int* __restrict__ count, int blk,
-                                      int K, int aByRow, int cols, const float* __restrict__ bias,
-                                      float* __restrict__ y) {
+#define ACCUM_PARAMS const w16* __restrict__ WT, const float* __restrict__ a, const int* __restrict__ idx, \
+        const int* __restrict__ count, int blk, int K, int aByRow, int cols, const float* __restrict__ bias,  \
+        float* __restrict__ y
+#define ACCUM_ARGS WT, a, idx, count, blk, K, aByRow, cols, bias, y
+template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
     __shared__ float part[8][257];
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     int c0 = blockIdx.x * 256 + lane * 8;
@@ -392,10 +442,10 @@ extern "C" __global__ void accum_rows(const __half* __restrict__ WT, const float
         }
 #pragma unroll
         for (int u = 0; u < 4; u++) {
-            const __half2* h = reinterpret_cast<const __half2*>(&v[u]);
+            const unsigned* h = reinterpret_cast<const unsigned*>(&v[u]);
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                float2 f = __half22float2(h[i]);
+                float2 f = TW::pair(h[i]);
                 acc[2 * i] += cf[u] * f.x;
                 acc[2 * i + 1] += cf[u] * f.y;
             }
@@ -405,10 +455,10 @@ extern "C" __global__ void accum_rows(const __half* __restrict__ WT, const float
         int r = idx ? idx[k / blk] * blk + k % blk : k;
         float cf = aByRow ? a[r] : a[k];
         uint4 v = vec ? ldw(WT + (size_t)r * cols + c0) : ld_tail(WT + (size_t)r * cols, c0, cols);
-        const __half2* h = reinterpret_cast<const __half2*>(&v);
+        const unsigned* h = reinterpret_cast<const unsigned*>(&v);
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            float2 f = __half22float2(h[i]);
+            float2 f = TW::pair(h[i]);
             acc[2 * i] += cf * f.x;
             acc[2 * i + 1] += cf * f.y;
         }
@@ -426,18 +476,25 @@ extern "C" __global__ void accum_rows(const __half* __restrict__ WT, const float
     }
 }
 
+extern "C" __global__ void accum_rows_f16(ACCUM_PARAMS) { accum_rows_t<WF16>(ACCUM_ARGS); }
+extern "C" __global__ void accum_rows_bf16(ACCUM_PARAMS) { accum_rows_t<WBF16>(ACCUM_ARGS); }
+
 // norm: one block per row of d values. LayerNorm (rms = 0, with w and b)
 // or RMSNorm (rms = 1, w only); w = NULL copies. out (f32) and out16 (f16)
-// may each be NULL; out may be x. Rows of up to 8·blockDim values are
-// held in registers (one read of x); longer rows are read three times.
+// may each be NULL; out may be x; out16 is f16, or bf16 when bf is set.
+// With stdOut set (one row), the row standardized with the same statistics
+// and eps2, without w and b — a predictor's input — goes to stdOut. Rows of
+// up to 8·blockDim values are held in registers (one read of x); longer
+// rows are read three times.
 #define NORM_PER 8
 extern "C" __global__ void norm_rows(const float* x, const float* __restrict__ w, const float* __restrict__ b,
-                                     float* out, __half* out16, int d, float eps, int rms) {
+                                     float* out, w16* out16, int d, float eps, int rms, int bf, float* stdOut,
+                                     float eps2) {
     PDL_LAUNCH();
     PDL_WAIT();
     __shared__ float sh[33];
     const float* xr = x + (size_t)blockIdx.x * d;
-    float mean = 0.f, inv = 1.f;
+    float mean = 0.f, inv = 1.f, inv2 = 1.f;
     bool reg = d <= NORM_PER * (int)blockDim.x;
     float v[NORM_PER];
 #pragma unroll
@@ -470,7 +527,9 @@ extern "C" __global__ void norm_rows(const float* x, const float* __restrict__ w
                 q += t * t;
             }
         }
-        inv = rsqrtf(block_sum(q, sh) / d + eps);
+        float var = block_sum(q, sh) / d;
+        inv = rsqrtf(var + eps);
+        inv2 = rsqrtf(var + eps2);
     }
     __syncthreads();
     if (reg) {
@@ -479,47 +538,53 @@ extern "C" __global__ void norm_rows(const float* x, const float* __restrict__ w
             int i = threadIdx.x + k * blockDim.x;
             if (i < d) {
                 float o = v[k];
+                if (stdOut) stdOut[i] = (o - mean) * inv2;
                 if (w) {
                     o = (o - mean) * inv * w[i];
                     if (b) o += b[i];
                 }
                 if (out) out[(size_t)blockIdx.x * d + i] = o;
-                if (out16) out16[(size_t)blockIdx.x * d + i] = __float2half_rn(o);
+                if (out16) out16[(size_t)blockIdx.x * d + i] = to16(o, bf);
             }
         }
         return;
     }
     for (int i = threadIdx.x; i < d; i += blockDim.x) {
         float o = xr[i];
+        if (stdOut) stdOut[i] = (o - mean) * inv2;
         if (w) {
             o = (o - mean) * inv * w[i];
             if (b) o += b[i];
         }
         if (out) out[(size_t)blockIdx.x * d + i] = o;
-        if (out16) out16[(size_t)blockIdx.x * d + i] = __float2half_rn(o);
+        if (out16) out16[(size_t)blockIdx.x * d + i] = to16(o, bf);
     }
 }
 
 // embed: x[i] = E[ids[i]] for the n tokens of the step (ids in io[1...]).
-extern "C" __global__ void embed_rows(const __half* __restrict__ E, const int* __restrict__ io, float* x, int n, int dim) {
+// E is f16, or bf16 when bf is set.
+extern "C" __global__ void embed_rows(const w16* __restrict__ E, const int* __restrict__ io, float* x, int n, int dim, int bf) {
     PDL_LAUNCH();
     PDL_WAIT();
     int i = blockIdx.y;
     if (i >= n) return;
-    const __half* e = E + (size_t)io[1 + i] * dim;
+    const w16* e = E + (size_t)io[1 + i] * dim;
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < dim; c += gridDim.x * blockDim.x)
-        x[(size_t)i * dim + c] = __half2float(e[c]);
+        x[(size_t)i * dim + c] = bf ? WBF16::one(e[c]) : WF16::one(e[c]);
 }
 
-// add_pos: x[i] += P[pos + i + 2] (OPT's learned positions, offset 2).
-extern "C" __global__ void add_pos(const __half* __restrict__ P, const int* __restrict__ io, float* x, int n, int d) {
+// add_pos: x[i] += P[pos + i + 2] (OPT's learned positions, offset 2); P
+// is f32 when f32 is set, else f16.
+extern "C" __global__ void add_pos(const void* __restrict__ P, const int* __restrict__ io, float* x, int n, int d, int f32) {
     PDL_LAUNCH();
     PDL_WAIT();
     int i = blockIdx.y;
     if (i >= n) return;
-    const __half* p = P + (size_t)(io[0] + i + 2) * d;
+    size_t r = (size_t)(io[0] + i + 2) * d;
+    const float* pf = reinterpret_cast<const float*>(P) + r;
+    const w16* ph = reinterpret_cast<const w16*>(P) + r;
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < d; c += gridDim.x * blockDim.x)
-        x[(size_t)i * d + c] += __half2float(p[c]);
+        x[(size_t)i * d + c] += f32 ? pf[c] : WF16::one(ph[c]);
 }
 
 // add_bias: x[i][j] += b[j] for n rows of d.
@@ -530,21 +595,23 @@ extern "C" __global__ void add_bias(float* x, const float* __restrict__ b, int n
     if (t < (size_t)n * d) x[t] += b[t % d];
 }
 
-// to_f16: y = x rounded to f16 (n rows of d from x with row stride ldx).
-extern "C" __global__ void to_f16(const float* __restrict__ x, int ldx, __half* y, int n, int d) {
+// to_f16: y = x rounded to f16, or bf16 when bf is set (n rows of d from x
+// with row stride ldx).
+extern "C" __global__ void to_f16(const float* __restrict__ x, int ldx, w16* y, int n, int d, int bf) {
     PDL_LAUNCH();
     PDL_WAIT();
     size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (t < (size_t)n * d) {
         size_t i = t / d, j = t % d;
-        y[t] = __float2half_rn(x[i * ldx + j]);
+        y[t] = to16(x[i * ldx + j], bf);
     }
 }
 
 // act_rows: h[i][j] = act(u[i][j] + b[j]) (times u[i][F+j] + b[F+j] when
-// gated) as f16, for n rows of the up (or gate|up) products of stride ld.
+// gated) as f16 (bf16 when bf is set), for n rows of the up (or gate|up)
+// products of stride ld.
 extern "C" __global__ void act_rows(const float* __restrict__ u, int ld, const float* __restrict__ b,
-                                    __half* h, int n, int F, int gated, int act) {
+                                    w16* h, int n, int F, int gated, int act, int bf) {
     PDL_LAUNCH();
     PDL_WAIT();
     size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -553,7 +620,7 @@ extern "C" __global__ void act_rows(const float* __restrict__ u, int ld, const f
     float a = u[i * ld + j] + (b ? b[j] : 0.f);
     a = act_apply(a, act);
     if (gated) a *= u[i * ld + F + j] + (b ? b[F + j] : 0.f);
-    h[t] = __float2half_rn(a);
+    h[t] = to16(a, bf);
 }
 
 // rope_store: for token i of the step (position p = io[0] + i), rotate its
@@ -835,9 +902,10 @@ extern "C" __global__ void attn_combine(const float* part, float* out, int S, in
     attn_merge(part + (size_t)h * S * (hd + 2), S, hd, out + (size_t)h * hd, smem + 33, smem);
 }
 
-// fill_random: w[i] = f16 of a pseudo-random value, uniform in [-a, a]
-// (a hash of seed and i), for synthetic weights built on the GPU.
-extern "C" __global__ void fill_random(__half* w, size_t n, unsigned long long seed, float a) {
+// fill_random: w[i] = f16 (bf16 when bf is set) of a pseudo-random value,
+// uniform in [-a, a] (a hash of seed and i), for synthetic weights built
+// on the GPU.
+extern "C" __global__ void fill_random(w16* w, size_t n, unsigned long long seed, float a, int bf) {
     PDL_LAUNCH();
     PDL_WAIT();
     for (size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (size_t)gridDim.x * blockDim.x) {
@@ -846,7 +914,7 @@ extern "C" __global__ void fill_random(__half* w, size_t n, unsigned long long s
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
         z ^= z >> 31;
         float u = (float)(z >> 40) * (1.f / 16777216.f); // [0, 1)
-        w[t] = __float2half_rn((2.f * u - 1.f) * a);
+        w[t] = to16((2.f * u - 1.f) * a, bf);
     }
 }
 

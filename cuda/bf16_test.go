@@ -1,0 +1,290 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"dejavu/kernels"
+	"dejavu/model"
+	"dejavu/sparsity"
+)
+
+// bf16Tol is the prompt contract of a bf16 model against f32 arithmetic
+// on the same bf16 weights: the prompt rounds its activations to bf16 (8
+// bits of mantissa) for cuBLAS. Decode keeps f32 activations:
+// bf16DecodeTol.
+const (
+	bf16Tol       = 2e-2
+	bf16DecodeTol = 1e-4
+)
+
+// TestBF16: a checkpoint with bf16 weights is stored as bf16 on the GPU
+// (gemv/qkv_rope/accum_rows bf16 kernels, cuBLAS with bf16 inputs) and
+// gives the logits of the CPU computing in f32 on the same (bf16-rounded)
+// weights: prompt (all rows), token by token decode, and the sparse kernels
+// at full density.
+func TestBF16(t *testing.T) {
+	d := gpu(t)
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	for _, name := range []string{"opt-preln", "opt-postln", "opt-projinout", "llama-silu", "qwen2-bias", "mistral-headdim"} {
+		m, err := model.Load(filepath.Join("..", "testdata", "models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Quantize(kernels.BF16); err != nil {
+			t.Fatal(err)
+		}
+		g, err := d.Upload(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !g.BF16() {
+			t.Fatalf("%s: bf16 checkpoint not stored as bf16", name)
+		}
+		if err := m.Quantize(kernels.F32); err != nil { // the reference: f32 arithmetic on the bf16 weights
+			t.Fatal(err)
+		}
+		V := m.Cfg.Vocab
+		ids := make([]int, 24)
+		for i := range ids {
+			ids[i] = (i*37 + 5) % V
+		}
+		cs := m.NewSession(pool, 0)
+		want, err := cs.Forward(ids, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := g.NewSession(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Forward(ids, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep := rowErr(got, want, V)
+		s.Reset()
+		var dec []float32
+		for _, id := range ids {
+			row, err := s.Forward([]int{id}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec = append(dec, row...)
+		}
+		ed := rowErr(dec, want, V)
+		s.Reset()
+		s.SetRandomSparse(1, 1, 1)
+		var sp []float32
+		for _, id := range ids {
+			row, err := s.Forward([]int{id}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp = append(sp, row...)
+		}
+		es := rowErr(sp, dec, V)
+		t.Logf("%-16s bf16 vs CPU f32 on the bf16 weights: rel.err prompt %.2e decode %.2e; sparse 100%% vs dense %.2e", name, ep, ed, es)
+		if ep > bf16Tol || ed > bf16DecodeTol || es > 1e-5 {
+			t.Errorf("%s: rel.err prompt %.3g (limit %g), decode %.3g (limit %g), sparse %.3g (limit 1e-5)", name, ep, bf16Tol, ed, bf16DecodeTol, es)
+		}
+		s.Close()
+		g.Close()
+		m.Close()
+	}
+}
+
+// TestPredictorKey: clones of a predictor set (one per session) share a
+// cache key; another set has another (no GPU needed).
+func TestPredictorKey(t *testing.T) {
+	m, err := model.Load(filepath.Join("..", "testdata", "models", "opt-preln"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p, err := sparsity.RandomPredictors(m, 0.25, 0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sparsity.RandomPredictors(m, 0.25, 0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keyOf(p) != keyOf(p.Clone()) {
+		t.Error("a clone has another key")
+	}
+	if keyOf(p) == keyOf(q) {
+		t.Error("two predictor sets share a key")
+	}
+}
+
+// TestPredictorCache: predictors are uploaded once per model: sessions
+// given the same set or its clones share the upload (and decode alike);
+// another set is uploaded once more.
+func TestPredictorCache(t *testing.T) {
+	d := gpu(t)
+	m, g := upload(t, d, filepath.Join("..", "testdata", "models", "opt-preln"))
+	defer m.Close()
+	defer g.Close()
+	p, err := sparsity.RandomPredictors(m, 0.25, 0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]float32
+	for i, q := range []*sparsity.Predictors{p, p.Clone(), p} {
+		s, err := g.NewSession(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetPredictors(q); err != nil {
+			t.Fatal(err)
+		}
+		if g.predUp != 1 || len(g.preds) != 1 {
+			t.Fatalf("session %d: %d uploads, %d cached sets; want 1, 1", i, g.predUp, len(g.preds))
+		}
+		var out []float32
+		for _, id := range []int{3, 14, 15, 92, 65, 35} {
+			r, err := s.Forward([]int{id}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r...)
+		}
+		rows = append(rows, out)
+		s.Close() // the cached weights stay
+	}
+	for i := 1; i < len(rows); i++ {
+		if e := rowErr(rows[i], rows[0], m.Cfg.Vocab); e > 1e-6 {
+			t.Errorf("session %d: logits differ from session 0's by %.3g", i, e)
+		}
+	}
+	q, err := sparsity.RandomPredictors(m, 0.25, 0.5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := g.NewSession(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetPredictors(q); err != nil {
+		t.Fatal(err)
+	}
+	if g.predUp != 2 || len(g.preds) != 2 {
+		t.Errorf("another set: %d uploads, %d cached; want 2, 2", g.predUp, len(g.preds))
+	}
+}
+
+// TestPredictedDecode measures, on the synthetic shapes named in
+// DEJAVU_CUDA_SCALING, with f16 and bf16 weights in one process: dense,
+// random sparse (10% MLP, 50% heads) and predicted sparse decode (r=256
+// MLP predictors, r=64 head predictors, top-k 50% heads) with the MLP
+// selection as top-k 10% or a threshold at about 10%, each before (v10:
+// standardization in the A-GEMV's prologue, select_multi) and after
+// (standardized inputs from the model's norm kernel, compare-and-compact
+// in the B-GEMV for the threshold).
+func TestPredictedDecode(t *testing.T) {
+	names := os.Getenv("DEJAVU_CUDA_SCALING")
+	if names == "" {
+		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
+	}
+	d := gpu(t)
+	defer func() { d.predStd, d.thrKernel = true, false }()
+	bw, err := d.CopyBandwidth(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("device %v: copy bandwidth %.0f GB/s\n", d, bw)
+	for _, name := range strings.Split(names, ",") {
+		c, err := model.SyntheticConfig(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dt := range []kernels.DType{kernels.F16, kernels.BF16} {
+			g, err := d.SyntheticDType(c, 1, dt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := g.NewSession(512)
+			if err != nil {
+				t.Fatal(err)
+			}
+			floor := float64(g.WeightBytes()) / (bw * 1e9) * 1e3
+			res := map[string]float64{}
+			timeIt := func(key, what string, prompt int) {
+				s.density = model.Density{}
+				if err := s.dropGraphs(); err != nil {
+					t.Fatal(err)
+				}
+				tm, err := TimeDecode(s, prompt, 64)
+				if err != nil {
+					t.Errorf("%s %v %s: %v", name, dt, what, err)
+					return
+				}
+				dn := s.Density()
+				fmt.Printf("%-9s %-4v prompt %3d  %-52s median %7.3f ms/token  p90 %7.3f  (density mlp %.4f heads %.4f)\n",
+					name, dt, prompt, what, tm.MedianMs, tm.P90Ms, dn.MLP(), dn.Heads())
+				res[fmt.Sprintf("%s %d", key, prompt)] = tm.MedianMs
+			}
+			for _, prompt := range []int{16, 128} {
+				timeIt("dense", "dense", prompt)
+			}
+			s.SetRandomSparse(0.1, 0.5, 7)
+			for _, prompt := range []int{16, 128} {
+				timeIt("random", "random sparse 10%/50%", prompt)
+			}
+			thr := synthThreshold(c.Hidden, 256, 1.2816)
+			variants := []struct {
+				key, what      string
+				thr            bool
+				std, thrKernel bool
+			}{
+				{"topk-v10", "pred. top-k 10%, v10 (prologue, select_multi)", false, false, false},
+				{"topk-std", "pred. top-k 10%, standardized by the norm", false, true, false},
+				{"thr-kernel", "pred. threshold, prologue, select_multi pass", true, false, true},
+				{"thr-std-kernel", "pred. threshold, norm std, select_multi pass", true, true, true},
+				{"thr-compact", "pred. threshold, norm std, compact in B-GEMV", true, true, false},
+			}
+			for _, v := range variants {
+				d.predStd, d.thrKernel = v.std, v.thrKernel
+				var err error
+				if v.thr {
+					err = s.setSyntheticPredictorsThr(256, 64, 0.1, 0.5, thr)
+				} else {
+					err = s.setSyntheticPredictors(256, 64, 0.1, 0.5)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, prompt := range []int{16, 128} {
+					timeIt(v.key, v.what, prompt)
+				}
+				if !v.thr { // top-k: exactly k neurons
+					kM := clampK(0.1, c.FFN)
+					if gd := s.Density(); math.Abs(gd.MLP()-float64(kM)/float64(c.FFN)) > 1e-9 {
+						t.Errorf("%s %s: MLP density %.6f, want %.6f", name, v.what, gd.MLP(), float64(kM)/float64(c.FFN))
+					}
+				}
+				if dt == kernels.F16 && name == "opt-6.7b" && (v.key == "thr-compact" || v.key == "topk-v10") {
+					if prof, err := ProfileDecode(s); err == nil {
+						fmt.Printf("%s %s, kernels timed one by one:\n%s", name, v.what, prof)
+					}
+				}
+			}
+			d.predStd, d.thrKernel = true, false
+			for _, prompt := range []int{16, 128} {
+				k := func(s string) float64 { return res[fmt.Sprintf("%s %d", s, prompt)] }
+				fmt.Printf("%-9s %-4v prompt %3d SUMMARY dense %.3f (%.2f× floor %.3f); speed-up over dense: random %.2f×, top-k v10 %.2f× → std %.2f×; threshold kernel %.2f× → std+kernel %.2f× → compact %.2f×\n",
+					name, dt, prompt, k("dense"), k("dense")/floor, floor, k("dense")/k("random"), k("dense")/k("topk-v10"), k("dense")/k("topk-std"),
+					k("dense")/k("thr-kernel"), k("dense")/k("thr-std-kernel"), k("dense")/k("thr-compact"))
+			}
+			s.Close()
+			g.Close()
+		}
+	}
+}
