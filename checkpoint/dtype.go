@@ -10,8 +10,8 @@ import (
 )
 
 // DType is a tensor element type. The names follow safetensors; the model
-// accepts F32, F16 and BF16, and from GGUF files the block types Q8_0, Q4_0
-// and Q4_K (gguf.go); the others exist so they can be reported.
+// accepts F32, F16 and BF16, and from GGUF files the block types Q8_0, Q4_0,
+// Q5_0, Q5_1, Q4_K, Q5_K and Q6_K (gguf.go); the others exist so they can be reported.
 type DType uint8
 
 // Element types. The zero DType is invalid.

@@ -123,7 +123,7 @@ func GGUFInt32sValue(v []int32) GGUFValue {
 type GGMLType uint32
 
 // Tensor types of ggml. F32, F16, BF16, the integer types and the block
-// types Q8_0, Q4_0 and Q4_K map to a DType; the other quantized types are
+// types Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K map to a DType; the other quantized types are
 // recognised and reported as not supported.
 const (
 	GGMLF32     GGMLType = 0
@@ -168,6 +168,10 @@ const (
 	Q8_0 DType = 64 + iota
 	Q4_0
 	Q4_K
+	Q5_K
+	Q6_K
+	Q5_0
+	Q5_1
 )
 
 var blockDTypes = map[DType]struct {
@@ -178,6 +182,10 @@ var blockDTypes = map[DType]struct {
 	Q8_0: {"Q8_0", 32, 34, GGMLQ8_0},
 	Q4_0: {"Q4_0", 32, 18, GGMLQ4_0},
 	Q4_K: {"Q4_K", 256, 144, GGMLQ4_K},
+	Q5_K: {"Q5_K", 256, 176, GGMLQ5_K},
+	Q6_K: {"Q6_K", 256, 210, GGMLQ6_K},
+	Q5_0: {"Q5_0", 32, 22, GGMLQ5_0},
+	Q5_1: {"Q5_1", 32, 24, GGMLQ5_1},
 }
 
 // BlockSize is the number of elements and bytes of one block of a
@@ -200,11 +208,11 @@ var ggmlTypes = map[GGMLType]ggmlTypeInfo{
 	GGMLI8: {"I8", 1, 1, I8, false}, GGMLI16: {"I16", 1, 2, I16, false}, GGMLI32: {"I32", 1, 4, I32, false},
 	GGMLI64: {"I64", 1, 8, I64, false}, GGMLF64: {"F64", 1, 8, F64, false},
 	GGMLQ4_0: {"Q4_0", 32, 18, Q4_0, true}, GGMLQ4_1: {"Q4_1", 32, 20, 0, true},
-	GGMLQ5_0: {"Q5_0", 32, 22, 0, true}, GGMLQ5_1: {"Q5_1", 32, 24, 0, true},
+	GGMLQ5_0: {"Q5_0", 32, 22, Q5_0, true}, GGMLQ5_1: {"Q5_1", 32, 24, Q5_1, true},
 	GGMLQ8_0: {"Q8_0", 32, 34, Q8_0, true}, GGMLQ8_1: {"Q8_1", 32, 36, 0, true},
 	GGMLQ2_K: {"Q2_K", 256, 84, 0, true}, GGMLQ3_K: {"Q3_K", 256, 110, 0, true},
-	GGMLQ4_K: {"Q4_K", 256, 144, Q4_K, true}, GGMLQ5_K: {"Q5_K", 256, 176, 0, true},
-	GGMLQ6_K: {"Q6_K", 256, 210, 0, true}, GGMLQ8_K: {"Q8_K", 256, 292, 0, true},
+	GGMLQ4_K: {"Q4_K", 256, 144, Q4_K, true}, GGMLQ5_K: {"Q5_K", 256, 176, Q5_K, true},
+	GGMLQ6_K: {"Q6_K", 256, 210, Q6_K, true}, GGMLQ8_K: {"Q8_K", 256, 292, 0, true},
 	GGMLIQ2_XXS: {"IQ2_XXS", 256, 66, 0, true}, GGMLIQ2_XS: {"IQ2_XS", 256, 74, 0, true},
 	GGMLIQ3_XXS: {"IQ3_XXS", 256, 98, 0, true}, GGMLIQ1_S: {"IQ1_S", 256, 50, 0, true},
 	GGMLIQ4_NL: {"IQ4_NL", 32, 18, 0, true}, GGMLIQ3_S: {"IQ3_S", 256, 110, 0, true},
@@ -281,8 +289,8 @@ func ReadGGUF(path string) (*GGUF, error) {
 // OpenGGUF opens the GGUF file at path: its header and a Store of its
 // tensors, with row-major shapes (GGUF dims reversed) and ggml's names.
 // Every tensor aliases the memory-mapped file: F32, F16, BF16 and integer
-// tensors as elements, Q8_0, Q4_0 and Q4_K tensors as ggml's blocks (DType
-// Q8_0, Q4_0, Q4_K; see BlockSize). Any other quantized type gives an
+// tensors as elements, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K tensors
+// as ggml's blocks (DTypes of the same names; see BlockSize). Any other quantized type gives an
 // error naming the type and the tensor.
 func OpenGGUF(path string) (*GGUF, *Store, error) {
 	m, err := mapFile(path)
@@ -319,7 +327,7 @@ func (g *GGUF) tensor(ti GGUFTensorInfo, data []byte) (Tensor, error) {
 	raw := data[begin : begin+int64(ti.Size) : begin+int64(ti.Size)]
 	t := Tensor{Name: ti.Name, DType: info.dtype, Shape: ti.Shape(), Data: raw, File: g.Path}
 	if info.dtype == 0 {
-		return Tensor{}, fmt.Errorf("checkpoint: %s: tensor %q has type %v, which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K; requantize with llama-quantize)", g.Path, ti.Name, ti.Type)
+		return Tensor{}, fmt.Errorf("checkpoint: %s: tensor %q has type %v, which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; requantize with llama-quantize)", g.Path, ti.Name, ti.Type)
 	}
 	return t, nil
 }

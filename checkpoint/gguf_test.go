@@ -112,8 +112,9 @@ func TestGGUFRoundTrip(t *testing.T) {
 }
 
 func TestGGUFQuantizedTensors(t *testing.T) {
-	// One Q8_0 block, one Q4_0 block of 32 values, one Q4_K block: opened
-	// as they are, ggml's blocks, without decoding.
+	// One Q8_0 block, one Q4_0 block of 32 values, one Q4_K, one Q5_K, two
+	// Q6_K, two Q5_0 and one Q5_1 block: opened as they are, ggml's blocks,
+	// without decoding.
 	q8 := binary.LittleEndian.AppendUint16(nil, F32ToF16(0.5))
 	for j := 0; j < 32; j++ {
 		q8 = append(q8, byte(int8(j-16)))
@@ -126,11 +127,30 @@ func TestGGUFQuantizedTensors(t *testing.T) {
 	for i := range qk {
 		qk[i] = byte(i * 7)
 	}
+	q5 := make([]byte, 176)
+	for i := range q5 {
+		q5[i] = byte(i * 5)
+	}
+	q6 := make([]byte, 2*210)
+	for i := range q6 {
+		q6[i] = byte(i * 3)
+	}
+	q50, q51 := make([]byte, 2*22), make([]byte, 24)
+	for i := range q50 {
+		q50[i] = byte(i * 11)
+	}
+	for i := range q51 {
+		q51[i] = byte(i * 13)
+	}
 	path := filepath.Join(t.TempDir(), "q.gguf")
 	err := WriteGGUF(path, nil, []GGUFWriteTensor{
 		{Name: "q8", Type: GGMLQ8_0, Shape: []int{1, 32}, Data: q8},
 		{Name: "q4", Type: GGMLQ4_0, Shape: []int{32}, Data: q4},
 		{Name: "qk", Type: GGMLQ4_K, Shape: []int{1, 256}, Data: qk},
+		{Name: "q5", Type: GGMLQ5_K, Shape: []int{1, 256}, Data: q5},
+		{Name: "q6", Type: GGMLQ6_K, Shape: []int{2, 256}, Data: q6},
+		{Name: "q50", Type: GGMLQ5_0, Shape: []int{2, 32}, Data: q50},
+		{Name: "q51", Type: GGMLQ5_1, Shape: []int{32}, Data: q51},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +163,7 @@ func TestGGUFQuantizedTensors(t *testing.T) {
 	for name, want := range map[string]struct {
 		dt   DType
 		data []byte
-	}{"q8": {Q8_0, q8}, "q4": {Q4_0, q4}, "qk": {Q4_K, qk}} {
+	}{"q8": {Q8_0, q8}, "q4": {Q4_0, q4}, "qk": {Q4_K, qk}, "q5": {Q5_K, q5}, "q6": {Q6_K, q6}, "q50": {Q5_0, q50}, "q51": {Q5_1, q51}} {
 		tt, _ := st.Tensor(name)
 		if tt.DType != want.dt || !bytes.Equal(tt.Data, want.data) {
 			t.Errorf("%s: %v %x, want %v %x", name, tt.DType, tt.Data, want.dt, want.data)
@@ -196,9 +216,9 @@ var corruptGGUF = func() []struct {
 	valid := encodeSample(nil)
 	u32 := func(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 	u64 := func(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
-	q6k := func() []byte {
-		b := padTo(rawGGUF(3, 1, 0, ggufTensorInfo("blk.0.attn_q.weight", uint32(GGMLQ6_K), 0, 256, 1)))
-		return append(b, make([]byte, 224)...)
+	q3k := func() []byte {
+		b := padTo(rawGGUF(3, 1, 0, ggufTensorInfo("blk.0.attn_q.weight", uint32(GGMLQ3_K), 0, 256, 1)))
+		return append(b, make([]byte, 128)...)
 	}()
 	return []struct {
 		name, want string
@@ -229,7 +249,7 @@ var corruptGGUF = func() []struct {
 		{"bad block", "block size", padTo(rawGGUF(3, 1, 0, ggufTensorInfo("w", uint32(GGMLQ8_0), 0, 31)))},
 		{"overlap", "overlaps", append(padTo(rawGGUF(3, 2, 0, ggufTensorInfo("a", 0, 0, 16), ggufTensorInfo("b", 0, 32, 16))), make([]byte, 96)...)},
 		{"duplicate tensor", "appears twice", append(padTo(rawGGUF(3, 2, 0, ggufTensorInfo("a", 0, 0, 1), ggufTensorInfo("a", 0, 32, 1))), make([]byte, 64)...)},
-		{"quantized Q6_K", `tensor "blk.0.attn_q.weight" has type Q6_K, which is not supported`, q6k},
+		{"quantized Q3_K", `tensor "blk.0.attn_q.weight" has type Q3_K, which is not supported`, q3k},
 	}
 }()
 

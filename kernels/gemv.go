@@ -130,7 +130,7 @@ func (m Mat) rowPtr(start, end int) unsafe.Pointer {
 		return unsafe.Pointer(unsafe.SliceData(m.f32[start*c : end*c]))
 	case Q8_0:
 		return m.q8Ptr(start, end)
-	case Q4_0, Q4_K:
+	case Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q5_1:
 		return m.q4Ptr(start, end)
 	}
 	return unsafe.Pointer(unsafe.SliceData(m.u16[start*c : end*c]))

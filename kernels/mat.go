@@ -33,6 +33,16 @@ const (
 	// 12 bytes of 6-bit sub-block scales and mins, 128 bytes of 4-bit
 	// values (144 bytes; see q4.go).
 	Q4_K
+	// Q5_K is ggml's block_q5_K and Q6_K its block_q6_K: 5- and 6-bit
+	// k-quants of 256 weights in 176 and 210 bytes (see qk.go).
+	Q5_K
+	Q6_K
+	// Q5_0 and Q5_1 are ggml's block_q5_0 and block_q5_1: 5-bit weights
+	// per 32 with an f16 scale (and an f16 min for Q5_1) in 22 and 24
+	// bytes (see q5.go); llama-quantize writes them in K_M files where a
+	// row is not a multiple of 256.
+	Q5_0
+	Q5_1
 )
 
 func (d DType) String() string {
@@ -49,6 +59,14 @@ func (d DType) String() string {
 		return "q4_0"
 	case Q4_K:
 		return "q4_k"
+	case Q5_K:
+		return "q5_k"
+	case Q6_K:
+		return "q6_k"
+	case Q5_0:
+		return "q5_0"
+	case Q5_1:
+		return "q5_1"
 	}
 	return fmt.Sprintf("DType(%d)", uint8(d))
 }
@@ -60,7 +78,7 @@ func (d DType) Size() int {
 	switch d {
 	case F32:
 		return 4
-	case Q8_0, Q4_0, Q4_K:
+	case Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q5_1:
 		return 1
 	}
 	return 2
@@ -74,7 +92,7 @@ type Mat struct {
 	f32        []float32
 	u16        []uint16
 	q8         []byte // Q8_0 blocks
-	q4         []byte // Q4_0 or Q4_K blocks
+	q4         []byte // Q4_0, Q4_K, Q5_0, Q5_1, Q5_K or Q6_K blocks
 }
 
 // NewMat makes a matrix over little-endian bytes without copying them. For
@@ -117,7 +135,7 @@ func NewMat(dtype DType, rows, cols int, data []byte) (Mat, error) {
 		}
 	case Q8_0:
 		m.q8 = data
-	case Q4_0, Q4_K:
+	case Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q5_1:
 		m.q4 = data
 	default:
 		return Mat{}, fmt.Errorf("kernels: unsupported dtype %v", dtype)
@@ -154,7 +172,7 @@ func (m Mat) Row(i int, dst []float32) {
 		}
 	case Q8_0:
 		m.rowQ8(i, dst)
-	case Q4_0, Q4_K:
+	case Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q5_1:
 		m.rowQ4(i, dst)
 	}
 }
@@ -168,7 +186,7 @@ func (m Mat) dotRowGo(i int, x []float32) float32 {
 		return dotGo(m.f32[i*c:(i+1)*c], x)
 	case Q8_0:
 		return m.dotRowQ8Go(i, x)
-	case Q4_0, Q4_K:
+	case Q4_0, Q4_K, Q5_K, Q6_K, Q5_0, Q5_1:
 		return m.dotRowQ4Go(i, x)
 	case F16:
 		src := m.u16[i*c : (i+1)*c]

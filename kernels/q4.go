@@ -44,21 +44,39 @@ const (
 	q4KBlockBytes = 2 + 2 + 12 + QKBlock/2 // 144
 )
 
-// isQ4 reports whether d is one of the 4-bit block types.
-func (d DType) isQ4() bool { return d == Q4_0 || d == Q4_K }
+// isQ4 reports whether d is one of the block types read through this
+// file: the 4-bit ones, the 5-bit ones (q5.go) and the 5- and 6-bit
+// k-quants (qk.go).
+func (d DType) isQ4() bool {
+	switch d {
+	case Q4_0, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K:
+		return true
+	}
+	return false
+}
 
 // q4Block is the number of weights of one block of d (a Q4 type).
 func (d DType) q4Block() int {
-	if d == Q4_K {
-		return QKBlock
+	switch d {
+	case Q4_0, Q5_0, Q5_1:
+		return Q4Block
 	}
-	return Q4Block
+	return QKBlock
 }
 
 // q4BlockBytes is the size of one block of d (a Q4 type).
 func (d DType) q4BlockBytes() int {
-	if d == Q4_K {
+	switch d {
+	case Q4_K:
 		return q4KBlockBytes
+	case Q5_K:
+		return q5KBlockBytes
+	case Q6_K:
+		return q6KBlockBytes
+	case Q5_0:
+		return q50BlockBytes
+	case Q5_1:
+		return q51BlockBytes
 	}
 	return q40BlockBytes
 }
@@ -108,9 +126,18 @@ func decodeQ4K(b []byte, dst []float32) {
 
 // decodeQ4Block writes the weights of block b of dtype d to dst.
 func (d DType) decodeQ4Block(b []byte, dst []float32) {
-	if d == Q4_K {
+	switch d {
+	case Q4_K:
 		decodeQ4K(b, dst)
-	} else {
+	case Q5_K:
+		decodeQ5K(b, dst)
+	case Q6_K:
+		decodeQ6K(b, dst)
+	case Q5_0:
+		decodeQ5_0(b, dst)
+	case Q5_1:
+		decodeQ5_1(b, dst)
+	default:
 		decodeQ4_0(b, dst)
 	}
 }
@@ -194,6 +221,14 @@ func quantizeQ4XGo(x []float32, qx *q4X) {
 // differ from it only in the order of the f32 operations.
 func (m Mat) dotRowQ4X(i int, x *q4X) float32 {
 	src := m.q4RowData(i)
+	switch m.DType {
+	case Q5_K:
+		return dotRowQ5KX(src, x)
+	case Q6_K:
+		return dotRowQ6KX(src, x)
+	case Q5_0, Q5_1:
+		return dotRowQ5X(m.DType, src, x)
+	}
 	var s float32
 	if m.DType == Q4_0 {
 		for b := 0; b < len(src)/q40BlockBytes; b++ {
@@ -242,7 +277,7 @@ func (m Mat) dotRowQ4Go(i int, x []float32) float32 {
 // 0): x is quantized once, then the rows go through the kernel.
 func (m Mat) gemvRowsQ4(y, x []float32, start int) {
 	qx := quantizeQ4X(x[:m.Cols])
-	if kern.id == 0 {
+	if kern.id == 0 || !q4HasAsm(m.DType) {
 		for k := range y {
 			y[k] = m.dotRowQ4X(start+k, qx)
 		}
@@ -310,7 +345,7 @@ func (m Mat) gatherRowsQ4(y, x []float32, rows []int32) {
 		return
 	}
 	qx := quantizeQ4X(x[:m.Cols])
-	if kern.id == 0 {
+	if kern.id == 0 || !q4HasAsm(m.DType) {
 		for k, i := range rows {
 			y[k] = m.dotRowQ4X(int(i), qx)
 		}

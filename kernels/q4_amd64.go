@@ -38,8 +38,24 @@ func dequantQ40AVX2(w *byte, dst *float32, blocks int)
 func dequantQ4KAVX2(w *byte, dst *float32, blocks int)
 
 // archDequantQ4 decodes blocks > 0 blocks of dt at w into dst, exactly as
-// decodeQ4_0 / decodeQ4K do.
+// dt.decodeQ4Block does (Q5_0 and Q5_1 with it).
 func archDequantQ4(dt DType, w *byte, dst *float32, blocks int) {
+	switch dt {
+	case Q6_K:
+		dequantQ6KAVX2(w, dst, blocks)
+		return
+	case Q5_K:
+		dequantQ5KAVX2(w, dst, blocks)
+		return
+	case Q5_0, Q5_1: // decoded in Go
+		bs, bb := dt.q4Block(), dt.q4BlockBytes()
+		src := unsafe.Slice(w, blocks*bb)
+		out := unsafe.Slice(dst, blocks*bs)
+		for b := range blocks {
+			dt.decodeQ4Block(src[b*bb:(b+1)*bb], out[b*bs:(b+1)*bs])
+		}
+		return
+	}
 	if dt == Q4_K {
 		dequantQ4KAVX2(w, dst, blocks)
 		return
@@ -62,6 +78,14 @@ func archDotRowsQ4(id int, dt DType, w unsafe.Pointer, stride int, x *q4X, y *fl
 	xq, dx, sx := unsafe.SliceData(x.q), unsafe.SliceData(x.d), unsafe.SliceData(x.s)
 	vnni := id == idAVX512 && q4VNNI
 	switch {
+	case dt == Q6_K:
+		dotQ6KAVX2(w, stride, xq, dx, sx, y, rows, n, cols)
+	case dt == Q5_K:
+		dotQ5KAVX2(w, stride, xq, dx, sx, y, rows, n, cols)
+	case dt == Q5_0:
+		dotQ50AVX2(w, stride, xq, dx, sx, y, rows, n, cols)
+	case dt == Q5_1:
+		dotQ51AVX2(w, stride, xq, dx, sx, y, rows, n, cols)
 	case dt == Q4_K && vnni:
 		dotQ4KVNNI(w, stride, xq, dx, sx, y, rows, n, cols)
 	case dt == Q4_K:

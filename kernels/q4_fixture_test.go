@@ -43,7 +43,7 @@ func loadGGMLQuants(t *testing.T) ggmlQuants {
 // agrees with those values.
 func TestDequantizeMatchesGGML(t *testing.T) {
 	q := loadGGMLQuants(t)
-	types := map[string]DType{"Q8_0": Q8_0, "Q4_0": Q4_0, "Q4_K": Q4_K}
+	types := map[string]DType{"Q8_0": Q8_0, "Q4_0": Q4_0, "Q4_K": Q4_K, "Q5_K": Q5_K, "Q6_K": Q6_K, "Q5_0": Q5_0, "Q5_1": Q5_1}
 	seen := 0
 	for _, c := range q.Dequantize {
 		dt, ok := types[c.Type]
@@ -111,8 +111,8 @@ func TestDequantizeMatchesGGML(t *testing.T) {
 			})
 		}
 	}
-	if seen != 3 {
-		t.Fatalf("fixture has %d dequantize cases, want 3", seen)
+	if seen != 7 {
+		t.Fatalf("fixture has %d dequantize cases, want 7", seen)
 	}
 }
 

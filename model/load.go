@@ -157,6 +157,8 @@ func (ld *loader) has(name string) bool {
 var matDTypes = map[checkpoint.DType]kernels.DType{
 	checkpoint.F32: kernels.F32, checkpoint.F16: kernels.F16, checkpoint.BF16: kernels.BF16,
 	checkpoint.Q8_0: kernels.Q8_0, checkpoint.Q4_0: kernels.Q4_0, checkpoint.Q4_K: kernels.Q4_K,
+	checkpoint.Q5_K: kernels.Q5_K, checkpoint.Q6_K: kernels.Q6_K,
+	checkpoint.Q5_0: kernels.Q5_0, checkpoint.Q5_1: kernels.Q5_1,
 }
 
 func (ld *loader) mat(name string, rows, cols int) (kernels.Mat, error) {
@@ -170,7 +172,7 @@ func (ld *loader) mat(name string, rows, cols int) (kernels.Mat, error) {
 	}
 	dt, ok := matDTypes[t.DType]
 	if !ok {
-		return kernels.Mat{}, fmt.Errorf("tensor %q has dtype %v, expected F32, F16, BF16, Q8_0, Q4_0 or Q4_K", full, t.DType)
+		return kernels.Mat{}, fmt.Errorf("tensor %q has dtype %v, expected F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K or Q6_K", full, t.DType)
 	}
 	m, err := kernels.NewMat(dt, rows, cols, t.Data)
 	if err != nil {

@@ -2,9 +2,10 @@
 """Quantized-block fixture from llama.cpp's own reference code, for kernels/q4_fixture_test.go.
 
 gguf-py (the Python package in llama.cpp's source tree, gguf-py/gguf/quants.py) holds
-llama.cpp's numpy reference of every block format. This script makes blocks of Q8_0, Q4_0
-and Q4_K (random bytes with moderate f16 scales, plus edge cases: all-ones scale bytes,
-negative and zero scales), dequantizes them with gguf-py, and quantizes a few rows of
+llama.cpp's numpy reference of every block format. This script makes blocks of Q8_0, Q4_0,
+Q4_K, Q5_0, Q5_1, Q5_K and Q6_K (random bytes with moderate f16 scales, plus edge cases: all-ones scale
+and high-bit bytes, extreme int8 scales, negative and zero scales), dequantizes them with
+gguf-py, and quantizes a few rows of
 random floats with gguf-py's Q8_0 and Q4_0 quantizers; it writes the bytes and the f32
 results (as bit patterns) to JSON:
 
@@ -24,6 +25,43 @@ from gguf.constants import GGMLQuantizationType as T
 
 def f16(v):
     return np.array([v], dtype=np.float16).view(np.uint8)
+
+
+def kblocks(kind, rng, n):
+    """Q5_K / Q6_K / Q5_0 / Q5_1 blocks (made with their own generator, after the others,
+    so that the older cases of the fixture stay as they were)."""
+    if kind in ("Q5_0", "Q5_1"):
+        size = {"Q5_0": 22, "Q5_1": 24}[kind]
+        b = rng.integers(0, 256, size=(n, size), dtype=np.uint8)
+        for i in range(n):
+            b[i, 0:2] = f16(rng.uniform(-0.05, 0.05))
+            if kind == "Q5_1":
+                b[i, 2:4] = f16(rng.uniform(-0.5, 0.5))
+        h = 2 if kind == "Q5_0" else 4
+        b[0, h:h + 4] = 0xFF  # every fifth bit set
+        b[1, h:h + 4] = 0  # none
+        b[2, 0:2] = f16(0.0)
+        return b
+    if kind == "Q5_K":
+        b = rng.integers(0, 256, size=(n, 176), dtype=np.uint8)
+        for i in range(n):
+            b[i, 0:2] = f16(rng.uniform(-0.05, 0.05))
+            b[i, 2:4] = f16(rng.uniform(0.0, 0.05))
+        b[0, 4:16] = 0xFF  # every 6-bit scale and min at 63
+        b[0, 16:48] = 0xFF  # every fifth bit set
+        b[1, 0:2] = f16(-0.02)  # negative d
+        b[2, 2:4] = f16(0.0)  # no min
+        b[3, 16:48] = 0  # no fifth bit
+        return b
+    b = rng.integers(0, 256, size=(n, 210), dtype=np.uint8)
+    for i in range(n):
+        b[i, 208:210] = f16(rng.uniform(-0.01, 0.01))
+    b[0, 192:208] = np.array([0x80, 0x7F, 0x00, 0xFF] * 4, dtype=np.uint8)  # -128, 127, 0, -1
+    b[0, 0:128] = 0xFF  # q = 63 where qh adds 3 ...
+    b[0, 128:160] = 0xFF
+    b[1, 0:192] = 0  # q = 0: the value -32
+    b[2, 208:210] = f16(0.0)  # zero scale
+    return b
 
 
 def blocks(kind, rng, n):
@@ -63,6 +101,11 @@ def main():
         x[2, :32] = 0.0  # an all-zero block
         q = quants.quantize(x, typ)
         out["quantize"].append({"type": kind, "rows": 4, "cols": 64, "input": bits(x), "blocks": q.tobytes().hex()})
+    krng = np.random.default_rng(args.seed + 1)
+    for kind, typ, n in (("Q5_K", T.Q5_K, 4), ("Q6_K", T.Q6_K, 4), ("Q5_0", T.Q5_0, 8), ("Q5_1", T.Q5_1, 8)):
+        b = kblocks(kind, krng, n)
+        vals = quants.dequantize(b, typ)
+        out["dequantize"].append({"type": kind, "blocks": b.tobytes().hex(), "values": bits(vals)})
     with open(args.out, "w") as f:
         json.dump(out, f)
         f.write("\n")
