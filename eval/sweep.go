@@ -18,15 +18,18 @@ import (
 // output norm, known only after computing them all; a bound, not a way to
 // run), or, all zero, the predictors' calibrated per-layer budgets.
 type SweepSetting struct {
-	Density float64 // in (0, 1]; 0: not a uniform density
-	Mass    float64 // in (0, 1]; 0: not a mass budget
-	Oracle  []int   // heads per layer chosen by the oracle; nil: none
+	Density   float64 // in (0, 1]; 0: not a uniform density
+	Mass      float64 // in (0, 1]; 0: not a mass budget
+	Threshold string  // MLP: a logit threshold spec (sparsity.Selection.SetMLPThreshold); "": none
+	Oracle    []int   // heads per layer chosen by the oracle; nil: none
 }
 
-// String names the setting: "density D", "mass M", "oracle K0:K1:…" or
-// "cal".
+// String names the setting: "density D", "mass M", "threshold T",
+// "oracle K0:K1:…" or "cal".
 func (s SweepSetting) String() string {
 	switch {
+	case s.Threshold != "":
+		return "threshold " + s.Threshold
 	case s.Oracle != nil:
 		k := make([]string, len(s.Oracle))
 		for i, v := range s.Oracle {
@@ -135,6 +138,11 @@ func RunSweep(m *model.Model, pool *kernels.Pool, pred *sparsity.Predictors, ids
 		for _, d := range mlps {
 			q := pred.Clone()
 			sel := sparsity.Selection{MLPDensity: d.Density, MLPMass: d.Mass, HeadDensity: h.Density, HeadMass: h.Mass}
+			if d.Threshold != "" {
+				if err := sel.SetMLPThreshold(d.Threshold); err != nil {
+					return nil, fmt.Errorf("eval: sweep: %w", err)
+				}
+			}
 			if h.Oracle != nil {
 				if o.Decode {
 					return nil, fmt.Errorf("eval: sweep: oracle head settings need masked batches, not --decode")

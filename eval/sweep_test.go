@@ -50,7 +50,7 @@ func TestParseOracleHeads(t *testing.T) {
 
 // TestSweepOracleHeads: oracle head settings in a sweep compute exactly
 // their budgets (all heads: the dense result), and are refused in decode
-// mode.
+// mode; MLP threshold settings run too.
 func TestSweepOracleHeads(t *testing.T) {
 	f, _ := loadFixture(t, "opt-preln")
 	m, pool := loadTinyModel(t, "opt-preln")
@@ -75,6 +75,19 @@ func TestSweepOracleHeads(t *testing.T) {
 	o.Decode = true
 	if _, err := RunSweep(m, pool, pred, f.IDs, []SweepSetting{{Density: 1}}, heads, o); err == nil {
 		t.Error("oracle heads ran in decode mode")
+	}
+	// Threshold settings: far below the calibrated thresholds every neuron
+	// is selected.
+	o.Decode = false
+	sw, err = RunSweep(m, pool, pred, f.IDs, []SweepSetting{{Threshold: "auto-1000"}, {Threshold: "auto"}}, heads[:1], o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := sw.Points[0]; p.MLPSetting != "threshold auto-1000" || p.MLPDensity != 1 || relDiff(p.Perplexity, sw.Dense.Perplexity) > 1e-4 {
+		t.Errorf("threshold auto-1000: %+v", p)
+	}
+	if p := sw.Points[1]; p.MLPDensity >= 1 {
+		t.Errorf("threshold auto: %+v", p)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 
 	"dejavu/kernels"
 	"dejavu/model"
@@ -78,8 +80,10 @@ type Selection struct {
 	MLPDensity float64
 	// MLPThreshold, when set, selects neurons whose logit exceeds it.
 	MLPThreshold *float64
-	// Thresholds selects with each layer's calibrated logit threshold.
-	Thresholds bool
+	// Thresholds selects with each layer's calibrated logit threshold,
+	// lowered by ThresholdShift (positive: more neurons, higher recall).
+	Thresholds     bool
+	ThresholdShift float64
 	// HeadDensity in (0, 1] selects the top round(H·Heads) heads (at least
 	// one) instead of the calibrated head budgets.
 	HeadDensity float64
@@ -145,6 +149,31 @@ func (p *Predictors) Clone() *Predictors {
 	return &q
 }
 
+// SetMLPThreshold sets the MLP selection of s from a threshold spec: a
+// number T (neurons whose logit exceeds T in every layer), "auto" (each
+// layer's calibrated threshold) or "auto-D" / "auto+D" (the calibrated
+// thresholds lowered / raised by D logits: lower selects more neurons).
+func (s *Selection) SetMLPThreshold(spec string) error {
+	if rest, ok := strings.CutPrefix(spec, "auto"); ok {
+		shift := 0.0
+		if rest != "" {
+			d, err := strconv.ParseFloat(rest, 64)
+			if err != nil || rest[0] != '-' && rest[0] != '+' || math.IsNaN(d) || math.IsInf(d, 0) {
+				return fmt.Errorf("sparsity: MLP threshold %q: want a number, auto, or auto-D / auto+D", spec)
+			}
+			shift = -d
+		}
+		s.Thresholds, s.ThresholdShift = true, shift
+		return nil
+	}
+	t, err := strconv.ParseFloat(spec, 64)
+	if err != nil || math.IsNaN(t) {
+		return fmt.Errorf("sparsity: MLP threshold %q: want a number, auto, or auto-D / auto+D", spec)
+	}
+	s.MLPThreshold = &t
+	return nil
+}
+
 // SetSelection applies s; the zero Selection restores the calibrated
 // per-layer budgets.
 func (p *Predictors) SetSelection(s Selection) error {
@@ -193,7 +222,7 @@ func (p *Predictors) SetSelection(s Selection) error {
 		case s.MLPThreshold != nil:
 			p.thr[l] = float32(*s.MLPThreshold)
 		case s.Thresholds:
-			p.thr[l] = st.Threshold
+			p.thr[l] = st.Threshold - float32(s.ThresholdShift)
 		case s.MLPMass > 0:
 			p.mlpK[l] = budgetFor(st.MassCurve, s.MLPMass, 8, F)
 		case s.MLPBudgets != nil:

@@ -295,3 +295,53 @@ func TestCoverCurve(t *testing.T) {
 		t.Errorf("mass labels %04b, want 0110", labels[0])
 	}
 }
+
+// TestThresholdSpecs: "auto" selects with the calibrated thresholds,
+// "auto-D" lowers them (density grows with D, all neurons once D is
+// large), a number is one threshold for all layers, and bad specs are
+// refused.
+func TestThresholdSpecs(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	m := loadTiny(t, "opt-preln")
+	_, p := collectTrain(t, m, pool, t.TempDir())
+	m.PrepareSparse()
+	ids := randomDocs(m, 1, 20, 9)[0]
+	density := func(spec string) float64 {
+		var sel Selection
+		if err := sel.SetMLPThreshold(spec); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetSelection(sel); err != nil {
+			t.Fatal(err)
+		}
+		a, err := TopOneAgreement(m, pool, p, ids[:4], 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Density.MLP()
+	}
+	var sel Selection
+	if err := sel.SetMLPThreshold("auto-0.5"); err != nil || !sel.Thresholds || sel.ThresholdShift != 0.5 {
+		t.Errorf("auto-0.5: %+v, %v", sel, err)
+	}
+	prev := density("auto+2")
+	for _, spec := range []string{"auto", "auto-0.5", "auto-2", "auto-1000"} {
+		d := density(spec)
+		if d < prev {
+			t.Errorf("%s: MLP density %v below %v of a higher threshold", spec, d, prev)
+		}
+		prev = d
+	}
+	if prev != 1 {
+		t.Errorf("thresholds lowered by 1000 select %v of the neurons, want all", prev)
+	}
+	if d := density("-1e9"); d != 1 {
+		t.Errorf("threshold -1e9: density %v", d)
+	}
+	for _, bad := range []string{"", "autox", "auto0.5", "auto-", "x", "NaN"} {
+		if err := new(Selection).SetMLPThreshold(bad); err == nil {
+			t.Errorf("threshold spec %q accepted", bad)
+		}
+	}
+}

@@ -797,6 +797,7 @@ func newEvalSweep() *cobra.Command {
 		rf                 reportFlags
 		predictors         string
 		mlpDens, mlpMass   []string
+		mlpThr             []string
 		headDens, headMass []string
 		headOracle         []string
 		texts              []string
@@ -807,7 +808,7 @@ func newEvalSweep() *cobra.Command {
 		decode             bool
 	)
 	c := &cobra.Command{
-		Use:   "sweep --predictors F [--mlp-density D,...] [--mlp-mass M,...] [--head-density H,...] [--head-mass M,...] [--head-oracle F,...] --max-tokens N --out SWEEP.json FILE...",
+		Use:   "sweep --predictors F [--mlp-density D,...] [--mlp-mass M,...] [--mlp-threshold auto[-D],...] [--head-density H,...] [--head-mass M,...] [--head-oracle F,...] --max-tokens N --out SWEEP.json FILE...",
 		Short: "Perplexity, KL and top-1 agreement of sparse decoding over a grid of densities and budgets",
 		Long: `Run 'eval compare' for every combination of one MLP setting and one head
 setting on the same tokens (windows of --ctx of the text files, as 'eval ppl'
@@ -817,8 +818,11 @@ sparse kernels).
 
 MLP settings: --mlp-density D (the top D·FFN neurons in every layer),
 --mlp-mass M (per-layer budgets reaching activation-mass recall M on the
-training validation split), or "cal" in either list (the predictors' calibrated
-per-layer budgets; a density of 0 means the same). Head settings likewise:
+training validation split), --mlp-threshold (neurons whose predicted logit
+exceeds the calibrated per-layer thresholds, "auto", shifted by D logits,
+"auto-D", or a fixed T: the count varies per token), or "cal" in the
+density or mass list (the predictors' calibrated per-layer budgets; a
+density of 0 means the same). Head settings likewise:
 --head-density (1: all heads), --head-mass, "cal". Without any MLP flag the
 densities 0.05,0.1,0.2,0.3,0.5,1 are swept; without any head flag, "cal".
 --head-oracle adds head settings that no predictor can reach: each token
@@ -841,11 +845,25 @@ plots, and prints a Markdown table (also appended to --md).`,
 			if err != nil {
 				return fmt.Errorf("--protocol: %w", err)
 			}
-			mlps, err := sweepSettingsFlags(cmd, "mlp", mlpDens, mlpMass, []string{"0.05", "0.1", "0.2", "0.3", "0.5", "1"})
+			def := []string{"0.05", "0.1", "0.2", "0.3", "0.5", "1"}
+			if len(mlpThr) > 0 {
+				def = nil
+			}
+			mlps, err := sweepSettingsFlags(cmd, "mlp", mlpDens, mlpMass, def)
+			if len(mlpThr) > 0 && len(mlps) == 0 {
+				err = nil
+			}
 			if err != nil {
 				return err
 			}
-			def := []string{"cal"}
+			for _, t := range mlpThr {
+				var sel sparsity.Selection
+				if err := sel.SetMLPThreshold(strings.TrimSpace(t)); err != nil {
+					return fmt.Errorf("--mlp-threshold: %w", err)
+				}
+				mlps = append(mlps, eval.SweepSetting{Threshold: strings.TrimSpace(t)})
+			}
+			def = []string{"cal"}
 			if len(headOracle) > 0 {
 				def = nil
 			}
@@ -897,6 +915,7 @@ plots, and prints a Markdown table (also appended to --md).`,
 	f := c.Flags()
 	f.StringVar(&predictors, "predictors", "", "predictors file (default <model dir>/"+sparsity.DefaultFileName+")")
 	f.StringSliceVar(&mlpDens, "mlp-density", nil, "uniform MLP densities, comma-separated (0 or cal: calibrated budgets; default 0.05,0.1,0.2,0.3,0.5,1 when no MLP flag is given)")
+	f.StringSliceVar(&mlpThr, "mlp-threshold", nil, "MLP logit thresholds, comma-separated: T, auto (the calibrated per-layer thresholds) or auto-D / auto+D (lowered / raised by D)")
 	f.StringSliceVar(&mlpMass, "mlp-mass", nil, "MLP activation-mass recall targets of per-layer budgets, comma-separated (cal: calibrated budgets)")
 	f.StringSliceVar(&headDens, "head-density", nil, "uniform head densities, comma-separated (1: all heads; 0 or cal: calibrated budgets, the default when no head flag is given)")
 	f.StringSliceVar(&headMass, "head-mass", nil, "head-norm-mass recall targets of per-layer budgets, comma-separated (cal: calibrated budgets)")

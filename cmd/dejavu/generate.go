@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -124,7 +123,7 @@ func (f *sparseFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.sparse, "sparse", false, "decode sparsely with trained DejaVu predictors (see 'dejavu collect' and 'dejavu train')")
 	fl.StringVar(&f.predictors, "predictors", "", "predictors file (default <model dir>/"+sparsity.DefaultFileName+"; implies --sparse)")
 	fl.Float64Var(&f.mlpDensity, "mlp-density", 0, "select the top fraction D of MLP neurons in every layer (default: the calibrated per-layer budgets)")
-	fl.StringVar(&f.mlpThreshold, "mlp-threshold", "", "select MLP neurons whose predicted logit exceeds T, or 'auto' for the calibrated per-layer thresholds")
+	fl.StringVar(&f.mlpThreshold, "mlp-threshold", "", "select MLP neurons whose predicted logit exceeds T; 'auto' for the calibrated per-layer thresholds, 'auto-D' / 'auto+D' for those lowered / raised by D (lower: more neurons)")
 	fl.Float64Var(&f.headDensity, "head-density", 0, "select the top fraction H of attention heads (default: the calibrated per-layer budgets)")
 }
 
@@ -144,16 +143,10 @@ func (f *sparseFlags) selector(cmd *cobra.Command, m *dejavu.Model) (model.Selec
 		return nil, err
 	}
 	sel := sparsity.Selection{MLPDensity: f.mlpDensity, HeadDensity: f.headDensity}
-	switch f.mlpThreshold {
-	case "":
-	case "auto":
-		sel.Thresholds = true
-	default:
-		t, err := strconv.ParseFloat(f.mlpThreshold, 64)
-		if err != nil {
-			return nil, fmt.Errorf("--mlp-threshold %q: want a number or auto", f.mlpThreshold)
+	if f.mlpThreshold != "" {
+		if err := sel.SetMLPThreshold(f.mlpThreshold); err != nil {
+			return nil, fmt.Errorf("--mlp-threshold: %w", err)
 		}
-		sel.MLPThreshold = &t
 	}
 	if err := p.SetSelection(sel); err != nil {
 		return nil, err
