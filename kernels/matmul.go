@@ -9,7 +9,13 @@ type Exec struct {
 	mm      matMulTask
 	gt      gatherTask
 	at      accumTask
+	mt      mlpTask
 	scratch [][]float32
+
+	// Per-worker partial sums of the accumulating products (AccumRows,
+	// SparseMLP) and which workers wrote theirs in the current call.
+	part     [][]float32
+	partUsed []bool
 
 	// GEMM (gemm.go): packed inputs (gemmMaxN×maxCols) and, per worker,
 	// packed weights and the tail tile.

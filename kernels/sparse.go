@@ -117,22 +117,7 @@ func (m Mat) gatherRows(y, x []float32, rows []int32) {
 		}
 		return
 	}
-	w := m.rowPtr(0, m.Rows)
-	stride := m.DType.RowBytes(c)
-	xp := unsafe.SliceData(x)
-	n4 := n &^ 3
-	if n4 > 0 {
-		gatherLaned(kern.id, m.DType, w, stride, xp, y, rows[:n4], prefetchDist(m.DType.RowBytes(ca)), ca)
-	}
-	if n4 < n { // the last 1-3 rows: a pass padded with copies of the last row
-		var r4 [4]int32
-		var y4 [4]float32
-		for j := range r4 {
-			r4[j] = rows[min(n4+j, n-1)]
-		}
-		archGather(kern.id, m.DType, w, stride, xp, &y4[0], &r4[0], 4, 0, ca)
-		copy(y[n4:], y4[:])
-	}
+	sparseGatherAsm(m.DType, m.rowPtr(0, m.Rows), m.DType.RowBytes(c), x, y, rows, ca)
 	if ca < c { // columns the kernel left to Go
 		for k, i := range rows {
 			off := int(i) * c
@@ -142,6 +127,47 @@ func (m Mat) gatherRows(y, x []float32, rows []int32) {
 			}
 			y[k] += s
 		}
+	}
+}
+
+// sparseGatherAsm sets y[k] = (row rows[k])·x over the ca leading columns
+// with the assembly kernels, row i starting at w + i·stride bytes
+// (len(rows) > 0, every index valid).
+func sparseGatherAsm(dt DType, w unsafe.Pointer, stride int, x, y []float32, rows []int32, ca int) {
+	n := len(rows)
+	xp := unsafe.SliceData(x)
+	n4 := n &^ 3
+	if n4 > 0 {
+		archGather(kern.id, dt, w, stride, xp, unsafe.SliceData(y), unsafe.SliceData(rows), n4, prefetchDist(dt.RowBytes(ca)), ca)
+	}
+	if n4 < n { // the last 1-3 rows: a pass padded with copies of the last row
+		var r4 [4]int32
+		var y4 [4]float32
+		for j := range r4 {
+			r4[j] = rows[min(n4+j, n-1)]
+		}
+		archGather(kern.id, dt, w, stride, xp, &y4[0], &r4[0], 4, 0, ca)
+		copy(y[n4:n], y4[:])
+	}
+}
+
+// sparseAccumAsm adds Σ_k a[k]·(row rows[k]) to y over the ca leading
+// columns with the assembly kernels (rows as for sparseGatherAsm).
+func sparseAccumAsm(dt DType, w unsafe.Pointer, stride int, y []float32, rows []int32, a []float32, ca int) {
+	n := len(rows)
+	yp := unsafe.SliceData(y)
+	n4 := n &^ 3
+	if n4 > 0 {
+		archAccum(kern.id, dt, w, stride, yp, unsafe.SliceData(a), unsafe.SliceData(rows), n4, prefetchDist(dt.RowBytes(ca)), ca)
+	}
+	if n4 < n { // the last 1-3 rows: a pass padded with the last row times 0
+		var r4 [4]int32
+		var a4 [4]float32
+		for j := range r4 {
+			r4[j] = rows[min(n4+j, n-1)]
+		}
+		copy(a4[:], a[n4:n])
+		archAccum(kern.id, dt, w, stride, yp, &a4[0], &r4[0], 4, 0, ca)
 	}
 }
 
@@ -164,22 +190,7 @@ func (m Mat) accumRows(y []float32, rows []int32, a []float32) {
 		}
 		return
 	}
-	w := m.rowPtr(0, m.Rows)
-	stride := m.DType.RowBytes(c)
-	yp := unsafe.SliceData(y)
-	n4 := n &^ 3
-	if n4 > 0 {
-		accumLaned(kern.id, m.DType, w, stride, yp, a, rows[:n4], prefetchDist(m.DType.RowBytes(ca)), ca)
-	}
-	if n4 < n { // the last 1-3 rows: a pass padded with the last row times 0
-		var r4 [4]int32
-		var a4 [4]float32
-		for j := range r4 {
-			r4[j] = rows[min(n4+j, n-1)]
-		}
-		copy(a4[:], a[n4:])
-		archAccum(kern.id, m.DType, w, stride, yp, &a4[0], &r4[0], 4, 0, ca)
-	}
+	sparseAccumAsm(m.DType, m.rowPtr(0, m.Rows), m.DType.RowBytes(c), y, rows, a, ca)
 	if ca < c { // columns the kernel left to Go
 		for k, i := range rows {
 			m.axpyRow(int(i), a[k], y, ca, c)
@@ -269,7 +280,7 @@ type accumTask struct {
 	w       Mat
 	rows    []int32
 	a       []float32
-	partial [][]float32 // per worker, kept between calls
+	partial [][]float32 // per worker, kept in the Exec (partials)
 	used    []bool      // which workers wrote their part this call
 }
 
@@ -292,15 +303,7 @@ func (e *Exec) AccumRows(y []float32, w Mat, rows []int32, a []float32) {
 	y = y[:w.Cols]
 	a = a[:len(rows)]
 	t := &e.at
-	threads := e.Pool.Threads()
-	if len(t.partial) != threads || threads > 1 && len(t.partial[1]) < w.Cols {
-		t.partial = make([][]float32, threads)
-		for i := 1; i < threads; i++ {
-			t.partial[i] = make([]float32, w.Cols)
-		}
-		t.used = make([]bool, threads)
-	}
-	clear(t.used)
+	t.partial, t.used = e.partials(w.Cols)
 	t.y, t.w, t.rows, t.a = y, w, rows, a
 	e.Pool.Parallel(len(rows), sparseGrain(w.DType.RowBytes(w.Cols)), t)
 	for i, u := range t.used {
@@ -308,7 +311,7 @@ func (e *Exec) AccumRows(y []float32, w Mat, rows []int32, a []float32) {
 			Add(y, t.partial[i][:len(y)])
 		}
 	}
-	t.y, t.w, t.rows, t.a = nil, Mat{}, nil, nil
+	*t = accumTask{}
 }
 
 // axpyRow adds a·W[i, start:end] to y[start:end] (the pure-Go reference of

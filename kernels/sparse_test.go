@@ -270,7 +270,7 @@ func TestSparseRowOutOfRangePanics(t *testing.T) {
 	})
 }
 
-// TestSparseKernelVariants reruns the gather and accumulate comparisons
+// TestSparseKernelVariants reruns the gather, accumulate and fused MLP comparisons
 // with every row length sent to the sixteen-, eight- and four-rows-per-pass
 // AVX-512 kernels without prefetch (which normally serve rows of 2 KiB and
 // more), so that every kernel meets every column tail (and the Q8_0
@@ -283,6 +283,7 @@ func TestSparseKernelVariants(t *testing.T) {
 		t.Run(name+"/gather", TestGatherRowsMatchReference)
 		t.Run(name+"/accum", TestAccumRowsMatchReference)
 		t.Run(name+"/q8", TestQ8SparseMatchReference)
+		t.Run(name+"/mlp", TestSparseMLPMatchesReference)
 	}
 }
 

@@ -37,6 +37,7 @@ type Session struct {
 	act, act2                 []float32
 	oRows                     []int32
 	oCoef                     []float32
+	nact                      neuronAct // the fused MLP's activation (sparse.go)
 	density                   Density
 	look                      *lookahead // asynchronous head prediction (SetAsync)
 	maskBatches               bool       // SetSparseBatches (masked.go)

@@ -18,25 +18,78 @@ type Selector interface {
 	Heads(l int, x []float32, dst []int32) []int32
 }
 
-// sparseWeights are the transposed matrices of the sparse path: one neuron
-// (one head dimension) is one contiguous row.
+// sparseWeights are the neuron-major matrices of the sparse path: one
+// neuron (one head dimension) is one contiguous row.
 type sparseWeights struct {
-	downT, oT []kernels.Mat // per layer: FFN×Hidden and (Heads·HeadDim)×Hidden
+	// Per layer, FFN rows: a neuron's rows of the first MLP matrices (gate
+	// and up, or up) and of the transposed down projection side by side
+	// (kernels.Interleave), read by kernels.Exec.SparseMLP; segs is how
+	// many segments a row has (3 for gated MLPs, else 2). Empty (no rows)
+	// for a layer whose weights are quantized: that layer has downT.
+	mlp  []kernels.Mat
+	segs int
+	// Per layer without fused rows: Downᵀ, FFN×Hidden (else empty).
+	downT []kernels.Mat
+	oT    []kernels.Mat // per layer: Oᵀ, (Heads·HeadDim)×Hidden
 }
 
-// PrepareSparse builds the neuron-major copies of the MLP down projection
-// and the attention output projection that sparse decoding reads. It is
-// idempotent; the copies live on the heap beside the mapped weights.
+// PrepareSparse builds the neuron-major copies that sparse decoding reads:
+// the attention output projection transposed, and per MLP neuron its rows
+// of the up (and gate) projection beside its column of the down projection
+// (f32, f16 and bf16 weights; quantized ones get the transposed down
+// projection and gather the up rows in place). It is idempotent; the
+// copies live on the heap (huge pages) beside the mapped weights.
 func (m *Model) PrepareSparse() {
 	if m.sparse != nil {
 		return
 	}
-	sw := &sparseWeights{downT: make([]kernels.Mat, len(m.Layers)), oT: make([]kernels.Mat, len(m.Layers))}
+	n := len(m.Layers)
+	sw := &sparseWeights{oT: make([]kernels.Mat, n), mlp: make([]kernels.Mat, n), downT: make([]kernels.Mat, n), segs: 2}
+	if n > 0 && m.Layers[0].Gate.W.Rows > 0 {
+		sw.segs = 3
+	}
 	for i := range m.Layers {
-		sw.downT[i] = m.Layers[i].Down.W.Transpose()
-		sw.oT[i] = m.Layers[i].O.W.Transpose()
+		l := &m.Layers[i]
+		switch dT := l.Down.W.Transpose(); {
+		case !fusable(l):
+			sw.downT[i] = dT
+		case sw.segs == 3:
+			sw.mlp[i] = kernels.Interleave(l.Gate.W, l.Up.W, dT)
+		default:
+			sw.mlp[i] = kernels.Interleave(l.Up.W, dT)
+		}
+		sw.oT[i] = l.O.W.Transpose()
 	}
 	m.sparse = sw
+}
+
+// fusedMaxRowBytes bounds the rows the fused MLP copy is made for. The
+// copy holds the first MLP matrices a second time (the originals stay for
+// prompts): opt-1.3b in f16 needs 1.8 GB of sparse copies instead of 1.0,
+// a gated 7B model 8.7 GB instead of 2.9. On 4 KiB rows it gained 0-4%
+// (docs/kernels-sparse.md, session 4); on 1 KiB rows (the test-beds) the
+// MLP's sixteen short row streams are what it fixes: 6-10% of the whole
+// sparse step at 48% of testbed-llama-relu's neurons. So: short rows only,
+// which are small models, where the copy is small too. (A variable for
+// TestFusedMLPSpeed.)
+var fusedMaxRowBytes = 2 << 10
+
+// fusable reports whether layer l's MLP matrices are interleaved for
+// kernels.Exec.SparseMLP: unquantized, of one dtype and shape, rows
+// shorter than fusedMaxRowBytes.
+func fusable(l *Layer) bool {
+	up, down := l.Up.W, l.Down.W
+	if up.DType.RowBytes(up.Cols) >= fusedMaxRowBytes {
+		return false
+	}
+	ok := func(w kernels.Mat) bool {
+		return w.DType == up.DType && (w.DType == kernels.F32 || w.DType == kernels.F16 || w.DType == kernels.BF16)
+	}
+	if !ok(down) || down.Rows != up.Cols || down.Cols != up.Rows {
+		return false
+	}
+	g := l.Gate.W
+	return g.Rows == 0 || ok(g) && g.Rows == up.Rows && g.Cols == up.Cols
 }
 
 // Density is how much of the model the sparse decode steps computed.
@@ -289,6 +342,19 @@ func (s *Session) sparseMLP(li int, l *Layer, in, x []float32) {
 	c := s.m.Cfg
 	sel := s.neurons
 	a := s.act[:len(sel)]
+	out := s.tmp[:c.Hidden]
+	if l.Down.B != nil {
+		copy(out, l.Down.B)
+	} else {
+		clear(out)
+	}
+	if sw := s.m.sparse; sw.mlp[li].Rows > 0 {
+		s.nact = neuronAct{act: c.Act, gated: sw.segs == 3, gateB: l.Gate.B, upB: l.Up.B}
+		s.exec.SparseMLP(out, sw.mlp[li], sw.segs, in, sel, a, s.act2[:len(sel)], &s.nact)
+		s.nact = neuronAct{}
+		kernels.Add(x, out)
+		return
+	}
 	if c.Family == OPT {
 		s.exec.GatherMatVec(a, l.Up.W, in, sel)
 		if l.Up.B != nil {
@@ -308,12 +374,34 @@ func (s *Session) sparseMLP(li int, l *Layer, in, x []float32) {
 		}
 		c.Act.GatedAct(a, up)
 	}
-	out := s.tmp[:c.Hidden]
-	if l.Down.B != nil {
-		copy(out, l.Down.B)
-	} else {
-		clear(out)
-	}
 	s.exec.AccumRows(out, s.m.sparse.downT[li], sel, a)
 	kernels.Add(x, out)
+}
+
+// neuronAct applies the MLP's biases and activation to one fused pass of
+// kernels.Exec.SparseMLP (the same arithmetic as the unfused path: bias,
+// then the activation, or the gated activation of gate and up).
+type neuronAct struct {
+	act        kernels.Act
+	gated      bool
+	gateB, upB []float32
+}
+
+func (n *neuronAct) Activate(a, b []float32, rows []int32) {
+	if !n.gated {
+		if n.upB != nil {
+			for k, i := range rows {
+				a[k] += n.upB[i]
+			}
+		}
+		n.act.Apply(a)
+		return
+	}
+	if n.gateB != nil {
+		for k, i := range rows {
+			a[k] += n.gateB[i]
+			b[k] += n.upB[i]
+		}
+	}
+	n.act.GatedAct(a, b)
 }
