@@ -86,10 +86,10 @@ func (m Mat) at(off int) float32 {
 		return f16Table[m.u16[off]]
 	case Q8_0:
 		return m.atQ8(off)
-	case Q4_0, Q4_K:
-		return m.atQ4(off)
-	default:
+	case BF16:
 		return math.Float32frombits(uint32(m.u16[off]) << 16)
+	default: // the block types of q4.go
+		return m.atQ4(off)
 	}
 }
 
