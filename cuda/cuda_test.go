@@ -486,7 +486,7 @@ func TestPredictors(t *testing.T) {
 		}
 		cs := m.NewSession(pool, 0)
 		ids := docs[0][:40]
-		for i, sel := range []sparsity.Selection{{}, {MLPDensity: 0.25, HeadDensity: 0.5}, {Thresholds: true}, {MLPDensity: 0.25, HeadDensity: 0.5}} {
+		for i, sel := range []sparsity.Selection{{Budgets: true}, {MLPDensity: 0.25, HeadDensity: 0.5}, {}, {MLPDensity: 0.25, HeadDensity: 0.5}} {
 			d.ahead = i < 3 // the last: the head predictor in line, not on the side stream
 			if err := p.SetSelection(sel); err != nil {
 				t.Fatal(err)

@@ -16,7 +16,9 @@ import (
 // (sparsity.Selection's MLPMass / HeadMass), for heads the oracle's
 // per-layer counts (model.Session.SetOracleHeads: the heads of largest
 // output norm, known only after computing them all; a bound, not a way to
-// run), or, all zero, the predictors' calibrated per-layer budgets.
+// run), or, all zero, the predictors' calibrated per-layer budgets ("cal";
+// not the library's default selection, the calibrated thresholds, which
+// is Threshold "auto").
 type SweepSetting struct {
 	Density   float64 // in (0, 1]; 0: not a uniform density
 	Mass      float64 // in (0, 1]; 0: not a mass budget
@@ -137,7 +139,8 @@ func RunSweep(m *model.Model, pool *kernels.Pool, pred *sparsity.Predictors, ids
 	for _, h := range heads {
 		for _, d := range mlps {
 			q := pred.Clone()
-			sel := sparsity.Selection{MLPDensity: d.Density, MLPMass: d.Mass, HeadDensity: h.Density, HeadMass: h.Mass}
+			sel := sparsity.Selection{MLPDensity: d.Density, MLPMass: d.Mass, HeadDensity: h.Density, HeadMass: h.Mass,
+				Budgets: d.Density == 0 && d.Mass == 0 && d.Threshold == ""}
 			if d.Threshold != "" {
 				if err := sel.SetMLPThreshold(d.Threshold); err != nil {
 					return nil, fmt.Errorf("eval: sweep: %w", err)

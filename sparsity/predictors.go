@@ -73,17 +73,26 @@ type lowRank struct {
 	Bias []float32
 }
 
-// Selection overrides how Predictors turn logits into a selection.
+// Selection overrides how Predictors turn logits into a selection. With no
+// MLP option set, each layer selects the neurons whose logit exceeds its
+// calibrated threshold (lowered by ThresholdShift): the count adapts to
+// the token, and on both test-beds that reaches the same perplexity and
+// agreement with fewer neurons than the calibrated top-k budgets
+// (docs/sparsity.md). Heads are always a top-k.
 type Selection struct {
 	// MLPDensity in (0, 1] selects the top round(D·FFN) neurons (a
-	// multiple of 8) in every layer instead of the calibrated budgets.
+	// multiple of 8) in every layer.
 	MLPDensity float64
 	// MLPThreshold, when set, selects neurons whose logit exceeds it.
 	MLPThreshold *float64
-	// Thresholds selects with each layer's calibrated logit threshold,
-	// lowered by ThresholdShift (positive: more neurons, higher recall).
+	// Thresholds selects with each layer's calibrated logit threshold (the
+	// default), lowered by ThresholdShift (positive: more neurons, higher
+	// recall).
 	Thresholds     bool
 	ThresholdShift float64
+	// Budgets selects each layer's calibrated top-k budget of neurons (the
+	// fewest reaching the training recall target on validation).
+	Budgets bool
 	// HeadDensity in (0, 1] selects the top round(H·Heads) heads (at least
 	// one) instead of the calibrated head budgets.
 	HeadDensity float64
@@ -174,8 +183,8 @@ func (s *Selection) SetMLPThreshold(spec string) error {
 	return nil
 }
 
-// SetSelection applies s; the zero Selection restores the calibrated
-// per-layer budgets.
+// SetSelection applies s; the zero Selection restores the defaults (the
+// calibrated per-layer thresholds and head budgets).
 func (p *Predictors) SetSelection(s Selection) error {
 	F, H := p.Info.FFN, p.Info.Heads
 	n := 0
@@ -194,8 +203,14 @@ func (p *Predictors) SetSelection(s Selection) error {
 	if s.Thresholds {
 		n++
 	}
+	if s.Budgets {
+		n++
+	}
 	if n > 1 {
-		return errors.New("sparsity: choose one of an MLP density, an MLP threshold, an MLP mass, explicit budgets and the calibrated thresholds")
+		return errors.New("sparsity: choose one of an MLP density, an MLP threshold, an MLP mass, explicit budgets, the calibrated budgets and the calibrated thresholds")
+	}
+	if n == 0 {
+		s.Thresholds = true
 	}
 	if s.HeadDensity != 0 && (s.HeadMass != 0 || s.HeadBudgets != nil) || s.HeadMass != 0 && s.HeadBudgets != nil {
 		return errors.New("sparsity: choose one of a head density, a head mass and explicit head budgets")

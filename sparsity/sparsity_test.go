@@ -87,18 +87,27 @@ func TestCollectTrainLoadRoundTrip(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(3, 4))
 			x := make([]float32, c.Hidden)
-			for l := 0; l < c.Layers; l++ {
-				for i := range x {
-					x[i] = float32(rng.NormFloat64())
+			// The default (calibrated thresholds: any count) and the
+			// calibrated budgets (exactly mlpK neurons).
+			for _, budgets := range []bool{false, true} {
+				for _, pr := range []*Predictors{p, q} {
+					if err := pr.SetSelection(Selection{Budgets: budgets}); err != nil {
+						t.Fatal(err)
+					}
 				}
-				a := p.MLP(l, x, nil)
-				b := q.MLP(l, x, nil)
-				if !slices.Equal(a, b) || len(a) != p.mlpK[l] || !slices.IsSorted(a) {
-					t.Errorf("layer %d: selections differ after load or are malformed: %v vs %v", l, a, b)
-				}
-				if l+1 < c.Layers {
-					if ha, hb := p.Heads(l, x, nil), q.Heads(l, x, nil); !slices.Equal(ha, hb) || len(ha) != p.headK[l] {
-						t.Errorf("layer %d heads: %v vs %v", l, ha, hb)
+				for l := 0; l < c.Layers; l++ {
+					for i := range x {
+						x[i] = float32(rng.NormFloat64())
+					}
+					a := p.MLP(l, x, nil)
+					b := q.MLP(l, x, nil)
+					if !slices.Equal(a, b) || budgets && len(a) != p.mlpK[l] || !slices.IsSorted(a) {
+						t.Errorf("budgets %v, layer %d: selections differ after load or are malformed: %v vs %v", budgets, l, a, b)
+					}
+					if l+1 < c.Layers {
+						if ha, hb := p.Heads(l, x, nil), q.Heads(l, x, nil); !slices.Equal(ha, hb) || len(ha) != p.headK[l] {
+							t.Errorf("layer %d heads: %v vs %v", l, ha, hb)
+						}
 					}
 				}
 			}

@@ -15,7 +15,7 @@ const sharedData = "../../shared/data"
 
 // TestTestbedAgreement trains predictors on a small sample of the test-bed's
 // training text and checks, on held-out WikiText-2 passages, that sparse
-// decoding at the calibrated budgets agrees with dense on ≥ 90% of the
+// decoding at the calibrated thresholds agrees with dense on ≥ 90% of the
 // teacher-forced top-1 tokens while really computing fewer neurons.
 func TestTestbedAgreement(t *testing.T) {
 	dir := filepath.Join(sharedData, "models", "testbed-opt-relu")
@@ -106,7 +106,7 @@ func TestTestbedAgreement(t *testing.T) {
 	p.SetSelection(Selection{HeadDensity: 1})
 	measure("MLP sparsity only")
 	p.SetSelection(Selection{})
-	rate, mlp, _ := measure("calibrated budgets")
+	rate, mlp, _ := measure("calibrated thresholds (the default)")
 	n := 1
 	if rate < 0.9 {
 		t.Errorf("top-1 agreement with dense %.3f < 0.90", rate)

@@ -23,10 +23,11 @@ const defaultCorpus = "../shared/data/text/corpus-sample"
 // defaultEvalText is the text of the demo's final perplexity comparison.
 const defaultEvalText = "../shared/data/text/wikitext-2-raw/wiki.test.raw"
 
-// The demo's budgets (see docs/sparsity.md): 0 calibrates on 99% recall
-// of active neurons and 99.9% recall of the top-half heads, which kept the
-// top-1 agreement highest in the measured sweeps; a mass target (e.g.
-// 0.995) trades agreement for fewer neurons.
+// The demo's selection (see docs/sparsity.md): MLP neurons above per-layer
+// logit thresholds calibrated on 99% recall of the active ones (fewer
+// neurons than top-k budgets of the same recall, same quality), heads by
+// budgets of 99.9% recall of the top-half heads; a mass target (e.g.
+// 0.995) switches the MLP to top-k budgets of that activation-mass recall.
 const (
 	demoMass     = 0
 	demoHeadMass = 0
@@ -66,10 +67,12 @@ continuation); finally the decode-mode perplexity of the first --eval-tokens
 tokens of WikiText-2, dense and sparse, with the top-1 agreement at every
 position.
 
-Budgets are per layer, calibrated on the held-out part of the recorded text:
-by default the fewest neurons reaching 99% recall of the active ones; with
---mass M the fewest whose activation-mass recall reaches M (--head-mass for
-heads); see docs/sparsity.md for the measured trade-off.`,
+Selections are per layer, calibrated on the held-out part of the recorded
+text: by default MLP neurons whose predicted logit exceeds a threshold that
+keeps 99% recall of the active ones, and the fewest heads reaching 99.9%
+recall of the top-half heads; with --mass M the MLP takes the fewest
+neurons whose activation-mass recall reaches M (--head-mass for heads); see
+docs/sparsity.md for the measured trade-off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, mpath, err := mf.load()
@@ -102,6 +105,13 @@ heads); see docs/sparsity.md for the measured trade-off.`,
 				return err
 			}
 			os.RemoveAll(data) // the recordings are large; the predictors stay
+			mlpSel := eval.SweepSetting{Threshold: "auto"}
+			if mass > 0 { // the mass-calibrated top-k budgets
+				if err := p.SetSelection(sparsity.Selection{Budgets: true}); err != nil {
+					return err
+				}
+				mlpSel = eval.SweepSetting{}
+			}
 			tt := time.Now()
 			p.SetPool(m.Pool)
 			fmt.Fprintf(stderr, "demo: collect %.0fs, train %.0fs; generating…\n", tc.Sub(t0).Seconds(), tt.Sub(tc).Seconds())
@@ -115,8 +125,7 @@ heads); see docs/sparsity.md for the measured trade-off.`,
 			if err != nil {
 				return err
 			}
-			cal := []eval.SweepSetting{{}}
-			sw, err := runEvalSweep(m, mpath, pred, p, []string{evalText}, ids, cal, cal,
+			sw, err := runEvalSweep(m, mpath, pred, p, []string{evalText}, ids, []eval.SweepSetting{mlpSel}, []eval.SweepSetting{{}},
 				eval.PerplexityOptions{Ctx: min(512, len(ids)), MaxTokens: evalToks})
 			if err != nil {
 				return err
@@ -130,7 +139,7 @@ heads); see docs/sparsity.md for the measured trade-off.`,
 	f.StringSliceVar(&text, "text", []string{defaultCorpus}, "text to record activations on")
 	f.IntVar(&tokens, "tokens", 24000, "tokens to record")
 	f.IntVar(&rank, "rank", 0, "MLP predictor rank (0: auto, under 10% of the layer's bytes)")
-	f.Float64Var(&mass, "mass", demoMass, "per-layer MLP budget: activation-mass recall to reach (0: 99% recall of active neurons)")
+	f.Float64Var(&mass, "mass", demoMass, "MLP top-k budgets per layer reaching this activation-mass recall (0: thresholds at 99% recall of active neurons)")
 	f.Float64Var(&headMass, "head-mass", demoHeadMass, "per-layer head budget: head-norm-mass recall to reach (0: 99.9% recall of the top-half heads)")
 	f.StringVar(&evalText, "eval-text", defaultEvalText, "text for the final perplexity comparison")
 	f.IntVar(&evalToks, "eval-tokens", 1024, "tokens of --eval-text to compare (0: skip)")

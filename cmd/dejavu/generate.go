@@ -116,13 +116,15 @@ type sparseFlags struct {
 	predictors              string
 	mlpDensity, headDensity float64
 	mlpThreshold            string
+	mlpBudgets              bool
 }
 
 func (f *sparseFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.BoolVar(&f.sparse, "sparse", false, "decode sparsely with trained DejaVu predictors (see 'dejavu collect' and 'dejavu train')")
 	fl.StringVar(&f.predictors, "predictors", "", "predictors file (default <model dir>/"+sparsity.DefaultFileName+"; implies --sparse)")
-	fl.Float64Var(&f.mlpDensity, "mlp-density", 0, "select the top fraction D of MLP neurons in every layer (default: the calibrated per-layer budgets)")
+	fl.Float64Var(&f.mlpDensity, "mlp-density", 0, "select the top fraction D of MLP neurons in every layer (default: the neurons above the calibrated per-layer thresholds)")
+	fl.BoolVar(&f.mlpBudgets, "mlp-budgets", false, "select each layer's calibrated top-k budget of MLP neurons instead of thresholding")
 	fl.StringVar(&f.mlpThreshold, "mlp-threshold", "", "select MLP neurons whose predicted logit exceeds T; 'auto' for the calibrated per-layer thresholds, 'auto-D' / 'auto+D' for those lowered / raised by D (lower: more neurons)")
 	fl.Float64Var(&f.headDensity, "head-density", 0, "select the top fraction H of attention heads (default: the calibrated per-layer budgets)")
 }
@@ -131,7 +133,7 @@ func (f *sparseFlags) register(c *cobra.Command) {
 func (f *sparseFlags) selector(cmd *cobra.Command, m *dejavu.Model) (model.Selector, error) {
 	fl := cmd.Flags()
 	if !f.sparse && f.predictors == "" {
-		for _, n := range []string{"mlp-density", "mlp-threshold", "head-density"} {
+		for _, n := range []string{"mlp-density", "mlp-threshold", "mlp-budgets", "head-density"} {
 			if fl.Changed(n) {
 				return nil, fmt.Errorf("--%s applies to sparse decoding: add --sparse", n)
 			}
@@ -142,7 +144,7 @@ func (f *sparseFlags) selector(cmd *cobra.Command, m *dejavu.Model) (model.Selec
 	if err != nil {
 		return nil, err
 	}
-	sel := sparsity.Selection{MLPDensity: f.mlpDensity, HeadDensity: f.headDensity}
+	sel := sparsity.Selection{MLPDensity: f.mlpDensity, HeadDensity: f.headDensity, Budgets: f.mlpBudgets}
 	if f.mlpThreshold != "" {
 		if err := sel.SetMLPThreshold(f.mlpThreshold); err != nil {
 			return nil, fmt.Errorf("--mlp-threshold: %w", err)
