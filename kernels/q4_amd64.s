@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "kscales_amd64.h"
 
 // Q4_0 and Q4_K dot kernels for amd64 (see q4.go for the block layouts and
 // q4_amd64.go for the Go signatures), on integer dot products as llama.cpp
@@ -24,42 +25,7 @@
 // left; Y15 sixteen 0x0f bytes; AVX2: Y14 sixteen int16 ones. The Q4_0
 // kernels take four rows per pass (Q40ROWADDR below), the Q4_K kernels one.
 
-// Q4KSCALES decodes the Q4_K super-block at SI: Y6 = d·sc[0..7], Y7 =
-// dmin·m[0..7] (clobbers R10, R11, CX, Y9).
-#define Q4KSCALES \
-	MOVL         4(SI), R10; \
-	MOVL         12(SI), CX; \
-	ANDL         $0x0f0f0f0f, CX; \
-	MOVL         R10, R11; \
-	SHRL         $2, R11; \
-	ANDL         $0x30303030, R11; \
-	ORL          R11, CX; \
-	ANDL         $0x3f3f3f3f, R10; \
-	SHLQ         $32, CX; \
-	ORQ          CX, R10; \
-	MOVL         8(SI), R11; \
-	SHRL         $2, R11; \
-	ANDL         $0x30303030, R11; \
-	MOVL         12(SI), CX; \
-	SHRL         $4, CX; \
-	ANDL         $0x0f0f0f0f, CX; \
-	ORL          R11, CX; \
-	MOVL         8(SI), R11; \
-	ANDL         $0x3f3f3f3f, R11; \
-	SHLQ         $32, CX; \
-	ORQ          CX, R11; \
-	VMOVQ        R10, X6; \
-	VPMOVZXBD    X6, Y6; \
-	VCVTDQ2PS    Y6, Y6; \
-	VPBROADCASTW (SI), X9; \
-	VCVTPH2PS    X9, Y9; \
-	VMULPS       Y9, Y6, Y6; \
-	VMOVQ        R11, X7; \
-	VPMOVZXBD    X7, Y7; \
-	VCVTDQ2PS    Y7, Y7; \
-	VPBROADCASTW 2(SI), X9; \
-	VCVTPH2PS    X9, Y9; \
-	VMULPS       Y9, Y7, Y7
+// Q4KSCALES: kscales_amd64.h.
 
 // Q4KCHUNKVNNI adds one 64-weight chunk of a Q4_K super-block: its 32
 // bytes at qa (low nibbles: the sub-block with inputs xa and scale at sa;

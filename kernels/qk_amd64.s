@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "kscales_amd64.h"
 
 // Q6_K, Q5_K, Q5_0 and Q5_1 dot kernels and Q6_K / Q5_K block decoders
 // for amd64 (see qk.go and q5.go for the block layouts, q4_amd64.s for the
@@ -126,43 +127,8 @@
 	VHADDPS      xa, xa, xa; \
 	VHADDPS      xa, xa, xa
 
-// Q5KSCALES decodes the scales and mins of the Q5_K super-block at SI
-// (laid out as Q4_K's: q4_amd64.s Q4KSCALES, q4KScaleMin): Y6 =
-// d·sc[0..7], Y7 = dmin·m[0..7] (clobbers R10, R11, CX, Y9).
-#define Q5KSCALES \
-	MOVL         4(SI), R10; \
-	MOVL         12(SI), CX; \
-	ANDL         $0x0f0f0f0f, CX; \
-	MOVL         R10, R11; \
-	SHRL         $2, R11; \
-	ANDL         $0x30303030, R11; \
-	ORL          R11, CX; \
-	ANDL         $0x3f3f3f3f, R10; \
-	SHLQ         $32, CX; \
-	ORQ          CX, R10; \
-	MOVL         8(SI), R11; \
-	SHRL         $2, R11; \
-	ANDL         $0x30303030, R11; \
-	MOVL         12(SI), CX; \
-	SHRL         $4, CX; \
-	ANDL         $0x0f0f0f0f, CX; \
-	ORL          R11, CX; \
-	MOVL         8(SI), R11; \
-	ANDL         $0x3f3f3f3f, R11; \
-	SHLQ         $32, CX; \
-	ORQ          CX, R11; \
-	VMOVQ        R10, X6; \
-	VPMOVZXBD    X6, Y6; \
-	VCVTDQ2PS    Y6, Y6; \
-	VPBROADCASTW (SI), X9; \
-	VCVTPH2PS    X9, Y9; \
-	VMULPS       Y9, Y6, Y6; \
-	VMOVQ        R11, X7; \
-	VPMOVZXBD    X7, Y7; \
-	VCVTDQ2PS    Y7, Y7; \
-	VPBROADCASTW 2(SI), X9; \
-	VCVTPH2PS    X9, Y9; \
-	VMULPS       Y9, Y7, Y7
+// Q5_K super-blocks lay out their scales and mins as Q4_K's: Q4KSCALES
+// (kscales_amd64.h) decodes them.
 
 // Q5KCHUNK adds one 64-weight chunk of a Q5_K super-block: its 32 bytes
 // at qa (low nibbles: the sub-block with inputs xa and scale·dx at sa;
@@ -499,7 +465,7 @@ q5kcontig:
 	VXORPS Y10, Y10, Y10
 
 q5kblk:
-	Q5KSCALES
+	Q4KSCALES
 	VMULPS      (R13), Y6, Y6
 	VMOVUPS     Y6, (SP)
 	VFMADD231PS (R14), Y7, Y10
@@ -681,7 +647,7 @@ TEXT ·dequantQ5KAVX2(SB), NOSPLIT, $96-24
 	VPBROADCASTD X13, Y13
 
 dq5kloop:
-	Q5KSCALES
+	Q4KSCALES
 	VMOVUPS     Y6, (SP)
 	VMOVUPS     Y7, 32(SP)
 	VMOVDQU     16(SI), Y0
