@@ -163,12 +163,17 @@ func writeBench(w io.Writer, r *bench.Result, asJSON bool) error {
 }
 
 // benchCUDA runs bench.RunCUDA on GPU ordinal: a synthetic shape built on
-// the GPU itself, or the model of mf uploaded as f16.
+// the GPU itself (f16, or bf16 with --dtype bf16), or the model of mf
+// uploaded (f16; bf16 when its weights are bf16).
 func benchCUDA(ordinal int, synthetic string, mf *modelFlags, dtype string, dtypeSet bool, o bench.Options) (*bench.Result, error) {
-	if dtypeSet && dtype != "f16" {
-		return nil, fmt.Errorf("--device cuda runs f16 weights (drop --dtype %s)", dtype)
+	if dtypeSet && dtype != "f16" && (dtype != "bf16" || synthetic == "") {
+		return nil, fmt.Errorf("--device cuda runs f16 weights, or bf16 for bf16 checkpoints and --synthetic shapes (drop --dtype %s)", dtype)
 	}
 	if synthetic != "" {
+		dt := kernels.F16
+		if dtype == "bf16" {
+			dt = kernels.BF16
+		}
 		cfg, err := model.SyntheticConfig(synthetic)
 		if err != nil {
 			return nil, err
@@ -178,8 +183,8 @@ func benchCUDA(ordinal int, synthetic string, mf *modelFlags, dtype string, dtyp
 			return nil, err
 		}
 		defer dev.Close()
-		fmt.Fprintf(o.Progress, "building synthetic %s (f16) on %s…\n", synthetic, dev)
-		g, err := dev.Synthetic(cfg, 1)
+		fmt.Fprintf(o.Progress, "building synthetic %s (%v) on %s…\n", synthetic, dt, dev)
+		g, err := dev.SyntheticDType(cfg, 1, dt)
 		if err != nil {
 			return nil, err
 		}
