@@ -70,6 +70,12 @@ type Device struct {
 	thrKernel bool           // predictors: thresholds applied by the selection kernel, not the second GEMV (DEJAVU_CUDA_THR=kernel)
 	predStd   bool           // predictors: inputs standardized by the model's norm kernel when it runs (off: DEJAVU_CUDA_PRED_STD=0)
 	selG      int            // select_multi's blocks (0: from n; tuning)
+	accumMul  int            // accum_rows aims at accumMul·SMs blocks (0: 4; tuning)
+	upWPR     int            // decode up GEMV's warps per row (0: from the rows expected; tuning)
+	accBatch  bool           // accum_rows: eight rows a step, the tail predicated (off: DEJAVU_CUDA_ACCUM_BATCH=0)
+	accFloor  bool           // accum_rows: at most accumMul·SMs blocks (off: DEJAVU_CUDA_ACCUM_FLOOR=0, the next multiple of the strips above)
+	chainStd  bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
+	chain     bool           // decode: each norm applied by the last block of the accum_rows before it (off: DEJAVU_CUDA_CHAIN=0)
 	side      uintptr        // second stream: the lookahead head predictor
 	ev        [3]uintptr     // fork, x read, join events of the lookahead
 	prof      *profiler      // when set, launch times each kernel (not during graph capture)
@@ -216,6 +222,10 @@ func (d *Device) init() error {
 	d.ahead = os.Getenv("DEJAVU_CUDA_LOOKAHEAD") != "0"
 	d.thrKernel = os.Getenv("DEJAVU_CUDA_THR") == "kernel"
 	d.predStd = os.Getenv("DEJAVU_CUDA_PRED_STD") != "0"
+	d.chain = os.Getenv("DEJAVU_CUDA_CHAIN") != "0"
+	d.chainStd = os.Getenv("DEJAVU_CUDA_CHAIN_STD") == "1"
+	d.accBatch = os.Getenv("DEJAVU_CUDA_ACCUM_BATCH") != "0"
+	d.accFloor = os.Getenv("DEJAVU_CUDA_ACCUM_FLOOR") != "0"
 	ptx, err := readPTX(d.Major)
 	if err != nil {
 		return err

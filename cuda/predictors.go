@@ -19,7 +19,7 @@ type gpuPredictors struct {
 	useThr      []bool
 	ones        uint64 // Hidden × 1.0: standardization has no affine weights
 	xs, h, z    uint64 // scratch: standardized input, rank-sized products, logits
-	hH, zH, xsH uint64 // the head predictor's (it may run beside the MLP predictor)
+	hH, zH, xsH uint64 // the head predictor's (it may run beside the MLP predictor); xsH: two inputs, by layer parity
 	ws          uint64 // select_multi's counters and histograms (zeroed; each launch leaves them zeroed)
 	allocs      []uint64
 }
@@ -175,7 +175,7 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 		for _, b := range []struct {
 			p *uint64
 			n int
-		}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords}, {&gp.hH, maxRank}, {&gp.zH, c.Heads}, {&gp.xsH, c.Hidden}} {
+		}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords}, {&gp.hH, maxRank}, {&gp.zH, c.Heads}, {&gp.xsH, 2 * c.Hidden}} {
 			if *b.p, err = up.alloc(int64(4*b.n), "predictor scratch"); err != nil {
 				return fail(err)
 			}

@@ -130,7 +130,7 @@ func (s *Session) init() error {
 		{&s.h16, B * int64(c.FFN), true, "f16 activations"}, {&s.e16, B * pd, true, "f16 projection"},
 		{&s.kc, kv, false, "key cache"}, {&s.vc, kv, false, "value cache"},
 		{&s.attnPart, int64(c.Heads) * maxSplits * int64(s.hd+2), false, "attention partial rows"},
-		{&s.attnCnt, int64(c.Heads), false, "attention counters"},
+		{&s.attnCnt, int64(c.Heads) + 1, false, "attention counters"},
 	}
 	for _, b := range bufs {
 		var err error
@@ -143,7 +143,7 @@ func (s *Session) init() error {
 			return err
 		}
 	}
-	if err := check("cuMemsetD32Async attention counters", drv.cuMemsetD32Async(s.attnCnt, 0, uint64(c.Heads), s.d.stream)); err != nil {
+	if err := check("cuMemsetD32Async attention counters", drv.cuMemsetD32Async(s.attnCnt, 0, uint64(c.Heads)+1, s.d.stream)); err != nil {
 		return err
 	}
 	if err := s.d.sync("zeroing the attention counters"); err != nil {
@@ -303,6 +303,7 @@ type gemvOp struct {
 	selOut, selCount    uint64  // compare and compact: outputs > thr appended to selOut (count in selCount)
 	thr                 float32
 	zero                uint64 // an int32 the kernel sets to 0 (the next selection's counter)
+	wprFix              int    // warps per row (0: from expect)
 }
 
 // wpr picks the warps per row: enough warps in flight on every SM.
@@ -347,6 +348,9 @@ func (s *Session) gemv(op gemvOp) error {
 		op.x, op.normW, op.normB = s.xn, 0, 0
 	}
 	w := s.wpr(op.expect)
+	if op.wprFix > 0 {
+		w = op.wprFix
+	}
 	per := 8 / w
 	smem, grid := 4*64, blocks(op.expect, per)
 	if op.dyn && op.count != 0 {
@@ -397,12 +401,37 @@ func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64
 		s.cos, s.sin, il, kc, vc, s.maxCtx, s.io, heads, count, w)
 }
 
-func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, y uint64) error {
+func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, y uint64, nrm chainNorm) error {
 	gx := blocks(wt.cols, 256)
-	gy := max(1, min(blocks(4*s.d.SMs, gx), blocks(K, 32)))
+	mul := s.d.accumMul
+	if mul == 0 {
+		mul = 4
+	}
+	// About mul blocks per SM, and (accFloor) never more: a grid a little
+	// over mul·SMs leaves a few SMs a block more than the rest (opt-13b's
+	// 20 strips × 27 was 540 blocks on 132 SMs).
+	gy := blocks(mul*s.d.SMs, gx)
+	if s.d.accFloor {
+		gy = mul * s.d.SMs / gx
+	}
+	gy = max(1, min(gy, blocks(K, 32)))
 	name := wt.kernel("accum_rows")
-	return s.d.launch(name, [3]int{gx, gy, 1}, b256, 0, wt.p, a, idx, count, blk, K, aByRow, wt.cols, bias, y)
+	var done uint64
+	rms := 0
+	if s.m.Cfg.Family == model.Llama {
+		rms = 1
+	}
+	if nrm.out != 0 {
+		done = s.attnCnt + 4*uint64(s.m.Cfg.Heads)
+	}
+	return s.d.launch(name, [3]int{gx, gy, 1}, b256, 0, wt.p, a, idx, count, blk, K, aByRow, wt.cols, bias, y,
+		done, nrm.w, nrm.b, nrm.out, s.m.Cfg.NormEps, rms, nrm.std, float32(1e-5), b2i(s.d.accBatch))
 }
+
+// chainNorm is the norm that accum_rows' last block applies to the
+// finished sum (out = 0: none): weights w, b (LayerNorm) into out, and the
+// predictors' standardized copy into std when set.
+type chainNorm struct{ w, b, out, std uint64 }
 
 func (s *Session) norm(x, w, b, out, out16 uint64, n int) error {
 	return s.normStd(x, w, b, out, out16, n, 0)
@@ -712,6 +741,20 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 	}
 	act := int(c.Act)
 	L := c.Layers
+	// chain: each accum_rows' last block applies the norm that follows it
+	// (pre-LN: into s.xn, with the predictors' standardized copy; post-LN:
+	// in place), so no norm kernel runs after layer 0's first.
+	// Not with predictors whose inputs the norms standardize (stdMode)
+	// unless chainStd: correct (the head predictor's input is
+	// double-buffered by layer parity, as the down accum_rows writes the
+	// next one while the side stream may read this one) but slower
+	// (opt-6.7b threshold compaction 3.17 → 3.42 ms; docs/gpu.md, v12).
+	var pr0 *gpuPredictors
+	if sp != nil {
+		pr0 = sp.pred
+	}
+	stdMode := pr0 != nil && preLN && !s.d.fuseNorm && !s.d.selOld && s.d.predStd && pr0.rms == (c.Family == model.Llama)
+	chain := s.d.chain && !s.d.fuseNorm && !s.d.selOld && (!stdMode || s.d.chainStd)
 	for li := range g.layers {
 		l := &g.layers[li]
 		var mlpIdx, mlpCnt, headIdx, headCnt uint64
@@ -748,12 +791,39 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		if std {
 			stdM = pr.xs
 			if li+1 < L {
-				stdH = pr.xsH
+				stdH = pr.xsH + uint64(li%2*c.Hidden)*4 // by parity: layer li-1's down accum_rows may write layer li+1's
 			}
+		}
+		if chain && preLN && li > 0 { // the previous layer's down accum_rows wrote s.xn (and stdH)
+			in, attnW, attnB = s.xn, 0, 0
+		} else if std {
 			if err := s.normStd(s.x, attnW, attnB, s.xn, 0, 1, stdH); err != nil {
 				return fmt.Errorf("decode layer %d: %w", li, err)
 			}
 			in, attnW, attnB = s.xn, 0, 0
+		}
+		// The norms chained into this layer's accum_rows: after the
+		// attention (the MLP's) and after the MLP (the next layer's
+		// attention norm, or the final norm).
+		var nAttn, nMLP chainNorm
+		if chain && preLN {
+			nAttn = chainNorm{w: mlpW, b: mlpB, out: s.xn, std: stdM}
+			if li+1 < L {
+				nl := &g.layers[li+1]
+				nMLP = chainNorm{w: nl.attnW, b: nl.attnB, out: s.xn}
+				if std && li+2 < L {
+					nMLP.std = pr.xsH + uint64((li+1)%2*c.Hidden)*4
+				}
+			} else if g.normW != 0 {
+				nMLP = chainNorm{w: g.normW, b: g.normB, out: s.xn}
+			}
+		} else if chain {
+			nAttn = chainNorm{w: l.attnW, b: l.attnB, out: s.x}
+			nMLP = chainNorm{w: l.mlpW, b: l.mlpB, out: s.x}
+		}
+		mlpIn := in
+		if nAttn.out != 0 && preLN {
+			mlpIn = s.xn
 		}
 		steps := []func() error{
 			func() error {
@@ -785,10 +855,16 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				if headIdx != 0 {
 					blk = s.hd
 				}
-				return s.accum(l.oT, s.att, headIdx, headCnt, blk, s.qd, 1, l.oB, s.x)
+				if err := s.accum(l.oT, s.att, headIdx, headCnt, blk, s.qd, 1, l.oB, s.x, nAttn); err != nil {
+					return err
+				}
+				if nAttn.out != 0 && preLN {
+					mlpW, mlpB = 0, 0 // s.xn holds the MLP's input (and stdM its standardized copy)
+				}
+				return nil
 			},
 			func() error {
-				if !preLN {
+				if !preLN && nAttn.out == 0 {
 					return s.norm(s.x, l.attnW, l.attnB, s.x, 0, 1)
 				}
 				return nil
@@ -797,7 +873,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				if pr == nil {
 					return nil
 				}
-				if std {
+				if std && nAttn.out == 0 {
 					if err := s.normStd(s.x, mlpW, mlpB, s.xn, 0, 1, stdM); err != nil {
 						return err
 					}
@@ -808,12 +884,12 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 			func() error {
 				// A threshold selects a varying number of neurons (at most
 				// expMLP = FFN): the kernel sizes its warps per row from it.
-				return s.gemv(gemvOp{w: l.up, x: in, normW: mlpW, normB: mlpB, bias: l.upB, y: s.h, idx: mlpIdx, count: mlpCnt,
-					rows: c.FFN, gateOff: s.gateOff, act: act, expect: expMLP, dyn: pr != nil && pr.useThr[li]})
+				return s.gemv(gemvOp{w: l.up, x: mlpIn, normW: mlpW, normB: mlpB, bias: l.upB, y: s.h, idx: mlpIdx, count: mlpCnt,
+					rows: c.FFN, gateOff: s.gateOff, act: act, expect: expMLP, dyn: pr != nil && pr.useThr[li], wprFix: s.d.upWPR})
 			},
-			func() error { return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x) },
+			func() error { return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x, nMLP) },
 			func() error {
-				if !preLN {
+				if !preLN && nMLP.out == 0 {
 					return s.norm(s.x, l.mlpW, l.mlpB, s.x, 0, 1)
 				}
 				return nil
@@ -832,6 +908,9 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		}
 	}
 	fin := gemvOp{x: s.x, normW: g.normW, normB: g.normB, act: -1}
+	if chain && preLN && g.normW != 0 && L > 0 { // the last down accum_rows wrote the final norm into s.xn
+		fin = gemvOp{x: s.xn, act: -1}
+	}
 	if g.projOu.p != 0 {
 		fin.w, fin.y, fin.rows = g.projOu, s.tmp, c.ProjDim
 		if err := s.gemv(fin); err != nil {

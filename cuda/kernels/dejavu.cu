@@ -411,10 +411,18 @@ __device__ __forceinline__ uint4 ld_tail(const w16* row, int c0, int cols) {
 // warps over one strip of 256 columns, each thread 8 columns; blockIdx.y
 // splits the rows; partial sums meet in shared memory, then one atomic add
 // per column per block.
+//
+// With done set, the block that finishes last (a counter at *done, reset
+// by that block) also normalizes the finished y (LayerNorm with nW/nB, or
+// RMSNorm when rms; eps) into nOut and, when stdOut is set, standardizes
+// it (eps2, no affine weights) into stdOut: the next norm without a kernel
+// of its own.
+#define ACC_NORM_PER 24
 #define ACCUM_PARAMS const w16* __restrict__ WT, const float* __restrict__ a, const int* __restrict__ idx, \
         const int* __restrict__ count, int blk, int K, int aByRow, int cols, const float* __restrict__ bias,  \
-        float* __restrict__ y
-#define ACCUM_ARGS WT, a, idx, count, blk, K, aByRow, cols, bias, y
+        float* y, int* done, const float* __restrict__ nW, const float* __restrict__ nB, float* nOut,         \
+        float eps, int rms, float* stdOut, float eps2, int batch
+#define ACCUM_ARGS WT, a, idx, count, blk, K, aByRow, cols, bias, y, done, nW, nB, nOut, eps, rms, stdOut, eps2, batch
 template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
     __shared__ float part[8][257];
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
@@ -429,6 +437,36 @@ template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
     for (int i = 0; i < 8; i++) acc[i] = 0.f;
     bool vec = (cols & 7) == 0 && c0 + 8 <= cols;
     int k = k0 + w;
+    // batch: eight rows a step, the last step's missing rows predicated
+    // off, so a warp's few rows of a sparse product are one round of row
+    // indices and one round of loads, not a chain of single rows.
+    if (batch) {
+        for (; k < k1; k += 64) {
+            uint4 v[8];
+            float cf[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                int kk = k + 8 * u;
+                cf[u] = 0.f;
+                v[u] = make_uint4(0, 0, 0, 0);
+                if (kk < k1) {
+                    int r = idx ? idx[kk / blk] * blk + kk % blk : kk;
+                    cf[u] = aByRow ? a[r] : a[kk];
+                    v[u] = vec ? ldw(WT + (size_t)r * cols + c0) : ld_tail(WT + (size_t)r * cols, c0, cols);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const unsigned* h = reinterpret_cast<const unsigned*>(&v[u]);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    float2 f = TW::pair(h[i]);
+                    acc[2 * i] += cf[u] * f.x;
+                    acc[2 * i + 1] += cf[u] * f.y;
+                }
+            }
+        }
+    }
     // Four rows per step keep four 16-byte loads in flight per thread.
     for (; k + 24 < k1; k += 32) {
         uint4 v[4];
@@ -473,6 +511,73 @@ template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
         for (int i = 0; i < 8; i++) s += part[i][threadIdx.x];
         if (bias && blockIdx.y == 0) s += bias[c];
         if (k0 < k1 || (bias && blockIdx.y == 0)) atomicAdd(&y[c], s);
+    }
+    if (!done) return;
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int total = gridDim.x * gridDim.y;
+        last = atomicAdd(done, 1) == total - 1;
+        if (last) *done = 0;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    float* red = &part[0][0]; // 33 floats
+    // The row in registers (ACC_NORM_PER values a thread, loads all in
+    // flight) when it fits, else read from L2 three times.
+    const int P = ACC_NORM_PER;
+    bool reg = cols <= P * (int)blockDim.x;
+    float v[P];
+    float sum = 0.f;
+    if (reg) {
+#pragma unroll
+        for (int k = 0; k < P; k++) {
+            int i = threadIdx.x + k * blockDim.x;
+            v[k] = i < cols ? __ldcg(y + i) : 0.f;
+        }
+#pragma unroll
+        for (int k = 0; k < P; k++) sum += v[k];
+    } else {
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) sum += __ldcg(y + i);
+    }
+    float mean = rms ? 0.f : block_sum(sum, red) / cols;
+    float q = 0.f;
+    if (reg) {
+#pragma unroll
+        for (int k = 0; k < P; k++) {
+            int i = threadIdx.x + k * blockDim.x;
+            float t = i < cols ? v[k] - mean : 0.f;
+            q += t * t;
+        }
+    } else {
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+            float t = __ldcg(y + i) - mean;
+            q += t * t;
+        }
+    }
+    float var = block_sum(q, red) / cols;
+    float inv = rsqrtf(var + eps), inv2 = rsqrtf(var + eps2);
+    if (reg) {
+#pragma unroll
+        for (int k = 0; k < P; k++) {
+            int i = threadIdx.x + k * blockDim.x;
+            if (i < cols) {
+                if (stdOut) stdOut[i] = (v[k] - mean) * inv2;
+                float o = (v[k] - mean) * inv * nW[i];
+                if (nB) o += nB[i];
+                nOut[i] = o;
+            }
+        }
+        return;
+    }
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+        float x = __ldcg(y + i);
+        if (stdOut) stdOut[i] = (x - mean) * inv2;
+        float o = (x - mean) * inv * nW[i];
+        if (nB) o += nB[i];
+        nOut[i] = o;
     }
 }
 
