@@ -13,7 +13,8 @@ import (
 // run, one prompt pass of PromptLen random tokens, then Gen decode steps,
 // each timed on the host until its logits are back. MLPDensity or
 // HeadDensity below 1 make the decode steps sparse with random selections
-// on the GPU; the weight bytes per token count f16 rows actually read.
+// on the GPU; the weight bytes per token count the f16 (or bf16) rows
+// actually read.
 func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 	start := time.Now()
 	c := g.Cfg
@@ -34,7 +35,11 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 			fmt.Fprintf(o.Progress, format+"\n", a...)
 		}
 	}
-	r := &Result{Model: source, DType: "f16", Device: g.Device().String(), PromptLen: o.PromptLen, Gen: o.Gen,
+	dt := "f16"
+	if g.BF16() {
+		dt = "bf16"
+	}
+	r := &Result{Model: source, DType: dt, Device: g.Device().String(), PromptLen: o.PromptLen, Gen: o.Gen,
 		MLPDensity: 1, HeadDensity: 1}
 	say("measuring %s copy bandwidth (%d MiB)…", r.Device, o.BandwidthBytes>>20)
 	bw, err := g.Device().CopyBandwidth(o.BandwidthBytes)
