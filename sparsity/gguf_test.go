@@ -68,3 +68,31 @@ func TestPredictorsOnGGUF(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyFingerprint: predictors stamped with the first fingerprint
+// version (architecture name in the hash) still load for their model;
+// another stamp is refused.
+func TestLegacyFingerprint(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	m := loadTiny(t, "opt-preln")
+	dir := t.TempDir()
+	_, p := collectTrain(t, m, pool, dir)
+	if legacyFingerprint(m) == Fingerprint(m) {
+		t.Fatal("legacy and current fingerprints coincide")
+	}
+	for _, c := range []struct {
+		fp string
+		ok bool
+	}{{legacyFingerprint(m), true}, {Fingerprint(m), true}, {strings.Repeat("0", 64), false}} {
+		p.Fingerprint = c.fp
+		path := filepath.Join(dir, "p.safetensors")
+		if err := p.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path, m)
+		if (err == nil) != c.ok {
+			t.Errorf("fingerprint %.12s: load error %v, want ok %v", c.fp, err, c.ok)
+		}
+	}
+}
