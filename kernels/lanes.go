@@ -22,17 +22,28 @@ const (
 	laneBlock = 1024 // entries laned together: lanes of up to 64 rows
 )
 
-// laneOrder writes into perm (len n ≤ laneBlock) the lane order of
-// rows[:n]: pass p of 16 entries takes rows[l·L+p] for lanes l < 16,
-// L = n/16; the n%16 entries after the lanes keep their order at the end.
-func laneOrder(perm, rows []int32, n int) {
+// toLanes writes src[:n] (n ≤ laneBlock) into dst in lane order: pass p of
+// 16 entries takes src[l·L+p] for lanes l < 16, L = n/16; the n%16 entries
+// after the lanes keep their order at the end. fromLanes undoes it.
+func toLanes[T int32 | float32](dst, src []T, n int) {
 	L := n / lanes
 	for p := 0; p < L; p++ {
 		for l := 0; l < lanes; l++ {
-			perm[p*lanes+l] = rows[l*L+p]
+			dst[p*lanes+l] = src[l*L+p]
 		}
 	}
-	copy(perm[L*lanes:n], rows[L*lanes:n])
+	copy(dst[L*lanes:n], src[L*lanes:n])
+}
+
+// fromLanes writes src[:n], in lane order, into dst in list order.
+func fromLanes[T int32 | float32](dst, src []T, n int) {
+	L := n / lanes
+	for p := 0; p < L; p++ {
+		for l := 0; l < lanes; l++ {
+			dst[l*L+p] = src[p*lanes+l]
+		}
+	}
+	copy(dst[L*lanes:n], src[L*lanes:n])
 }
 
 // gatherLaned is archGather over rows[:n] (n a multiple of 4) in lane order,
@@ -46,15 +57,9 @@ func gatherLaned(id int, dt DType, w unsafe.Pointer, stride int, x *float32, y [
 			archGather(id, dt, w, stride, x, unsafe.SliceData(y), unsafe.SliceData(rows), n, pfd, cols)
 			return
 		}
-		laneOrder(perm[:], rows, n)
+		toLanes(perm[:], rows, n)
 		archGather(id, dt, w, stride, x, &yp[0], &perm[0], n, pfd, cols)
-		L := n / lanes
-		for p := 0; p < L; p++ {
-			for l := 0; l < lanes; l++ {
-				y[l*L+p] = yp[p*lanes+l]
-			}
-		}
-		copy(y[L*lanes:n], yp[L*lanes:n])
+		fromLanes(y, yp[:], n)
 		rows, y = rows[n:], y[n:]
 	}
 }
@@ -69,14 +74,8 @@ func accumLaned(id int, dt DType, w unsafe.Pointer, stride int, y *float32, a []
 			archAccum(id, dt, w, stride, y, unsafe.SliceData(a), unsafe.SliceData(rows), n, pfd, cols)
 			return
 		}
-		laneOrder(perm[:], rows, n)
-		L := n / lanes
-		for p := 0; p < L; p++ {
-			for l := 0; l < lanes; l++ {
-				ap[p*lanes+l] = a[l*L+p]
-			}
-		}
-		copy(ap[L*lanes:n], a[L*lanes:n])
+		toLanes(perm[:], rows, n)
+		toLanes(ap[:], a, n)
 		archAccum(id, dt, w, stride, y, &ap[0], &perm[0], n, pfd, cols)
 		rows, a = rows[n:], a[n:]
 	}

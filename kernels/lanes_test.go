@@ -7,7 +7,8 @@ import (
 )
 
 // TestLaneOrder: the lane order is a permutation of the list in which pass
-// p takes the p-th entry of each of 16 runs, the remainder last.
+// p takes the p-th entry of each of 16 runs, the remainder last, and
+// fromLanes restores the list.
 func TestLaneOrder(t *testing.T) {
 	for _, n := range []int{32, 33, 47, 64, 100, laneBlock} {
 		rows := make([]int32, n)
@@ -15,7 +16,7 @@ func TestLaneOrder(t *testing.T) {
 			rows[i] = int32(3 * i)
 		}
 		perm := make([]int32, n)
-		laneOrder(perm, rows, n)
+		toLanes(perm, rows, n)
 		L := n / lanes
 		if perm[0] != rows[0] || perm[1] != rows[L] || perm[lanes] != rows[1] || perm[n-1] != rows[n-1] {
 			t.Errorf("n %d: lane order starts %v", n, perm[:lanes+1])
@@ -24,6 +25,10 @@ func TestLaneOrder(t *testing.T) {
 		slices.Sort(s)
 		if !slices.Equal(s, rows) {
 			t.Errorf("n %d: lane order is not a permutation", n)
+		}
+		back := make([]int32, n)
+		if fromLanes(back, perm, n); !slices.Equal(back, rows) {
+			t.Errorf("n %d: fromLanes does not restore the list", n)
 		}
 	}
 }

@@ -1,8 +1,9 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 )
 
 // Oracle head selection: the upper bound of what any head predictor can
@@ -69,7 +70,7 @@ func (s *Session) oracleMask(o *oracleHeads, n int) {
 			}
 			o.order[h] = h
 		}
-		sort.SliceStable(o.order, func(a, b int) bool { return norms[o.order[a]] > norms[o.order[b]] })
+		slices.SortStableFunc(o.order, func(a, b int) int { return cmp.Compare(norms[b], norms[a]) })
 		clear(mask)
 		for _, h := range o.order[:k] {
 			mask[h] = true

@@ -45,10 +45,11 @@ func legacyFingerprint(m *model.Model) string {
 	return fingerprint(m, hdr, false, false)
 }
 
-// fingerprintMatches reports whether fp (from a file) identifies m under the
-// current or the legacy definition.
-func fingerprintMatches(m *model.Model, fp string) bool {
-	return fp == Fingerprint(m) || fp == legacyFingerprint(m)
+// fingerprintMatches reports whether fp (from a file) identifies m: equals
+// current (Fingerprint(m), which the callers have at hand) or m's legacy
+// fingerprint.
+func fingerprintMatches(m *model.Model, current, fp string) bool {
+	return fp == current || fp == legacyFingerprint(m)
 }
 
 // fingerprint hashes hdr and the sampled rows (first, middle, last and, if

@@ -131,7 +131,7 @@ func Load(path string, m *model.Model) (*Predictors, error) {
 		return nil, fmt.Errorf("sparsity: %s is not a predictors file (format %q, want %q)", path, meta["format"], PredictorsFormat)
 	}
 	fp := Fingerprint(m)
-	if !fingerprintMatches(m, meta["fingerprint"]) {
+	if !fingerprintMatches(m, fp, meta["fingerprint"]) {
 		return nil, fmt.Errorf("sparsity: %s was trained for another model (fingerprint %.12s…, this model %s is %.12s…): train predictors for it with `dejavu collect` and `dejavu train`",
 			path, meta["fingerprint"], m.Source, fp)
 	}

@@ -91,7 +91,8 @@ func layerBytes(m *model.Model, l int) int64 {
 func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Predictors, error) {
 	o.defaults()
 	c := m.Cfg
-	if fp := Fingerprint(m); !fingerprintMatches(m, ds.Fingerprint) {
+	fp := Fingerprint(m)
+	if !fingerprintMatches(m, fp, ds.Fingerprint) {
 		return nil, fmt.Errorf("sparsity: the activations in %s were recorded from another model (%s, fingerprint %.12s…), not %s (%.12s…): collect them again", ds.Dir, ds.Model, ds.Fingerprint, m.Source, fp)
 	}
 	if ds.Layers != c.Layers || ds.Hidden != c.Hidden || ds.FFN != c.FFN || ds.Heads != c.Heads {
@@ -121,7 +122,7 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 	if c.Family == model.Llama {
 		norm = "rms"
 	}
-	p := &Predictors{Fingerprint: Fingerprint(m), Info: Info{Model: m.Source, Layers: c.Layers, Hidden: c.Hidden,
+	p := &Predictors{Fingerprint: fp, Info: Info{Model: m.Source, Layers: c.Layers, Hidden: c.Hidden,
 		FFN: c.FFN, Heads: c.Heads, Norm: norm, Kind: "linear-lowrank", Tokens: N - nVal, ValTokens: nVal,
 		Recall: o.Recall, HeadFrac: o.HeadFrac, HeadRecallT: o.HeadRecall}}
 	rms := norm == "rms"
