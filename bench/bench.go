@@ -49,12 +49,15 @@ type Result struct {
 	BytesPerToken  int64   `json:"weight_bytes_per_token"`
 	// PredictorBytes are the selector's weights (read every decode step,
 	// included in BytesPerToken).
-	PredictorBytes  int64   `json:"predictor_bytes,omitempty"`
-	AchievedGBps    float64 `json:"achieved_gb_per_s"`
-	MachineGBps     float64 `json:"machine_read_gb_per_s"`
-	BandwidthFrac   float64 `json:"bandwidth_fraction"`
-	MLPDensity      float64 `json:"mlp_density"`
-	HeadDensity     float64 `json:"head_density"`
+	PredictorBytes int64   `json:"predictor_bytes,omitempty"`
+	AchievedGBps   float64 `json:"achieved_gb_per_s"`
+	MachineGBps    float64 `json:"machine_read_gb_per_s"`
+	BandwidthFrac  float64 `json:"bandwidth_fraction"`
+	MLPDensity     float64 `json:"mlp_density"`
+	HeadDensity    float64 `json:"head_density"`
+	// KVDensity is the fraction of key/value heads whose K and V weights
+	// the decode steps read (heads skipped by a step are caught up later).
+	KVDensity       float64 `json:"kv_density"`
 	Async           bool    `json:"async_lookahead"`
 	TotalWallS      float64 `json:"wall_s"`
 	PeakContextUsed int     `json:"context_tokens"`
@@ -79,7 +82,7 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 		}
 	}
 	r := &Result{Model: m.Source, DType: m.Cfg.DType, Threads: pool.Threads(), PromptLen: o.PromptLen, Gen: o.Gen,
-		BytesPerToken: m.WeightBytes(), MLPDensity: 1, HeadDensity: 1}
+		BytesPerToken: m.WeightBytes(), MLPDensity: 1, HeadDensity: 1, KVDensity: 1}
 	say("measuring read bandwidth (%d MiB, %d threads)…", o.BandwidthBytes>>20, pool.Threads())
 	r.MachineGBps = kernels.ReadBandwidth(pool, o.BandwidthBytes, 5) / 1e9
 
@@ -111,8 +114,8 @@ func Run(m *model.Model, pool *kernels.Pool, o Options) (*Result, error) {
 		return nil, err
 	}
 	dens := s.Density()
-	r.MLPDensity, r.HeadDensity = dens.MLP(), dens.Heads()
-	r.BytesPerToken = touchedBytes(m, r.MLPDensity, r.HeadDensity)
+	r.MLPDensity, r.HeadDensity, r.KVDensity = dens.MLP(), dens.Heads(), dens.KV()
+	r.BytesPerToken = touchedBytes(m, r.MLPDensity, r.HeadDensity, r.KVDensity)
 	if p, ok := o.Selector.(interface{ Bytes() int64 }); ok {
 		r.PredictorBytes = p.Bytes()
 		r.BytesPerToken += r.PredictorBytes
@@ -132,9 +135,10 @@ func orOne(d float64) float64 {
 }
 
 // touchedBytes is the weight bytes one decode step reads at the given
-// densities: Q and the output projection scale with the heads computed, the
-// MLP matrices with the neurons; K, V, the head and projections are read whole.
-func touchedBytes(m *model.Model, mlp, heads float64) int64 {
+// densities: Q and the output projection scale with the heads computed, K
+// and V with the key/value heads read, the MLP matrices with the neurons;
+// the LM head and projections are read whole.
+func touchedBytes(m *model.Model, mlp, heads, kv float64) int64 {
 	n := float64(m.Head.Bytes())
 	for _, p := range []*model.Linear{m.ProjIn, m.ProjOut} {
 		if p != nil {
@@ -143,7 +147,7 @@ func touchedBytes(m *model.Model, mlp, heads float64) int64 {
 	}
 	for i := range m.Layers {
 		l := &m.Layers[i]
-		n += float64(l.K.W.Bytes()+l.V.W.Bytes()) +
+		n += kv*float64(l.K.W.Bytes()+l.V.W.Bytes()) +
 			heads*float64(l.Q.W.Bytes()+l.O.W.Bytes()) +
 			mlp*float64(l.Gate.W.Bytes()+l.Up.W.Bytes()+l.Down.W.Bytes())
 	}
@@ -168,7 +172,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		kind = "copy"
 	}
 	fmt.Fprintf(w, "bandwidth        %.1f GB/s achieved, %.1f GB/s measured %s = %.0f%%\n", r.AchievedGBps, r.MachineGBps, kind, 100*r.BandwidthFrac)
-	fmt.Fprintf(w, "density          mlp %.2f, heads %.2f\n", r.MLPDensity, r.HeadDensity)
+	fmt.Fprintf(w, "density          mlp %.2f, heads %.2f, k/v %.2f\n", r.MLPDensity, r.HeadDensity, r.KVDensity)
 	if r.Async {
 		fmt.Fprintf(w, "lookahead        asynchronous\n")
 	}

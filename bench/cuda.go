@@ -40,7 +40,7 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 		dt = "bf16"
 	}
 	r := &Result{Model: source, DType: dt, Device: g.Device().String(), PromptLen: o.PromptLen, Gen: o.Gen,
-		MLPDensity: 1, HeadDensity: 1}
+		MLPDensity: 1, HeadDensity: 1, KVDensity: 1}
 	say("measuring %s copy bandwidth (%d MiB)…", r.Device, o.BandwidthBytes>>20)
 	bw, err := g.Device().CopyBandwidth(o.BandwidthBytes)
 	if err != nil {
@@ -80,7 +80,8 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 }
 
 // touchedWeights is the number of weights one decode step reads at the
-// given densities (as touchedBytes, from the configuration alone).
+// given densities (as touchedBytes, from the configuration alone; the GPU
+// path computes K and V for every head each step).
 func touchedWeights(c model.Config, mlp, heads float64) float64 {
 	d, qd, kvd := float64(c.Hidden), float64(c.Heads*c.HeadDim), float64(c.KVHeads*c.HeadDim)
 	n := float64(c.Vocab) * float64(c.ProjDim)

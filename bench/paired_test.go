@@ -100,7 +100,7 @@ func TestPairedSparseSpeed(t *testing.T) {
 	}
 	d := sess[1].Density()
 	dense, sparse := kernels.Median(ms[0]), kernels.Median(ms[1])
-	sb := touchedBytes(m, d.MLP(), d.Heads())
+	sb := touchedBytes(m, d.MLP(), d.Heads(), d.KV())
 	t.Logf("%s %v, %d threads, %d steps each, read %.1f GB/s", name, dtype, threads, gen, read)
 	t.Logf("dense  %.2f ms/token (p90 %.2f), %.0f MB/token, %.2f of read", dense, kernels.Percentile(ms[0], 90),
 		float64(m.WeightBytes())/1e6, float64(m.WeightBytes())/dense/1e6/read)

@@ -10,6 +10,7 @@ type Exec struct {
 	gt      gatherTask
 	at      accumTask
 	mt      mlpTask
+	ct      cacheTask
 	scratch [][]float32
 
 	// Per-worker partial sums of the accumulating products (AccumRows,

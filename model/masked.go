@@ -1,5 +1,7 @@
 package model
 
+import "slices"
+
 // Sparse batches: multi-token passes that apply the selector by masking.
 // Every position still computes the dense products (GEMM), but only the
 // heads and neurons the selector picks for that position contribute to the
@@ -52,6 +54,14 @@ func (s *Session) maskBegin(li int, x []float32, n int) {
 		}
 	}
 	s.density.HeadTotal += int64(n * H)
+	// The key/value heads a decode step would read (kvcache.go).
+	group := H / c.KVHeads
+	for g := range n * c.KVHeads {
+		if slices.Contains(cur[g*group:(g+1)*group], true) {
+			s.density.KVComputed++
+		}
+	}
+	s.density.KVTotal += int64(n * c.KVHeads)
 	if li == 0 {
 		s.density.Tokens += n
 	}

@@ -26,6 +26,15 @@ type Session struct {
 
 	cos, sin []float32 // maxCtx × HeadDim/2 (Llama family)
 
+	// Deferred keys and values (kvcache.go): per layer, how many leading
+	// positions of each key/value head the cache holds, and the attention
+	// inputs of the sparse decode steps (maxCtx × Hidden, allocated when a
+	// head of the layer first falls behind).
+	kvDone         [][]int32
+	kvIn           [][]float32
+	kvNeed, kvFrom []int32
+	eagerKV        bool // tests: every sparse step computes every head's K and V
+
 	// Scratch, sized for maxBatch tokens.
 	x, xn, q, kk, vv, att, tmp, gate, up, e []float32
 	logits                                  []float32 // Vocab
@@ -59,10 +68,13 @@ func (m *Model) NewSession(pool *kernels.Pool, maxCtx int) *Session {
 	qd := c.Heads * c.HeadDim
 	maxCols := max(c.Hidden, c.FFN, qd, c.ProjDim)
 	s := &Session{m: m, exec: kernels.NewExec(pool, maxCols), maxCtx: maxCtx,
-		k: make([][]float32, c.Layers), v: make([][]float32, c.Layers)}
+		k: make([][]float32, c.Layers), v: make([][]float32, c.Layers),
+		kvDone: make([][]int32, c.Layers), kvIn: make([][]float32, c.Layers),
+		kvNeed: make([]int32, 0, c.KVHeads), kvFrom: make([]int32, 0, c.KVHeads)}
 	for i := range s.k {
 		s.k[i] = make([]float32, maxCtx*kvd)
 		s.v[i] = make([]float32, maxCtx*kvd)
+		s.kvDone[i] = make([]int32, c.KVHeads)
 	}
 	B := maxBatch
 	s.x = make([]float32, B*c.Hidden)
@@ -96,12 +108,17 @@ func (s *Session) MaxCtx() int { return s.maxCtx }
 func (s *Session) Model() *Model { return s.m }
 
 // Reset empties the cache.
-func (s *Session) Reset() { s.pos = 0 }
+func (s *Session) Reset() { s.Truncate(0) }
 
 // Truncate drops cached tokens from position n on.
 func (s *Session) Truncate(n int) {
 	if n < s.pos && n >= 0 {
 		s.pos = n
+		for _, done := range s.kvDone {
+			for g := range done {
+				done[g] = min(done[g], int32(n))
+			}
+		}
 	}
 }
 
@@ -240,6 +257,7 @@ func (s *Session) attention(li int, l *Layer, xn []float32, n int) {
 	c := s.m.Cfg
 	hd, qd, kvd := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	q, k, v := s.q[:n*qd], s.kk[:n*kvd], s.vv[:n*kvd]
+	s.catchUpKV(li) // every head attends: heads that sparse steps skipped first
 	s.linear(q, &l.Q, xn, n)
 	s.linear(k, &l.K, xn, n)
 	s.linear(v, &l.V, xn, n)
@@ -263,12 +281,14 @@ func (s *Session) attention(li int, l *Layer, xn []float32, n int) {
 }
 
 // storeKV writes the keys and values of n new tokens (n rows of
-// KVHeads·HeadDim) into layer li's head-major cache at positions pos….
+// KVHeads·HeadDim) into layer li's head-major cache at positions pos…;
+// every head must be complete up to pos.
 func (s *Session) storeKV(li int, k, v []float32, n int) {
 	c := s.m.Cfg
 	hd, kvd := c.HeadDim, c.KVHeads*c.HeadDim
 	kc, vc := s.k[li], s.v[li]
 	for g := 0; g < c.KVHeads; g++ {
+		s.kvDone[li][g] = int32(s.pos + n)
 		base := (g*s.maxCtx + s.pos) * hd
 		for i := 0; i < n; i++ {
 			copy(kc[base+i*hd:base+(i+1)*hd], k[i*kvd+g*hd:i*kvd+(g+1)*hd])

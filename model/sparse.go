@@ -97,6 +97,9 @@ type Density struct {
 	Tokens                  int   // sparse decode steps
 	MLPComputed, MLPTotal   int64 // neurons
 	HeadComputed, HeadTotal int64 // heads
+	// Key/value heads whose K and V weights a step read (kvcache.go: a
+	// head skipped by earlier steps is caught up in the same read).
+	KVComputed, KVTotal int64
 }
 
 // MLP is the fraction of MLP neurons computed (1 when no sparse step ran).
@@ -113,6 +116,15 @@ func (d Density) Heads() float64 {
 		return 1
 	}
 	return float64(d.HeadComputed) / float64(d.HeadTotal)
+}
+
+// KV is the fraction of key/value heads whose projections the sparse steps
+// read (1 when no sparse step ran).
+func (d Density) KV() float64 {
+	if d.KVTotal == 0 {
+		return 1
+	}
+	return float64(d.KVComputed) / float64(d.KVTotal)
 }
 
 // SetSelector makes decode steps (one token) sparse with sel; nil restores
@@ -291,20 +303,19 @@ func (s *Session) sparseStep(id int) {
 	s.exec.MatVec(s.logits[:c.Vocab], m.Head, in)
 }
 
-// sparseAttention adds the selected heads' attention output to x. K and V
-// are computed for all heads so the cache stays exact.
+// sparseAttention adds the selected heads' attention output to x. Keys and
+// values are computed for the key/value heads the selected heads read,
+// the others later (kvcache.go), so the cache each head reads is exact.
 func (s *Session) sparseAttention(li int, l *Layer, in []float32) {
 	c := s.m.Cfg
-	hd, qd, kvd := c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	q, k, v := s.q[:qd], s.kk[:kvd], s.vv[:kvd]
+	hd, qd := c.HeadDim, c.Heads*c.HeadDim
+	q := s.q[:qd]
 	s.exec.BlockMatVec(q, l.Q.W, in, s.heads, hd)
 	if l.Q.B != nil {
 		for _, h := range s.heads {
 			kernels.Add(q[int(h)*hd:int(h+1)*hd], l.Q.B[int(h)*hd:int(h+1)*hd])
 		}
 	}
-	s.linear(k, &l.K, in, 1)
-	s.linear(v, &l.V, in, 1)
 	if c.Family == Llama {
 		half := hd / 2
 		p := s.pos
@@ -312,11 +323,8 @@ func (s *Session) sparseAttention(li int, l *Layer, in []float32) {
 		for _, h := range s.heads {
 			kernels.RoPE(q[int(h)*hd:int(h+1)*hd], cs, sn, c.Interleave)
 		}
-		for h := 0; h < c.KVHeads; h++ {
-			kernels.RoPE(k[h*hd:(h+1)*hd], cs, sn, c.Interleave)
-		}
 	}
-	s.storeKV(li, k, v, 1)
+	s.sparseKV(li, l, in)
 	s.attn = attnTask{s: s, li: li, n: 1, scores: s.attn.scores, heads: s.heads}
 	s.exec.Pool.Parallel(len(s.heads), 1, &s.attn)
 	// Output projection: Σ over the selected heads' dimensions of att·Oᵀ rows.
