@@ -118,6 +118,17 @@ func (d Density) Heads() float64 {
 	return float64(d.HeadComputed) / float64(d.HeadTotal)
 }
 
+// Add adds the counts of o to d.
+func (d *Density) Add(o Density) {
+	d.Tokens += o.Tokens
+	d.MLPComputed += o.MLPComputed
+	d.MLPTotal += o.MLPTotal
+	d.HeadComputed += o.HeadComputed
+	d.HeadTotal += o.HeadTotal
+	d.KVComputed += o.KVComputed
+	d.KVTotal += o.KVTotal
+}
+
 // KV is the fraction of key/value heads whose projections the sparse steps
 // read (1 when no sparse step ran).
 func (d Density) KV() float64 {

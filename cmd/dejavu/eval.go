@@ -151,6 +151,9 @@ type evalRun struct {
 	// (1 for dense).
 	MLPDensity  float64 `json:"mlp_density"`
 	HeadDensity float64 `json:"head_density"`
+	// KVDensity is the fraction of key/value heads whose K and V weights
+	// the sparse steps read (skipped heads are caught up later).
+	KVDensity float64 `json:"kv_density"`
 	// SparseSteps is the number of sparse decode steps.
 	SparseSteps int `json:"sparse_steps"`
 	// DecodeMode: every token fed on its own (--decode); otherwise sparse
@@ -174,9 +177,12 @@ type evalRun struct {
 	Seconds float64 `json:"seconds"`
 }
 
+func (r *evalRun) density(d model.Density) {
+	r.MLPDensity, r.HeadDensity, r.KVDensity, r.SparseSteps = d.MLP(), d.Heads(), d.KV(), d.Tokens
+}
+
 func (r *evalRun) setDensity(s dejavu.Sequence, sparse bool) {
-	d := s.Density()
-	r.MLPDensity, r.HeadDensity, r.SparseSteps = d.MLP(), d.Heads(), d.Tokens
+	r.density(s.Density())
 	r.Mode = "dense"
 	if sparse {
 		r.Mode = "sparse"
@@ -564,13 +570,9 @@ perplexity.`,
 					}
 					r.setPPL(res, pplFiles, maxTokens)
 					// Densities over both the task and the perplexity steps.
-					d, pd := s.Density(), ps.Density()
-					d.Tokens += pd.Tokens
-					d.MLPComputed += pd.MLPComputed
-					d.MLPTotal += pd.MLPTotal
-					d.HeadComputed += pd.HeadComputed
-					d.HeadTotal += pd.HeadTotal
-					r.MLPDensity, r.HeadDensity, r.SparseSteps = d.MLP(), d.Heads(), d.Tokens
+					d := s.Density()
+					d.Add(ps.Density())
+					r.density(d)
 					r.Mode = map[bool]string{false: "dense", true: "sparse"}[sparse]
 				} else {
 					r.setDensity(s, sparse)
