@@ -44,9 +44,9 @@ func (e *Exec) CacheMatMul(y []float32, w Mat, y2 []float32, w2 Mat, x []float32
 }
 
 // cacheChunkBytes is how much of a block's rows CacheMatMul applies to all
-// of its inputs before moving on: it stays in L2 meanwhile, and is long
-// enough that the memory streams of the first pass run at full speed (16
-// rows, 64 KiB, gave 15 GB/s for four inputs where 256 KiB gives 21).
+// of its inputs before moving on (when a head has more than two): it stays
+// in L2 meanwhile. 64 KiB and 256 KiB measured alike on opt-1.3b's rows
+// (docs/kernels-sparse.md, session 5); 256 KiB is one whole head there.
 const cacheChunkBytes = 256 << 10
 
 // cacheTask runs CacheMatMul over a virtual list of rows: the selected
