@@ -77,7 +77,8 @@ instead, where output_ids and text are the generated part only.`,
 					Stop        string  `json:"stop"`
 					MLPDensity  float64 `json:"mlp_density"`
 					HeadDensity float64 `json:"head_density"`
-				}{res.PromptIDs, orEmpty(res.OutputIDs), res.Text, res.Stop, res.Density.MLP(), res.Density.Heads()})
+					KVDensity   float64 `json:"kv_density"`
+				}{res.PromptIDs, orEmpty(res.OutputIDs), res.Text, res.Stop, res.Density.MLP(), res.Density.Heads(), res.Density.KV()})
 			} else {
 				fmt.Fprintln(out)
 			}
@@ -88,8 +89,8 @@ instead, where output_ids and text are the generated part only.`,
 				len(res.PromptIDs), rate(len(res.PromptIDs), res.PromptTime.Seconds()),
 				len(res.OutputIDs), rate(len(res.OutputIDs), res.GenTime.Seconds()), res.Stop)
 			if o.Selector != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "sparse decoding: mlp density %.3f, head density %.3f over %d steps\n",
-					res.Density.MLP(), res.Density.Heads(), res.Density.Tokens)
+				fmt.Fprintf(cmd.ErrOrStderr(), "sparse decoding: mlp density %.3f, head density %.3f, k/v density %.3f over %d steps\n",
+					res.Density.MLP(), res.Density.Heads(), res.Density.KV(), res.Density.Tokens)
 			}
 			return err
 		},
