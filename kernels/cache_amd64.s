@@ -122,3 +122,77 @@ col:
 	JNE  pass
 	VZEROUPPER
 	RET
+
+// func gemv2F16AVX2(w *uint16, x0, x1, y0, y1 *float32, rows, cols int)
+//
+// As gemv2F16AVX512 with 256-bit registers: four rows per pass (0 (SI), 1
+// (SI)(R9*1), 2 (SI)(R9*2), 3 (R10) with R10 = SI+3·R9), eight columns per
+// step. rows is a multiple of 4, cols of 8 (> 0).
+TEXT ·gemv2F16AVX2(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ y0+24(FP), BX
+	MOVQ y1+32(FP), R12
+	MOVQ rows+40(FP), CX
+	MOVQ cols+48(FP), R13
+	SHRQ $2, CX
+	LEAQ (R13)(R13*1), R9 // row bytes
+	SHRQ $3, R13          // column blocks of 8
+
+pass2:
+	LEAQ   (SI)(R9*2), R10
+	ADDQ   R9, R10
+	MOVQ   x0+8(FP), DI
+	MOVQ   x1+16(FP), R8
+	MOVQ   SI, R14
+	MOVQ   R13, DX
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+
+col2:
+	VMOVUPS     (DI), Y0
+	VMOVUPS     (R8), Y13
+	VCVTPH2PS   (SI), Y9
+	VCVTPH2PS   (SI)(R9*1), Y10
+	VCVTPH2PS   (SI)(R9*2), Y11
+	VCVTPH2PS   (R10), Y12
+	VFMADD231PS Y9, Y0, Y1
+	VFMADD231PS Y10, Y0, Y2
+	VFMADD231PS Y11, Y0, Y3
+	VFMADD231PS Y12, Y0, Y4
+	VFMADD231PS Y9, Y13, Y5
+	VFMADD231PS Y10, Y13, Y6
+	VFMADD231PS Y11, Y13, Y7
+	VFMADD231PS Y12, Y13, Y8
+	ADDQ        $32, DI
+	ADDQ        $32, R8
+	ADDQ        $16, SI
+	ADDQ        $16, R10
+	DECQ        DX
+	JNE         col2
+
+	VHADDPS      Y2, Y1, Y1
+	VHADDPS      Y4, Y3, Y3
+	VHADDPS      Y3, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VADDPS       X2, X1, X1
+	VMOVUPS      X1, (BX)
+	VHADDPS      Y6, Y5, Y5
+	VHADDPS      Y8, Y7, Y7
+	VHADDPS      Y7, Y5, Y5
+	VEXTRACTF128 $1, Y5, X6
+	VADDPS       X6, X5, X5
+	VMOVUPS      X5, (R12)
+
+	ADDQ $16, BX
+	ADDQ $16, R12
+	LEAQ (R14)(R9*4), SI
+	DECQ CX
+	JNE  pass2
+	VZEROUPPER
+	RET

@@ -23,6 +23,15 @@ func BenchmarkCacheMatMul(b *testing.B) {
 	y, y2 := make([]float32, heads*stride*hd), make([]float32, heads*stride*hd)
 	blocks := randRows(r, heads, heads/2)
 	bytes := 2 * int64(len(blocks)) * hd * cols * 2
+	defer SetPureGo(false)
+	for _, name := range kernelNames()[1:] { // the assembly kernel sets
+		useKernels(name)
+		b.Run(name, func(b *testing.B) { benchCacheMatMul(b, e, w, w2, x, y, y2, blocks, bytes) })
+	}
+}
+
+func benchCacheMatMul(b *testing.B, e *Exec, w, w2 Mat, x, y, y2 []float32, blocks []int32, bytes int64) {
+	const heads, hd, stride = 256, 64, 8
 	b.Run("block", func(b *testing.B) {
 		b.SetBytes(bytes)
 		for range b.N {
