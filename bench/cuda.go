@@ -70,8 +70,8 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 		return nil, err
 	}
 	d := s.Density()
-	r.MLPDensity, r.HeadDensity = d.MLP(), d.Heads()
-	r.BytesPerToken = int64(2 * touchedWeights(c, r.MLPDensity, r.HeadDensity))
+	r.MLPDensity, r.HeadDensity, r.KVDensity = d.MLP(), d.Heads(), d.KV()
+	r.BytesPerToken = int64(2 * touchedWeights(c, r.MLPDensity, r.HeadDensity, r.KVDensity))
 	r.AchievedGBps = float64(r.BytesPerToken) / (r.DecodeMsMedian / 1000) / 1e9
 	r.BandwidthFrac = r.AchievedGBps / r.MachineGBps
 	r.PeakContextUsed = s.Pos()
@@ -80,9 +80,11 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 }
 
 // touchedWeights is the number of weights one decode step reads at the
-// given densities (as touchedBytes, from the configuration alone; the GPU
-// path computes K and V for every head each step).
-func touchedWeights(c model.Config, mlp, heads float64) float64 {
+// given densities (as touchedBytes, from the configuration alone): Q and
+// the output projection at the head density, K and V at the key/value head
+// density (sparse steps defer the heads they skip; docs/gpu.md, "Deferred
+// K/V"), the MLP at the neuron density.
+func touchedWeights(c model.Config, mlp, heads, kv float64) float64 {
 	d, qd, kvd := float64(c.Hidden), float64(c.Heads*c.HeadDim), float64(c.KVHeads*c.HeadDim)
 	n := float64(c.Vocab) * float64(c.ProjDim)
 	if c.ProjDim != c.Hidden {
@@ -92,6 +94,6 @@ func touchedWeights(c model.Config, mlp, heads float64) float64 {
 	if c.Family == model.Llama {
 		mats = 3
 	}
-	per := 2*kvd*d + heads*2*qd*d + mlp*mats*float64(c.FFN)*d
+	per := kv*2*kvd*d + heads*2*qd*d + mlp*mats*float64(c.FFN)*d
 	return n + float64(c.Layers)*per
 }

@@ -175,6 +175,11 @@ func ProfileDecode(s *Session) (string, error) {
 		if err := htod(s.d, s.io, s.hostIO[:2], "step ids"); err != nil {
 			return err
 		}
+		if s.sparse != nil {
+			if err := s.kvBegin(); err != nil {
+				return err
+			}
+		}
 		s.d.prof = p
 		err = s.decodeKernels(s.sparse)
 		s.d.prof = nil

@@ -40,7 +40,8 @@ var ptxFS embed.FS
 // kernelNames are the entry points of the PTX module.
 var kernelNames = []string{"gemv_f16", "gemv_bf16", "accum_rows_f16", "accum_rows_bf16", "norm_rows", "embed_rows", "add_pos", "add_bias",
 	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope_f16", "qkv_rope_bf16", "select_rows",
-	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast"}
+	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast", "kv_clamp",
+	"qkv_defer_f16", "qkv_defer_bf16"}
 
 // Device is one GPU with its context, stream, cuBLAS handle and kernels.
 type Device struct {
@@ -76,6 +77,8 @@ type Device struct {
 	accFloor  bool           // accum_rows: at most accumMul·SMs blocks (off: DEJAVU_CUDA_ACCUM_FLOOR=0, the next multiple of the strips above)
 	chainStd  bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
 	chain     bool           // decode: each norm applied by the last block of the accum_rows before it (off: DEJAVU_CUDA_CHAIN=0)
+	eagerKV   bool           // sparse decode computes K and V of every head each step (DEJAVU_CUDA_KV=eager; default: deferred, session.go)
+	kvWPR     int            // deferred K/V: qkv_defer's warps per row pair (0: from the units; tuning)
 	side      uintptr        // second stream: the lookahead head predictor
 	ev        [3]uintptr     // fork, x read, join events of the lookahead
 	prof      *profiler      // when set, launch times each kernel (not during graph capture)
@@ -226,6 +229,7 @@ func (d *Device) init() error {
 	d.chainStd = os.Getenv("DEJAVU_CUDA_CHAIN_STD") == "1"
 	d.accBatch = os.Getenv("DEJAVU_CUDA_ACCUM_BATCH") != "0"
 	d.accFloor = os.Getenv("DEJAVU_CUDA_ACCUM_FLOOR") != "0"
+	d.eagerKV = os.Getenv("DEJAVU_CUDA_KV") == "eager"
 	ptx, err := readPTX(d.Major)
 	if err != nil {
 		return err
@@ -262,7 +266,8 @@ func (d *Device) init() error {
 	}
 	// The attention kernel keeps a row of scores in shared memory, the
 	// GEMV kernels their input vector: allow up to the device's maximum.
-	for _, k := range []string{"attention", "gemv_f16", "gemv_bf16", "qkv_rope_f16", "qkv_rope_bf16", "select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
+	for _, k := range []string{"attention", "gemv_f16", "gemv_bf16", "qkv_rope_f16", "qkv_rope_bf16", "qkv_defer_f16", "qkv_defer_bf16",
+		"select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
 		limit := d.maxSmem
 		if k == "select_multi" || k == "select_fast" {
 			limit = d.maxSmem - selectStaticSmem // its histogram is static shared memory

@@ -17,7 +17,7 @@ T=${TESTBIN:-.devdata/cuda/cuda.test}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader
 nvcc --version | tail -1
 sh cuda/gen_ptx.sh "$OUT" || exit 1
-nvcc -cubin -arch=sm_90 -O3 --resource-usage -o /tmp/dejavu.cubin cuda/kernels/dejavu.cu 2>&1 | grep -E 'Function properties|registers|spill' | head -40 > "$OUT/resources.txt"
+nvcc -cubin -arch=sm_90 -O3 --resource-usage -o /tmp/dejavu.cubin cuda/kernels/dejavu.cu 2>&1 | grep -E 'Function properties|registers|spill' > "$OUT/resources.txt"
 export DEJAVU_PTX="$OUT"
 if [ -f .devdata/cuda/tb.part00 ] && [ -f .devdata/cuda/tb.part01 ]; then
 	cat .devdata/cuda/tb.part00 .devdata/cuda/tb.part01 > /tmp/tb.gguf

@@ -43,6 +43,18 @@ type Session struct {
 	density                                  model.Density
 	qkvRows, upRows, qd, kvd, hd, gateOff, V int
 	pending                                  error // from SetRandomSparse
+
+	// Deferred keys and values (docs/gpu.md, "Deferred K/V"): while
+	// kvActive, kvDone holds per layer and key/value head how many leading
+	// positions the cache holds (Layers × KVHeads int32), then per layer the
+	// key/value heads the last step computed (Layers int32), then qkv_defer's
+	// block counter; kvIn the sparse steps' attention inputs (Layers ×
+	// maxCtx × Hidden f32, allocated by the first deferred step).
+	kvDone, kvIn uint64
+	kvActive     bool
+	kvNoRoom     bool // the inputs' buffer could not be allocated: eager
+	kvClamp      int  // a truncation to apply to kvDone before the next step (-1: none)
+	kvStat       []int32
 }
 
 // sparseState is the selection of the sparse decode path, in device memory
@@ -54,6 +66,7 @@ type sparseState struct {
 	kMLP, kHeads int // selected per layer (random), or the most (predictors), for grid sizes
 	sel, pool    uint64
 	nPool, step  int
+	kvSel        []int // random: per pool entry, the key/value heads its selection reads (layers ≥ 1)
 	selInts      int
 	pred         *gpuPredictors // trained predictors choose the selection on the GPU
 	counts       []int32        // host copy of the counts (predictors)
@@ -78,7 +91,7 @@ func (g *Model) NewSession(maxCtx int) (*Session, error) {
 	if maxCtx <= 0 || maxCtx > c.MaxPos {
 		maxCtx = c.MaxPos
 	}
-	s := &Session{m: g, d: g.dev, maxCtx: maxCtx, useGraph: os.Getenv("DEJAVU_CUDA_GRAPH") != "0"}
+	s := &Session{m: g, d: g.dev, maxCtx: maxCtx, useGraph: os.Getenv("DEJAVU_CUDA_GRAPH") != "0", kvClamp: -1}
 	s.hd, s.qd, s.kvd = c.HeadDim, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	s.qkvRows = s.qd + 2*s.kvd
 	s.upRows = c.FFN
@@ -131,6 +144,7 @@ func (s *Session) init() error {
 		{&s.kc, kv, false, "key cache"}, {&s.vc, kv, false, "value cache"},
 		{&s.attnPart, int64(c.Heads) * maxSplits * int64(s.hd+2), false, "attention partial rows"},
 		{&s.attnCnt, int64(c.Heads) + 1, false, "attention counters"},
+		{&s.kvDone, int64(c.Layers*c.KVHeads+c.Layers) + 1, false, "deferred K/V counters"},
 	}
 	for _, b := range bufs {
 		var err error
@@ -144,6 +158,9 @@ func (s *Session) init() error {
 		}
 	}
 	if err := check("cuMemsetD32Async attention counters", drv.cuMemsetD32Async(s.attnCnt, 0, uint64(c.Heads)+1, s.d.stream)); err != nil {
+		return err
+	}
+	if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, 0, uint64(c.Layers*c.KVHeads+c.Layers)+1, s.d.stream)); err != nil {
 		return err
 	}
 	if err := s.d.sync("zeroing the attention counters"); err != nil {
@@ -178,12 +195,15 @@ func (s *Session) MaxCtx() int { return s.maxCtx }
 func (s *Session) Model() *Model { return s.m }
 
 // Reset empties the cache.
-func (s *Session) Reset() { s.pos = 0 }
+func (s *Session) Reset() { s.Truncate(0) }
 
 // Truncate drops cached tokens from position n on.
 func (s *Session) Truncate(n int) {
 	if n < s.pos && n >= 0 {
 		s.pos = n
+		if s.kvClamp < 0 || n < s.kvClamp {
+			s.kvClamp = n // applied to kvDone by the next Forward
+		}
 	}
 }
 
@@ -240,6 +260,9 @@ func (s *Session) Forward(ids []int, all bool) ([]float32, error) {
 		out = make([]float32, len(ids)*c.Vocab)
 	}
 	err := s.d.do(func() error {
+		if err := s.kvSync(); err != nil {
+			return err
+		}
 		for start := 0; start < len(ids); start += maxBatch {
 			chunk := ids[start:min(start+maxBatch, len(ids))]
 			rows := 0
@@ -371,8 +394,34 @@ func (s *Session) gemv(op gemvOp) error {
 }
 
 // qkvRope launches qkv_rope for layer li: x (normalized with normW/normB
-// when set) → q, k, v, rotated, k and v stored at the step's position.
+// when set) → q, k, v, rotated, k and v stored at the step's position; or,
+// while the session defers K/V, qkv_defer.
 func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64, expectHeads int) error {
+	c := s.m.Cfg
+	kc, vc := s.layerKV(li)
+	if normW != 0 && !s.d.fuseNorm {
+		if err := s.norm(x, normW, normB, s.xn, 0, 1); err != nil {
+			return err
+		}
+		x, normW, normB = s.xn, 0, 0
+	}
+	kvUnits := c.KVHeads
+	var done, kin, stat uint64
+	if s.kvActive {
+		// Deferred: the key/value heads the selected heads read, each
+		// caught up from its first missing position (qkv_defer).
+		done, kin, stat = s.kvDoneAt(li), s.kvInAt(li), s.kvStatAt(li)
+		if heads != 0 {
+			kvUnits = min(c.KVHeads, expectHeads)
+		}
+	}
+	return s.launchQKV(l, x, normW, normB, heads, count, (expectHeads+2*kvUnits)*s.hd/2, kc, vc, done, kin, stat, 1)
+}
+
+// launchQKV launches qkv_rope over about units row pairs, or qkv_defer
+// when done is set (deferred K/V; cur = 0: catch-up only; see
+// kernels/dejavu.cu).
+func (s *Session) launchQKV(l *layer, x, normW, normB, heads, count uint64, units int, kc, vc, done, kin, stat uint64, cur int) error {
 	c := s.m.Cfg
 	rms, il := 0, 0
 	if c.Family == model.Llama {
@@ -381,24 +430,123 @@ func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64
 	if c.Interleave {
 		il = 1
 	}
-	kc, vc := s.layerKV(li)
-	if normW != 0 && !s.d.fuseNorm {
-		if err := s.norm(x, normW, normB, s.xn, 0, 1); err != nil {
-			return err
-		}
-		x, normW, normB = s.xn, 0, 0
-	}
-	units := (expectHeads + 2*c.KVHeads) * s.hd / 2
 	w := s.wpr(units)
+	if done != 0 && s.d.kvWPR > 0 {
+		w = s.d.kvWPR
+	}
 	smem, grid := 4*64, blocks(units, 8/w)
 	if normW != 0 {
 		smem = 4 * (64 + l.qkv.cols)
-		grid = s.grid(grid, s.d.resident(l.qkv.kernel("qkv_rope"), smem))
+	}
+	if done != 0 {
+		smem += 4 * (4*c.KVHeads + 2)
 	}
 	name := l.qkv.kernel("qkv_rope")
-	return s.d.launch(name, [3]int{grid, 1, 1}, b256, smem,
-		l.qkv.p, x, normW, normB, c.NormEps, rms, l.qkvB, s.qkv, l.qkv.cols, c.Heads, c.KVHeads, s.hd,
-		s.cos, s.sin, il, kc, vc, s.maxCtx, s.io, heads, count, w)
+	if done != 0 {
+		name = l.qkv.kernel("qkv_defer")
+	}
+	if normW != 0 {
+		grid = s.grid(grid, s.d.resident(name, smem))
+	}
+	args := []any{l.qkv.p, x, normW, normB, c.NormEps, rms, l.qkvB, s.qkv, l.qkv.cols, c.Heads, c.KVHeads, s.hd,
+		s.cos, s.sin, il, kc, vc, s.maxCtx, s.io, heads, count, w}
+	if done != 0 {
+		args = append(args, done, kin, s.kvCounter(), stat, c.Heads/c.KVHeads, cur)
+	}
+	return s.d.launch(name, [3]int{grid, 1, 1}, b256, smem, args...)
+}
+
+// Deferred K/V (docs/gpu.md, "Deferred K/V"; the CPU's model/kvcache.go).
+// A sparse decode step computes keys and values only for the key/value
+// heads its selected heads read; a skipped head catches up (from the
+// attention inputs kept in kvIn) when a later step selects it, before a
+// prompt pass (which needs every head), or when the session goes back to
+// eager computation. DEJAVU_CUDA_KV=eager (Device.eagerKV) computes every
+// head at every step instead.
+
+func (s *Session) kvDoneAt(li int) uint64 { return s.kvDone + uint64(li*s.m.Cfg.KVHeads)*4 }
+
+func (s *Session) kvStatAt(li int) uint64 {
+	c := s.m.Cfg
+	return s.kvDone + uint64(c.Layers*c.KVHeads+li)*4
+}
+
+func (s *Session) kvCounter() uint64 {
+	c := s.m.Cfg
+	return s.kvDone + uint64(c.Layers*c.KVHeads+c.Layers)*4
+}
+
+func (s *Session) kvInAt(li int) uint64 {
+	return s.kvIn + uint64(li)*uint64(s.maxCtx)*uint64(s.m.Cfg.Hidden)*4
+}
+
+// kvCatchUp computes layer li's keys and values that sparse steps left
+// out, so that every head is complete up to s.pos (device thread; io[0]
+// must hold s.pos).
+func (s *Session) kvCatchUp(li int) error {
+	c := s.m.Cfg
+	l := &s.m.layers[li]
+	kc, vc := s.layerKV(li)
+	return s.launchQKV(l, s.kvInAt(li), 0, 0, 0, 0, c.KVHeads*s.hd, kc, vc, s.kvDoneAt(li), s.kvInAt(li), s.kvStatAt(li), 0)
+}
+
+// kvSync applies a pending truncation to the deferred counters, and when
+// eager computation was asked for while steps deferred, catches every
+// head up and stops deferring (device thread, before a Forward's work).
+func (s *Session) kvSync() error {
+	c := s.m.Cfg
+	if s.kvClamp >= 0 {
+		n := s.kvClamp
+		s.kvClamp = -1
+		if s.kvActive {
+			if err := s.d.launch("kv_clamp", [3]int{1, 1, 1}, b256, 0, s.kvDone, n, c.Layers*c.KVHeads); err != nil {
+				return err
+			}
+		}
+	}
+	if !s.kvActive || !s.d.eagerKV {
+		return nil
+	}
+	s.hostIO[0] = int32(s.pos)
+	if err := htod(s.d, s.io, s.hostIO[:1], "step position"); err != nil {
+		return err
+	}
+	for li := range s.m.layers {
+		if err := s.kvCatchUp(li); err != nil {
+			return err
+		}
+	}
+	s.kvActive = false
+	s.destroyGraphs()
+	return nil
+}
+
+// kvBegin starts deferring keys and values at a sparse step (device
+// thread): the inputs' buffer on first use (where it does not fit, the
+// session stays eager), every head complete up to s.pos, and the graphs
+// captured again.
+func (s *Session) kvBegin() error {
+	if s.kvActive || s.d.eagerKV || s.kvNoRoom {
+		return nil
+	}
+	c := s.m.Cfg
+	if s.kvIn == 0 {
+		p, err := s.d.alloc(int64(c.Layers)*int64(s.maxCtx)*int64(c.Hidden)*4, "deferred K/V inputs")
+		if err != nil {
+			// No room for the kept inputs (Layers × maxCtx × Hidden f32):
+			// the session computes every head's K and V, as before.
+			s.kvNoRoom = true
+			return nil
+		}
+		s.kvIn = p
+		s.allocs = append(s.allocs, p)
+	}
+	if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, uint32(s.pos), uint64(c.Layers*c.KVHeads), s.d.stream)); err != nil {
+		return err
+	}
+	s.kvActive = true
+	s.destroyGraphs()
+	return nil
 }
 
 func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, y uint64, nrm chainNorm) error {
@@ -576,6 +724,11 @@ func (s *Session) prompt(ids []int, rows int) error {
 		l := &g.layers[li]
 		steps := []func() error{
 			func() error {
+				if s.kvActive { // every head attends: those sparse steps skipped first
+					if err := s.kvCatchUp(li); err != nil {
+						return err
+					}
+				}
 				if preLN {
 					return s.norm(s.x, l.attnW, l.attnB, 0, s.x16, n)
 				}
@@ -620,6 +773,11 @@ func (s *Session) prompt(ids []int, rows int) error {
 		}
 	}
 	s.pos += n
+	if s.kvActive {
+		if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, uint32(s.pos), uint64(c.Layers*c.KVHeads), s.d.stream)); err != nil {
+			return err
+		}
+	}
 	if rows == 0 {
 		return s.d.sync("prompt")
 	}
@@ -648,6 +806,13 @@ func (s *Session) decode(id int, wantLogits bool) error {
 		return err
 	}
 	sp := s.sparse
+	if sp != nil {
+		if err := s.kvBegin(); err != nil {
+			return err
+		}
+	}
+	c := s.m.Cfg
+	kvTotal := int64(c.KVHeads) * int64(c.Layers)
 	mode := 0
 	if sp != nil && sp.pred != nil {
 		mode = 2
@@ -657,8 +822,13 @@ func (s *Session) decode(id int, wantLogits bool) error {
 		if err := check("cuMemcpyDtoDAsync selection", drv.cuMemcpyDtoDAsync(sp.sel, src, uint64(sp.selInts)*4, s.d.stream)); err != nil {
 			return err
 		}
+		if s.kvActive {
+			s.density.KVComputed += int64(c.KVHeads) + int64(sp.kvSel[sp.step%sp.nPool])
+		} else {
+			s.density.KVComputed += kvTotal
+		}
+		s.density.KVTotal += kvTotal
 		sp.step++
-		c := s.m.Cfg
 		s.density.Tokens++
 		s.density.MLPComputed += int64(sp.kMLP) * int64(c.Layers)
 		s.density.MLPTotal += int64(c.FFN) * int64(c.Layers)
@@ -682,7 +852,6 @@ func (s *Session) decode(id int, wantLogits bool) error {
 		if err := dtoh(s.d, sp.counts, sp.sel, "selection counts"); err != nil {
 			return err
 		}
-		c := s.m.Cfg
 		s.density.Tokens++
 		s.density.MLPTotal += int64(c.FFN) * int64(c.Layers)
 		s.density.HeadTotal += int64(c.Heads) * int64(c.Layers)
@@ -691,6 +860,26 @@ func (s *Session) decode(id int, wantLogits bool) error {
 			s.density.MLPComputed += int64(sp.counts[2*l])
 			if l > 0 {
 				s.density.HeadComputed += int64(sp.counts[2*l+1])
+			}
+		}
+		s.density.KVTotal += kvTotal
+		switch {
+		case !s.kvActive:
+			s.density.KVComputed += kvTotal
+		case c.KVHeads == c.Heads: // one key/value head per head
+			s.density.KVComputed += int64(c.KVHeads)
+			for l := 1; l < c.Layers; l++ {
+				s.density.KVComputed += int64(sp.counts[2*l+1])
+			}
+		default:
+			if len(s.kvStat) != c.Layers {
+				s.kvStat = make([]int32, c.Layers)
+			}
+			if err := dtoh(s.d, s.kvStat, s.kvStatAt(0), "deferred K/V heads"); err != nil {
+				return err
+			}
+			for _, n := range s.kvStat {
+				s.density.KVComputed += int64(n)
 			}
 		}
 	}
@@ -925,8 +1114,9 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 // SetRandomSparse makes decode steps sparse with random selections: a
 // fraction mlp of each layer's MLP neurons and a fraction heads of the
 // heads of layers ≥ 1 (layer 0 computes all heads; K and V are computed
-// for all heads). Eight different random selections (from seed) are drawn
-// once and used in turn, one per step. mlp ≤ 0 or heads ≤ 0 turns sparse
+// for the key/value heads the selected heads read, the others later:
+// "Deferred K/V" in docs/gpu.md). Eight different random selections (from
+// seed) are drawn once and used in turn, one per step. mlp ≤ 0 or heads ≤ 0 turns sparse
 // decoding off. This is the paper's random-selection speed measurement.
 func (s *Session) SetRandomSparse(mlp, heads float64, seed uint64) {
 	s.pending = s.setRandomSparse(mlp, heads, seed) // reported by the next Forward
@@ -953,12 +1143,22 @@ func (s *Session) setRandomSparse(mlp, heads float64, seed uint64) error {
 				dst[i] = int32(v)
 			}
 		}
+		group := int32(H / c.KVHeads)
+		sp.kvSel = make([]int, nPool)
 		for j := 0; j < nPool; j++ {
 			b := host[j*sp.selInts:]
 			for l := 0; l < L; l++ {
 				b[2*l], b[2*l+1] = int32(sp.kMLP), int32(sp.kHeads)
 				perm(F, sp.kMLP, b[2*L+l*F:])
-				perm(H, sp.kHeads, b[2*L+L*F+l*H:])
+				hs := b[2*L+L*F+l*H:][:sp.kHeads]
+				perm(H, sp.kHeads, hs)
+				if l > 0 { // sorted: the key/value heads ascend
+					for i, h := range hs {
+						if i == 0 || h/group != hs[i-1]/group {
+							sp.kvSel[j]++
+						}
+					}
+				}
 			}
 		}
 		var err error
@@ -999,14 +1199,19 @@ func (s *Session) clearSparse(old *sparseState) {
 // on the next step), after a change of how the step is launched.
 func (s *Session) dropGraphs() error {
 	return s.d.do(func() error {
-		for i, g := range s.graphs {
-			if g != 0 {
-				drv.cuGraphExecDestroy(g)
-				s.graphs[i] = 0
-			}
-		}
+		s.destroyGraphs()
 		return nil
 	})
+}
+
+// destroyGraphs is dropGraphs on the device thread.
+func (s *Session) destroyGraphs() {
+	for i, g := range s.graphs {
+		if g != 0 {
+			drv.cuGraphExecDestroy(g)
+			s.graphs[i] = 0
+		}
+	}
 }
 
 func clampK(frac float64, n int) int {
