@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -19,13 +20,15 @@ func (s *Session) kvLag() (int, error) {
 	if !s.kvActive {
 		return 0, nil
 	}
-	done := make([]int32, c.Layers*c.KVHeads)
+	done := make([]int32, 2*c.Layers*c.KVHeads)
 	if err := s.d.do(func() error { return dtoh(s.d, done, s.kvDone, "deferred K/V counters") }); err != nil {
 		return 0, err
 	}
-	lag := 0
-	for _, n := range done {
-		lag = max(lag, s.pos-int(n))
+	lag, row := 0, s.kvRow()
+	for li := 0; li < c.Layers; li++ {
+		for _, n := range done[(2*li+row)*c.KVHeads : (2*li+row+1)*c.KVHeads] {
+			lag = max(lag, s.pos-int(n))
+		}
 	}
 	return lag, nil
 }
@@ -122,7 +125,7 @@ func deferredRun(t *testing.T, s *Session, eager, graph bool) ([]float32, int) {
 // counts the heads read.
 func TestDeferredKV(t *testing.T) {
 	d := gpu(t)
-	defer func(e bool) { d.eagerKV = e }(d.eagerKV)
+	defer func(e, o, tk bool) { d.eagerKV, d.kvOld, d.kvTicket = e, o, tk }(d.eagerKV, d.kvOld, d.kvTicket)
 	type tc struct {
 		name string
 		load func() (*model.Model, *Model)
@@ -165,15 +168,23 @@ func TestDeferredKV(t *testing.T) {
 		noise, noise2 := rowErr(again[:cut], want[:cut], c.Vocab), rowErr(again[cut:], want[cut:], c.Vocab)
 		tol, tol2 := max(1e-5, 4*noise), max(pastPassTol, 4*noise2)
 		t.Logf("%-26s eager vs eager (graph vs none): rel.err %.2e / %.2e (before / from the pass); limits %.2e / %.2e", k.name, noise, noise2, tol, tol2)
-		for _, graph := range []bool{true, false} {
+		// The default kernel with and without graphs; then (graphs) v13's
+		// kernel, and v14's with v13's one row of counters and ticket.
+		for _, v := range []struct {
+			graph, old, ticket bool
+			what               string
+		}{{true, false, false, ""}, {false, false, false, ""}, {true, true, false, " v13"}, {true, false, true, " ticket"}} {
+			graph := v.graph
+			d.kvOld, d.kvTicket = v.old, v.ticket
 			s.density = model.Density{}
 			got, lag := deferredRun(t, s, false, graph)
+			d.kvOld, d.kvTicket = false, false
 			dn := s.Density()
 			e, e2 := rowErr(got[:cut], want[:cut], c.Vocab), rowErr(got[cut:], want[cut:], c.Vocab)
-			t.Logf("%-26s graph=%-5v deferred vs eager: rel.err %.2e (decode before the pass), %.2e (from the pass on), largest lag %d positions, density heads %.3f k/v %.3f",
-				k.name, graph, e, e2, lag, dn.Heads(), dn.KV())
+			t.Logf("%-26s graph=%-5v deferred%s vs eager: rel.err %.2e (decode before the pass), %.2e (from the pass on), largest lag %d positions, density heads %.3f k/v %.3f",
+				k.name, graph, v.what, e, e2, lag, dn.Heads(), dn.KV())
 			if e > tol || math.IsNaN(e) || e2 > tol2 || math.IsNaN(e2) {
-				t.Errorf("%s graph=%v: deferred K/V logits differ from eager: rel.err %.3g / %.3g (first row off: %d of %d)", k.name, graph, e, e2,
+				t.Errorf("%s graph=%v%s: deferred K/V logits differ from eager: rel.err %.3g / %.3g (first row off: %d of %d)", k.name, graph, v.what, e, e2,
 					firstRowOff(got, want, c.Vocab, tol), len(want)/c.Vocab)
 			}
 			if c.KVHeads > 1 && lag < 2 {
@@ -200,30 +211,45 @@ func TestDeferredKV(t *testing.T) {
 	}
 }
 
-// TestDeferredKVSpeed times decode with eager and deferred keys and values
-// in one process (DEJAVU_CUDA_SCALING names the shapes): dense, random
+// TestDeferredKVSpeed times decode with eager keys and values, deferred
+// with v13's kernel (qkv_defer13) and deferred with the default (v14) in
+// one process (DEJAVU_CUDA_SCALING names the shapes): dense, random
 // sparse 10% / 50% and predicted (thresholds, r=256/64 random predictors
 // selecting about 10% / 50%), prompts 16 and 128, the best median of two
-// 64-step runs, the variants alternated twice; then deferred K/V with 1
-// and 4 warps per row pair (DEJAVU_CUDA_KV_TUNING=0 leaves them out). f16
-// weights; DEJAVU_CUDA_KV_BF16=1 adds bf16.
-// docs/gpu.md, "Deferred K/V".
+// 64-step runs, the variants alternated twice; then, prompt 16, v14 with
+// v13's ticket, with the counters read after the PDL wait, with looping
+// blocks, and with qkv_defer doing nothing (its cost in the step;
+// DEJAVU_CUDA_KV_TUNING=0 leaves these out); then the kernels of one step
+// timed one by one, and qkv_defer alone (medians of five profiles). f16
+// weights; DEJAVU_CUDA_KV_BF16=1 adds bf16. docs/gpu.md, "Deferred K/V"
+// and v14.
 func TestDeferredKVSpeed(t *testing.T) {
 	names := os.Getenv("DEJAVU_CUDA_SCALING")
 	if names == "" {
 		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
 	}
 	d := gpu(t)
-	defer func(e bool, w int) { d.eagerKV, d.kvWPR = e, w }(d.eagerKV, d.kvWPR)
+	defer func(e bool, w int, o, l, lt, tk, sk bool) {
+		d.eagerKV, d.kvWPR, d.kvOld, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip = e, w, o, l, lt, tk, sk
+	}(d.eagerKV, d.kvWPR, d.kvOld, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip)
 	type variant struct {
-		key   string
-		eager bool
-		wpr   int
+		key       string
+		eager     bool
+		wpr       int
+		old, loop bool // v13's qkv_defer13 kernel; at most the resident blocks, looping
+		late      bool // position and counters after the PDL wait
+		ticket    bool // one row of counters moved by the last block (v13's way)
+		skip      bool // no qkv_defer work (its cost in the step; wrong results)
 	}
-	main := []variant{{"eager", true, 0}, {"deferred", false, 0}}
-	tuning := []variant{{"deferred wpr1", false, 1}, {"deferred wpr4", false, 4}}
+	// v13 = before (v13's kernel), deferred = the default (v14).
+	main := []variant{{key: "eager", eager: true}, {key: "v13", old: true}, {key: "deferred"}}
+	tuning := []variant{{key: "v14 ticket", ticket: true}, {key: "v14 late", late: true}, {key: "v14 loop", loop: true},
+		{key: "skip qkv", skip: true}}
 	if v := os.Getenv("DEJAVU_CUDA_KV_TUNING"); v == "0" {
 		tuning = nil
+	}
+	setV := func(v variant) {
+		d.eagerKV, d.kvWPR, d.kvOld, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip = v.eager, v.wpr, v.old, v.loop, v.late, v.ticket, v.skip
 	}
 	type job struct {
 		name string
@@ -258,7 +284,7 @@ func TestDeferredKVSpeed(t *testing.T) {
 		}
 		res := map[string]float64{}
 		run := func(cfg string, v variant, prompt int) {
-			d.eagerKV, d.kvWPR = v.eager, v.wpr
+			setV(v)
 			s.density = model.Density{}
 			if err := s.dropGraphs(); err != nil {
 				t.Fatal(err)
@@ -307,26 +333,58 @@ func TestDeferredKVSpeed(t *testing.T) {
 				}
 			}
 		}
-		// Kernels of one step right after a prompt (no head behind).
+		// Kernels of one step right after a prompt (no head behind); then
+		// qkv_defer alone, v13 and v14 alternated five times (medians).
 		for _, cfg := range []string{"predicted", "random"} {
 			setCfg(cfg)
 			if _, err := TimeDecode(s, 4, 2); err != nil { // a selection in place
 				t.Fatal(err)
 			}
 			for _, v := range main {
-				d.eagerKV, d.kvWPR = v.eager, v.wpr
+				setV(v)
 				if prof, err := ProfileDecode(s); err == nil {
 					fmt.Printf("%s %s, %s K/V, kernels timed one by one:\n%s", name, cfg, v.key, prof)
+				}
+			}
+			prv := []variant{main[1], main[2], {key: "v14 ticket", ticket: true}}
+			qk := map[string][]float64{}
+			for r := 0; r < 5; r++ {
+				for _, v := range prv {
+					setV(v)
+					prof, err := ProfileDecode(s)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, ln := range strings.Split(prof, "\n") {
+						f := strings.Fields(ln)
+						if len(f) == 6 && strings.HasPrefix(f[0], "qkv_") && f[3] == "launches" { // name[gx 1] n launches ms ms
+							var n int
+							var ms float64
+							fmt.Sscan(f[2], &n)
+							fmt.Sscan(f[4], &ms)
+							if n >= c.Layers-1 { // the decode layers' launch, not layer 0's
+								qk[v.key] = append(qk[v.key], 1000*ms/float64(n))
+							}
+						}
+					}
+				}
+			}
+			for _, v := range prv {
+				sort.Float64s(qk[v.key])
+				if m := qk[v.key]; len(m) > 0 {
+					fmt.Printf("%-13s QKV %-9s %-9s µs a layer: median %.2f (min %.2f max %.2f, %d profiles)\n",
+						name, cfg, v.key, m[len(m)/2], m[0], m[len(m)-1], len(m))
 				}
 			}
 		}
 		for _, p := range []int{16, 128} {
 			k := func(cfg, v string) float64 { return res[fmt.Sprintf("%s %s %d", cfg, v, p)] }
-			fmt.Printf("%-13s KV SUMMARY prompt %3d dense %.3f / %.3f (eager / deferred); random %.3f → %.3f (%.2f× → %.2f× dense); predicted %.3f → %.3f (%.2f× → %.2f×)\n",
-				name, p, k("dense", "eager"), k("dense", "deferred"), k("random", "eager"), k("random", "deferred"),
-				k("dense", "eager")/k("random", "eager"), k("dense", "deferred")/k("random", "deferred"),
-				k("predicted", "eager"), k("predicted", "deferred"),
-				k("dense", "eager")/k("predicted", "eager"), k("dense", "deferred")/k("predicted", "deferred"))
+			fmt.Printf("%-13s KV SUMMARY prompt %3d dense %.3f / %.3f / %.3f (eager / v13 / v14); random %.3f / %.3f / %.3f (%.2f× / %.2f× / %.2f× dense); predicted %.3f / %.3f / %.3f (%.2f× / %.2f× / %.2f×)\n",
+				name, p, k("dense", "eager"), k("dense", "v13"), k("dense", "deferred"),
+				k("random", "eager"), k("random", "v13"), k("random", "deferred"),
+				k("dense", "eager")/k("random", "eager"), k("dense", "v13")/k("random", "v13"), k("dense", "deferred")/k("random", "deferred"),
+				k("predicted", "eager"), k("predicted", "v13"), k("predicted", "deferred"),
+				k("dense", "eager")/k("predicted", "eager"), k("dense", "v13")/k("predicted", "v13"), k("dense", "deferred")/k("predicted", "deferred"))
 		}
 		for _, v := range tuning {
 			k := func(cfg string) float64 { return res[fmt.Sprintf("%s %s %d", cfg, v.key, 16)] }
@@ -374,4 +432,40 @@ func TestDeferredKVRepeat(t *testing.T) {
 	for k, n := range bad {
 		t.Logf("%s: %d of 40", k, n)
 	}
+}
+
+// TestQKVNcu (diagnostic, for Nsight Compute): synthetic opt-6.7b, random
+// 10% / 50%, no graphs, 3 + 12 decode steps after a prompt of 16, with
+// v13's qkv_defer13 when DEJAVU_CUDA_QKV_NCU=v13, else v14's qkv_defer.
+// Run under ncu with --kernel-name and --launch-skip to profile one launch
+// of a layer that has heads behind.
+func TestQKVNcu(t *testing.T) {
+	which := os.Getenv("DEJAVU_CUDA_QKV_NCU")
+	if which == "" {
+		t.Skip("cuda: DEJAVU_CUDA_QKV_NCU is not set")
+	}
+	d := gpu(t)
+	defer func(o bool) { d.kvOld = o }(d.kvOld)
+	d.kvOld = which == "v13"
+	c, err := model.SyntheticConfig("opt-6.7b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := d.SyntheticDType(c, 1, kernels.F16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	s, err := g.NewSession(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.useGraph = false
+	s.SetRandomSparse(0.1, 0.5, 7)
+	tm, err := TimeDecode(s, 16, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("qkv ncu %s: %.3f ms/token (no graph, under the profiler)\n", which, tm.MedianMs)
 }

@@ -44,11 +44,13 @@ type Session struct {
 	qkvRows, upRows, qd, kvd, hd, gateOff, V int
 	pending                                  error // from SetRandomSparse
 
-	// Deferred keys and values (docs/gpu.md, "Deferred K/V"): while
-	// kvActive, kvDone holds per layer and key/value head how many leading
-	// positions the cache holds (Layers × KVHeads int32), then per layer the
-	// key/value heads the last step computed (Layers int32), then qkv_defer's
-	// block counter; kvIn the sparse steps' attention inputs (Layers ×
+	// Deferred keys and values (docs/gpu.md, "Deferred K/V" and v14): while
+	// kvActive, kvDone holds per layer two rows of per-key/value-head counts
+	// of the leading positions the cache holds (Layers × 2 × KVHeads int32;
+	// the step at position p reads row p&1 and writes row (p+1)&1, see
+	// kvDoneAt), then per layer the key/value heads the last step computed
+	// (Layers int32), then the block counter of v13's ticket (kvTicket,
+	// qkv_defer13); kvIn the sparse steps' attention inputs (Layers ×
 	// maxCtx × Hidden f32, allocated by the first deferred step).
 	kvDone, kvIn uint64
 	kvActive     bool
@@ -144,7 +146,7 @@ func (s *Session) init() error {
 		{&s.kc, kv, false, "key cache"}, {&s.vc, kv, false, "value cache"},
 		{&s.attnPart, int64(c.Heads) * maxSplits * int64(s.hd+2), false, "attention partial rows"},
 		{&s.attnCnt, int64(c.Heads) + 1, false, "attention counters"},
-		{&s.kvDone, int64(c.Layers*c.KVHeads+c.Layers) + 1, false, "deferred K/V counters"},
+		{&s.kvDone, int64(2*c.Layers*c.KVHeads+c.Layers) + 1, false, "deferred K/V counters"},
 	}
 	for _, b := range bufs {
 		var err error
@@ -160,7 +162,7 @@ func (s *Session) init() error {
 	if err := check("cuMemsetD32Async attention counters", drv.cuMemsetD32Async(s.attnCnt, 0, uint64(c.Heads)+1, s.d.stream)); err != nil {
 		return err
 	}
-	if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, 0, uint64(c.Layers*c.KVHeads+c.Layers)+1, s.d.stream)); err != nil {
+	if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, 0, uint64(2*c.Layers*c.KVHeads+c.Layers)+1, s.d.stream)); err != nil {
 		return err
 	}
 	if err := s.d.sync("zeroing the attention counters"); err != nil {
@@ -418,6 +420,13 @@ func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64
 	return s.launchQKV(l, x, normW, normB, heads, count, (expectHeads+2*kvUnits)*s.hd/2, kc, vc, done, kin, stat, 1)
 }
 
+// qkv_defer's mode bits besides cur (kernels/dejavu.cu, KVM_*).
+const (
+	kvmEarly = 2 // position and counters read before the PDL wait
+	kvmSkip  = 4 // return at once (timing only: Device.kvSkip)
+	kvmRows  = 8 // two rows of counters by position parity, no ticket
+)
+
 // launchQKV launches qkv_rope over about units row pairs, or qkv_defer
 // when done is set (deferred K/V; cur = 0: catch-up only; see
 // kernels/dejavu.cu).
@@ -438,20 +447,36 @@ func (s *Session) launchQKV(l *layer, x, normW, normB, heads, count uint64, unit
 	if normW != 0 {
 		smem = 4 * (64 + l.qkv.cols)
 	}
+	name := l.qkv.kernel("qkv_rope")
+	mode := 0
 	if done != 0 {
 		smem += 4 * (4*c.KVHeads + 2)
-	}
-	name := l.qkv.kernel("qkv_rope")
-	if done != 0 {
 		name = l.qkv.kernel("qkv_defer")
+		if s.d.kvOld {
+			name = l.qkv.kernel("qkv_defer13")
+		} else {
+			smem += 4 * (c.Heads + c.KVHeads) // the head list and every done[] (kernels/dejavu.cu)
+			if !s.d.kvLate {
+				mode |= kvmEarly
+			}
+			if !s.d.kvTicket {
+				mode |= kvmRows
+			}
+			if s.d.kvSkip {
+				mode |= kvmSkip
+			}
+		}
 	}
-	if normW != 0 {
+	// With a norm, at most the resident blocks, which loop (each pays the
+	// norm once). Not for qkv_defer: looping blocks were faster timed alone
+	// but slower in the decode graph (docs/gpu.md, v14), unless kvLoop.
+	if normW != 0 || (done != 0 && s.d.kvLoop) {
 		grid = s.grid(grid, s.d.resident(name, smem))
 	}
 	args := []any{l.qkv.p, x, normW, normB, c.NormEps, rms, l.qkvB, s.qkv, l.qkv.cols, c.Heads, c.KVHeads, s.hd,
 		s.cos, s.sin, il, kc, vc, s.maxCtx, s.io, heads, count, w}
 	if done != 0 {
-		args = append(args, done, kin, s.kvCounter(), stat, c.Heads/c.KVHeads, cur)
+		args = append(args, done, kin, s.kvCounter(), stat, c.Heads/c.KVHeads, cur|mode)
 	}
 	return s.d.launch(name, [3]int{grid, 1, 1}, b256, smem, args...)
 }
@@ -464,16 +489,27 @@ func (s *Session) launchQKV(l *layer, x, normW, normB, heads, count uint64, unit
 // eager computation. DEJAVU_CUDA_KV=eager (Device.eagerKV) computes every
 // head at every step instead.
 
-func (s *Session) kvDoneAt(li int) uint64 { return s.kvDone + uint64(li*s.m.Cfg.KVHeads)*4 }
+// kvDoneAt is layer li's counters: two rows of KVHeads int32. qkv_defer
+// (v14) reads row p&1 and writes row (p+1)&1 at position p (kvTicket:
+// row 0 only, moved by the launch's last block, as v13's kernel does).
+func (s *Session) kvDoneAt(li int) uint64 { return s.kvDone + uint64(2*li*s.m.Cfg.KVHeads)*4 }
+
+// kvRow is the row of the counters that holds the current ones.
+func (s *Session) kvRow() int {
+	if s.d.kvOld || s.d.kvTicket {
+		return 0
+	}
+	return s.pos & 1
+}
 
 func (s *Session) kvStatAt(li int) uint64 {
 	c := s.m.Cfg
-	return s.kvDone + uint64(c.Layers*c.KVHeads+li)*4
+	return s.kvDone + uint64(2*c.Layers*c.KVHeads+li)*4
 }
 
 func (s *Session) kvCounter() uint64 {
 	c := s.m.Cfg
-	return s.kvDone + uint64(c.Layers*c.KVHeads+c.Layers)*4
+	return s.kvDone + uint64(2*c.Layers*c.KVHeads+c.Layers)*4
 }
 
 func (s *Session) kvInAt(li int) uint64 {
@@ -499,7 +535,7 @@ func (s *Session) kvSync() error {
 		n := s.kvClamp
 		s.kvClamp = -1
 		if s.kvActive {
-			if err := s.d.launch("kv_clamp", [3]int{1, 1, 1}, b256, 0, s.kvDone, n, c.Layers*c.KVHeads); err != nil {
+			if err := s.d.launch("kv_clamp", [3]int{1, 1, 1}, b256, 0, s.kvDone, n, 2*c.Layers*c.KVHeads); err != nil {
 				return err
 			}
 		}
@@ -541,7 +577,7 @@ func (s *Session) kvBegin() error {
 		s.kvIn = p
 		s.allocs = append(s.allocs, p)
 	}
-	if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, uint32(s.pos), uint64(c.Layers*c.KVHeads), s.d.stream)); err != nil {
+	if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, uint32(s.pos), uint64(2*c.Layers*c.KVHeads), s.d.stream)); err != nil {
 		return err
 	}
 	s.kvActive = true
@@ -774,7 +810,7 @@ func (s *Session) prompt(ids []int, rows int) error {
 	}
 	s.pos += n
 	if s.kvActive {
-		if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, uint32(s.pos), uint64(c.Layers*c.KVHeads), s.d.stream)); err != nil {
+		if err := check("cuMemsetD32Async deferred K/V counters", drv.cuMemsetD32Async(s.kvDone, uint32(s.pos), uint64(2*c.Layers*c.KVHeads), s.d.stream)); err != nil {
 			return err
 		}
 	}

@@ -639,8 +639,329 @@ template <class TW> __device__ __forceinline__ void qkv_defer_t(QKVD_PARAMS) {
 
 // Three blocks an SM: at most 80 registers (bf16 took 92 without the
 // bound, two blocks an SM, and lost what deferring gains; docs/gpu.md).
-extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer_f16(QKVD_PARAMS) { qkv_defer_t<WF16>(QKVD_ARGS); }
-extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer_bf16(QKVD_PARAMS) { qkv_defer_t<WBF16>(QKVD_ARGS); }
+// qkv_defer13 is v13's kernel, kept for comparison (Device.kvOld, tests).
+extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer13_f16(QKVD_PARAMS) { qkv_defer_t<WF16>(QKVD_ARGS); }
+extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer13_bf16(QKVD_PARAMS) { qkv_defer_t<WBF16>(QKVD_ARGS); }
+
+// dot2_t is dot2_s with its tail batched too: after the rounds of four
+// loads of each row, the two or three left go out together (opt-13b's
+// 5120 columns over 64 threads: 4 + 4 + 2 loads a row, three round trips
+// instead of four). Same sums in the same order as dot2_s.
+template <class TW> __device__ __forceinline__ float2 dot2_t(const w16* __restrict__ w0, const w16* __restrict__ w1, const float* xs,
+                                                             int cols, int t, int T) {
+    float s0 = 0.f, s1 = 0.f;
+    if ((cols & 7) == 0) {
+        int step = T * 8, j = t * 8;
+        for (; j + 3 * step < cols; j += 4 * step) {
+            uint4 a[4], b[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                a[u] = ldw(w0 + j + u * step);
+                b[u] = ldw(w1 + j + u * step);
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                s0 += dot8<TW>(a[u], xs + j + u * step);
+                s1 += dot8<TW>(b[u], xs + j + u * step);
+            }
+        }
+        if (j + step < cols) {
+            uint4 a0 = ldw(w0 + j), b0 = ldw(w1 + j), a1 = ldw(w0 + j + step), b1 = ldw(w1 + j + step);
+            uint4 a2 = make_uint4(0, 0, 0, 0), b2 = a2;
+            bool three = j + 2 * step < cols;
+            if (three) {
+                a2 = ldw(w0 + j + 2 * step);
+                b2 = ldw(w1 + j + 2 * step);
+            }
+            s0 += dot8<TW>(a0, xs + j);
+            s1 += dot8<TW>(b0, xs + j);
+            s0 += dot8<TW>(a1, xs + j + step);
+            s1 += dot8<TW>(b1, xs + j + step);
+            if (three) {
+                s0 += dot8<TW>(a2, xs + j + 2 * step);
+                s1 += dot8<TW>(b2, xs + j + 2 * step);
+            }
+        } else if (j < cols) {
+            s0 += dot8<TW>(ldw(w0 + j), xs + j);
+            s1 += dot8<TW>(ldw(w1 + j), xs + j);
+        }
+    } else {
+        for (int j = t; j < cols; j += T) {
+            s0 += TW::one(w0[j]) * xs[j];
+            s1 += TW::one(w1[j]) * xs[j];
+        }
+    }
+    return make_float2(s0, s1);
+}
+
+// load_done reads the position (p = io[0]) and every key/value head's
+// counter into dAll, and zeroes flag: with two rows of counters (par: row
+// p & 1 is read), both rows are loaded beside the position, so that no
+// load waits for another.
+__device__ __forceinline__ void load_done(const int* __restrict__ io, const int* done, int KVH, int par, int* flag, int* dAll,
+                                          int& p) {
+    p = io[0];
+    if (!done) return;
+    for (int i = threadIdx.x; i < KVH; i += blockDim.x) {
+        int a = done[i], b = par ? done[KVH + i] : 0;
+        flag[i] = 0;
+        dAll[i] = par && (p & 1) ? b : a;
+    }
+}
+
+// qkv_defer (v14) computes what qkv_defer13 does with fewer waits before
+// the first weight load and none after the last (docs/gpu.md, v14):
+//   - the position, the head count, the whole head list and every counter
+//     are loaded in one round of independent loads (the list into shared
+//     memory); v13 chained position → count → list → flags → done, then
+//     the list again in each unit;
+//   - with KVM_EARLY the position and the counters are read before the PDL
+//     wait (neither is written by the kernels before this one in the
+//     stream: the position is copied from the host before the step, and a
+//     layer's counters are written only by its own qkv_defer launches, a
+//     memset after a prompt or kv_clamp, each separated from the next
+//     qkv_defer of that layer by a host-to-device copy or a memset);
+//   - with KVM_ROWS the counters have two rows: the launch at position p
+//     reads row p & 1 and its block 0 writes row (p + 1) & 1, which no
+//     block of the launch reads — no ticket, no fence, no last block at
+//     the end (v13: each block fenced and took a ticket, the last one
+//     moved done[] on);
+//   - a unit's bias is loaded before its weights; dot2_t batches the last
+//     loads of a row;
+//   - the np sums of a unit are reduced together (one barrier a round, the
+//     partials double-buffered by round parity) instead of KV_P group_sum2
+//     calls of two barriers each;
+//   - block 0 keeps x in kin[p] after its units, not before.
+// mode: KVM_CUR (cur of qkv_defer13: a decode step's current position),
+// KVM_EARLY, KVM_ROWS, KVM_SKIP (return at once: timing only, results
+// wrong). Dynamic shared memory: as qkv_defer13's plus 4·(H + KVH) bytes.
+#define KVM_CUR 1
+#define KVM_EARLY 2
+#define KVM_SKIP 4
+#define KVM_ROWS 8
+#define QKVD2_PARAMS const w16* __restrict__ W, const float* __restrict__ x, const float* __restrict__ normW,        \
+        const float* __restrict__ normB, float eps, int rms, const float* __restrict__ bias, float* qkv, int cols,    \
+        int H, int KVH, int hd, const float* __restrict__ cosT, const float* __restrict__ sinT, int interleave,       \
+        float* kc, float* vc, int maxCtx, const int* __restrict__ io, const int* __restrict__ heads,                 \
+        const int* __restrict__ headCount, int wpr, int* done, float* kin, int* kvCnt, int* kvStat, int group, int mode
+#define QKVD2_ARGS W, x, normW, normB, eps, rms, bias, qkv, cols, H, KVH, hd, cosT, sinT, interleave, kc, vc, maxCtx, io, \
+        heads, headCount, wpr, done, kin, kvCnt, kvStat, group, mode
+template <class TW> __device__ __forceinline__ void qkv_defer2_t(QKVD2_PARAMS) {
+    extern __shared__ float smem_g[];
+    __shared__ float rp[2][8][2 * KV_P]; // per warp, by round parity: the np pairs of partial sums
+    float* red = smem_g + 16;            // 33 floats: load_x
+    float* xs = smem_g + 64;             // cols floats, 16-byte aligned: load_x
+    int* lastBlk = reinterpret_cast<int*>(smem_g) + 56;
+    int* need = reinterpret_cast<int*>(smem_g + 64 + (normW ? cols : 0));
+    int *flag = need + KVH, *dn = need + 2 * KVH, *cOff = need + 3 * KVH, *nNeedS = need + 4 * KVH + 1;
+    int *hl = need + 4 * KVH + 2, *dAll = hl + H; // the head list, every done[g]
+    int cur = mode & KVM_CUR, rows = mode & KVM_ROWS;
+    PDL_LAUNCH();
+    int p = 0;
+    if (mode & KVM_EARLY) load_done(io, done, KVH, rows, flag, dAll, p);
+    PDL_WAIT();
+    if (mode & KVM_SKIP) return;
+    // One round of independent loads: nothing below waits on another global load.
+    if (!(mode & KVM_EARLY)) load_done(io, done, KVH, rows, flag, dAll, p);
+    int nh = heads ? *headCount : H;
+    if (heads)
+        for (int i = threadIdx.x; i < H; i += blockDim.x) hl[i] = heads[i];
+    const float* xv = x;
+    if (normW) {
+        load_x(xs, x, cols, normW, normB, eps, rms, red); // ends with a barrier
+        xv = xs;
+    } else {
+        __syncthreads();
+    }
+    int half = hd / 2;
+    int nNeed = KVH, nChunks = KVH;
+    if (done) {
+        if (heads) {
+            for (int i = threadIdx.x; i < nh; i += blockDim.x) flag[hl[i] / group] = 1;
+            __syncthreads();
+        }
+        if (threadIdx.x < 32) {
+            int lane = threadIdx.x, n = KVH;
+            if (heads) {
+                n = 0;
+                for (int g0 = 0; g0 < KVH; g0 += 32) {
+                    int g = g0 + lane;
+                    int f = g < KVH ? flag[g] : 0;
+                    unsigned m = __ballot_sync(FULL, f);
+                    if (f) need[n + __popc(m & ((1u << lane) - 1))] = g;
+                    n += __popc(m);
+                }
+                __syncwarp();
+            }
+            int run = 0;
+            for (int i0 = 0; i0 < n; i0 += 32) {
+                int i = i0 + lane, c = 0;
+                if (i < n) {
+                    int d0 = dAll[heads ? need[i] : i];
+                    dn[i] = d0;
+                    int L = p + cur - d0;
+                    c = L > 0 ? (L + KV_P - 1) / KV_P : 0;
+                }
+                int sc = c;
+#pragma unroll
+                for (int o = 1; o < 32; o <<= 1) {
+                    int y = __shfl_up_sync(FULL, sc, o);
+                    if (lane >= o) sc += y;
+                }
+                if (i < n) cOff[i] = run + sc - c;
+                run += __shfl_sync(FULL, sc, 31);
+            }
+            if (lane == 0) {
+                cOff[n] = run;
+                *nNeedS = n;
+            }
+        }
+        __syncthreads();
+        nNeed = *nNeedS;
+        nChunks = cOff[nNeed];
+        if (rows && blockIdx.x == 0) {
+            // Two rows (KVM_ROWS): this launch reads row p & 1 and block 0
+            // writes row (p + 1) & 1 (the next step's), which no block of
+            // this launch reads: the heads computed here at p + cur, the
+            // others as they were. No ticket, no fence: the next launch
+            // runs after this one (PDL wait, or a copy in between).
+            int* wr = done + ((p + 1) & 1) * KVH;
+            for (int g = threadIdx.x; g < KVH; g += blockDim.x) wr[g] = !heads || flag[g] ? p + cur : dAll[g];
+            if (threadIdx.x == 0 && kvStat) *kvStat = nNeed;
+        }
+    }
+    int nq = cur ? nh * half : 0, nk = nChunks * half;
+    int n = nq + 2 * nk;
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int per = 8 / wpr, slot = w / wpr, sub = w % wpr;
+    int t = sub * 32 + lane, T = 32 * wpr;
+    int par = 0;
+    for (int b0 = blockIdx.x * per; b0 < n; b0 += gridDim.x * per, par ^= 1) {
+        int u = b0 + slot;
+        int kind = 0, hh = 0, j = 0, base = 0, r0 = 0, r1 = 0, q0 = p, np = 0;
+        float s0[KV_P], s1[KV_P];
+#pragma unroll
+        for (int k = 0; k < KV_P; k++) s0[k] = s1[k] = 0.f;
+        float b0v = 0.f, b1v = 0.f;
+        if (u < n) {
+            np = 1;
+            if (u < nq) {
+                hh = heads ? hl[u / half] : u / half;
+                j = u % half;
+                base = hh * hd;
+            } else {
+                kind = u < nq + nk ? 1 : 2;
+                int v = u - nq - (kind == 2 ? nk : 0);
+                int hc = v / half;
+                j = v % half;
+                hh = hc;
+                if (done) { // the head whose chunks hold hc: the last i with cOff[i] ≤ hc
+                    int lo = 0, hi = nNeed - 1;
+                    while (lo < hi) {
+                        int mid = (lo + hi + 1) >> 1;
+                        if (cOff[mid] <= hc) lo = mid;
+                        else hi = mid - 1;
+                    }
+                    hh = heads ? need[lo] : lo;
+                    q0 = dn[lo] + (hc - cOff[lo]) * KV_P;
+                    np = min(KV_P, p + cur - q0);
+                }
+                base = (kind == 1 ? H : H + KVH) * hd + hh * hd;
+            }
+            int e0 = interleave ? 2 * j : j, e1 = interleave ? 2 * j + 1 : j + half;
+            r0 = base + e0;
+            r1 = base + e1;
+            if (bias) {
+                b0v = bias[r0];
+                b1v = bias[r1];
+            }
+            const w16 *w0 = W + (size_t)r0 * cols, *w1 = W + (size_t)r1 * cols;
+            if (np == 1) {
+                float2 d = dot2_t<TW>(w0, w1, q0 == p ? xv : kin + (size_t)q0 * cols, cols, t, T);
+                s0[0] = d.x;
+                s1[0] = d.y;
+            } else {
+                const float* xq[KV_P];
+#pragma unroll
+                for (int k = 0; k < KV_P; k++) {
+                    int q = q0 + min(k, np - 1);
+                    xq[k] = q == p ? xv : kin + (size_t)q * cols;
+                }
+                dot2_m<TW>(w0, w1, xq, cols, t, T, s0, s1);
+            }
+        }
+        // np is the same in every warp of the unit: warp sums of its np
+        // pairs, then (wpr > 1) the group's first warp adds the others'.
+#pragma unroll
+        for (int k = 0; k < KV_P; k++)
+            if (k < np) {
+                s0[k] = warp_sum(s0[k]);
+                s1[k] = warp_sum(s1[k]);
+            }
+        if (wpr > 1) {
+            if (lane == 0)
+#pragma unroll
+                for (int k = 0; k < KV_P; k++)
+                    if (k < np) {
+                        rp[par][w][2 * k] = s0[k];
+                        rp[par][w][2 * k + 1] = s1[k];
+                    }
+            __syncthreads();
+            if (sub == 0 && lane == 0)
+                for (int m = 1; m < wpr; m++)
+#pragma unroll
+                    for (int k = 0; k < KV_P; k++)
+                        if (k < np) {
+                            s0[k] += rp[par][w + m][2 * k];
+                            s1[k] += rp[par][w + m][2 * k + 1];
+                        }
+        }
+        if (sub == 0 && lane == 0)
+#pragma unroll
+            for (int k = 0; k < KV_P; k++) {
+                if (k >= np) break;
+                int q = q0 + k;
+                float a0 = s0[k] + b0v, a1 = s1[k] + b1v;
+                if (kind < 2 && cosT) {
+                    float c = cosT[(size_t)q * half + j], sn = sinT[(size_t)q * half + j];
+                    float c0 = a0 * c - a1 * sn, c1 = a1 * c + a0 * sn;
+                    a0 = c0;
+                    a1 = c1;
+                }
+                if (q == p) {
+                    qkv[r0] = a0;
+                    qkv[r1] = a1;
+                }
+                if (kind > 0) {
+                    float* cache = kind == 1 ? kc : vc;
+                    size_t cb = ((size_t)hh * maxCtx + q) * hd;
+                    cache[cb + (r0 - base)] = a0;
+                    cache[cb + (r1 - base)] = a1;
+                }
+            }
+    }
+    if (done && cur && kin && blockIdx.x == 0) // later steps' catch-ups read it; no unit of this launch does
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) kin[(size_t)p * cols + i] = xv[i];
+    if (done && !rows) {
+        // Every block has read done[] (into dAll): the last one moves it on.
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            __threadfence();
+            *lastBlk = atomicAdd(kvCnt, 1) == (int)gridDim.x - 1;
+        }
+        __syncthreads();
+        if (*lastBlk) {
+            for (int i = threadIdx.x; i < nNeed; i += blockDim.x) done[heads ? need[i] : i] = p + cur;
+            if (threadIdx.x == 0) {
+                *kvCnt = 0;
+                if (kvStat) *kvStat = nNeed;
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer_f16(QKVD2_PARAMS) { qkv_defer2_t<WF16>(QKVD2_ARGS); }
+extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer_bf16(QKVD2_PARAMS) { qkv_defer2_t<WBF16>(QKVD2_ARGS); }
 
 // kv_clamp: done[i] = min(done[i], n) for i < count (deferred K/V after a
 // truncation of the sequence to n tokens).
