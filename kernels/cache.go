@@ -9,7 +9,7 @@ package kernels
 // w2 skips them) get the same products in the same parallel call. x holds
 // the inputs of positions x0…n-1, Cols floats each; every from[k] ≥ x0.
 //
-// Each chunk of a block's rows (gemmBlockBytes) is read from memory once and
+// Each chunk of a block's rows (cacheChunkBytes) is read from memory once and
 // applied to all of that block's inputs while it stays in cache, so catching
 // a head up over many positions costs its weights once. The rows use the
 // dot kernels of MatVec; a value may differ from MatVec's in the last bits
