@@ -26,6 +26,7 @@ func newBench() *cobra.Command {
 		predPath   string
 		randomPred bool
 		async      string
+		predDType  string
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -95,6 +96,9 @@ Progress goes to stderr; --json prints one object.`,
 			}
 			if p != nil {
 				p.SetPool(pool)
+				if err := applyPredictorDType(p, predDType); err != nil {
+					return err
+				}
 				o.Selector = p // its cost is part of each decode step
 				switch async {
 				case "", "off":
@@ -128,6 +132,7 @@ Progress goes to stderr; --json prints one object.`,
 	f.Float64Var(&o.MLPDensity, "mlp-density", 1, "sparse decode: fraction of MLP neurons computed, chosen at random (1: dense)")
 	f.Float64Var(&o.HeadDensity, "head-density", 1, "sparse decode: fraction of attention heads computed, chosen at random (1: dense)")
 	f.StringVar(&predPath, "predictors", "", "sparse decode with trained predictors (from 'dejavu train'), their cost included")
+	registerPredictorDType(f, &predDType)
 	f.BoolVar(&randomPred, "random-predictors", false, "sparse decode through predictors of the trained size with random weights, selecting --mlp-density and --head-density (their cost included; for --synthetic shapes)")
 	f.StringVar(&async, "async", "off", "asynchronous head lookahead with --predictors: off, shared (the predictors themselves, overlapping attention) or clone (a copy on its own thread, overlapping attention and MLP; --async alone)")
 	f.Lookup("async").NoOptDefVal = "clone"

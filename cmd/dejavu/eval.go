@@ -798,6 +798,7 @@ func newEvalSweep() *cobra.Command {
 		mf                 modelFlags
 		rf                 reportFlags
 		predictors         string
+		predDType          string
 		mlpDens, mlpMass   []string
 		mlpThr             []string
 		headDens, headMass []string
@@ -888,6 +889,9 @@ plots, and prints a Markdown table (also appended to --md).`,
 			if err != nil {
 				return err
 			}
+			if err := applyPredictorDType(pred, predDType); err != nil {
+				return err
+			}
 			if predictors == "" {
 				predictors = dejavu.DefaultPredictorsPath(path)
 			}
@@ -916,6 +920,7 @@ plots, and prints a Markdown table (also appended to --md).`,
 	rf.register(c)
 	f := c.Flags()
 	f.StringVar(&predictors, "predictors", "", "predictors file (default <model dir>/"+sparsity.DefaultFileName+")")
+	registerPredictorDType(f, &predDType)
 	f.StringSliceVar(&mlpDens, "mlp-density", nil, "uniform MLP densities, comma-separated (0 or cal: calibrated budgets; default 0.05,0.1,0.2,0.3,0.5,1 when no MLP flag is given)")
 	f.StringSliceVar(&mlpThr, "mlp-threshold", nil, "MLP logit thresholds, comma-separated: T, auto (the calibrated per-layer thresholds) or auto-D / auto+D (lowered / raised by D)")
 	f.StringSliceVar(&mlpMass, "mlp-mass", nil, "MLP activation-mass recall targets of per-layer budgets, comma-separated (cal: calibrated budgets)")

@@ -9,9 +9,11 @@ import (
 	"os/signal"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"dejavu"
 	"dejavu/generate"
+	"dejavu/kernels"
 	"dejavu/model"
 	"dejavu/sparsity"
 )
@@ -118,6 +120,7 @@ type sparseFlags struct {
 	mlpDensity, headDensity float64
 	mlpThreshold            string
 	mlpBudgets              bool
+	predictorDType          string
 }
 
 func (f *sparseFlags) register(c *cobra.Command) {
@@ -128,13 +131,31 @@ func (f *sparseFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.mlpBudgets, "mlp-budgets", false, "select each layer's calibrated top-k budget of MLP neurons instead of thresholding")
 	fl.StringVar(&f.mlpThreshold, "mlp-threshold", "", "select MLP neurons whose predicted logit exceeds T; 'auto' for the calibrated per-layer thresholds, 'auto-D' / 'auto+D' for those lowered / raised by D (lower: more neurons)")
 	fl.Float64Var(&f.headDensity, "head-density", 0, "select the top fraction H of attention heads (default: the calibrated per-layer budgets)")
+	registerPredictorDType(fl, &f.predictorDType)
+}
+
+// registerPredictorDType adds --predictor-dtype to a command that loads
+// predictors.
+func registerPredictorDType(fl *pflag.FlagSet, dt *string) {
+	fl.StringVar(dt, "predictor-dtype", "f16", "storage of the MLP predictors' weights: f16 (as trained) or q8_0 (8-bit blocks: half the bytes a step reads for them; CPU)")
+}
+
+// applyPredictorDType stores p's MLP predictors as dt ("f16": unchanged).
+func applyPredictorDType(p *sparsity.Predictors, dt string) error {
+	switch dt {
+	case "", "f16":
+		return nil
+	case "q8_0":
+		return p.Quantize(kernels.Q8_0)
+	}
+	return fmt.Errorf("--predictor-dtype %q: want f16 or q8_0", dt)
 }
 
 // selector loads the predictors when sparse decoding is asked for (nil otherwise).
 func (f *sparseFlags) selector(cmd *cobra.Command, m *dejavu.Model) (model.Selector, error) {
 	fl := cmd.Flags()
 	if !f.sparse && f.predictors == "" {
-		for _, n := range []string{"mlp-density", "mlp-threshold", "mlp-budgets", "head-density"} {
+		for _, n := range []string{"mlp-density", "mlp-threshold", "mlp-budgets", "head-density", "predictor-dtype"} {
 			if fl.Changed(n) {
 				return nil, fmt.Errorf("--%s applies to sparse decoding: add --sparse", n)
 			}
@@ -143,6 +164,12 @@ func (f *sparseFlags) selector(cmd *cobra.Command, m *dejavu.Model) (model.Selec
 	}
 	p, err := m.LoadPredictors(f.predictors)
 	if err != nil {
+		return nil, err
+	}
+	if m.GPU != nil && f.predictorDType == "q8_0" {
+		return nil, fmt.Errorf("--predictor-dtype q8_0 applies to the CPU: the GPU runs predictors in f16 or bf16")
+	}
+	if err := applyPredictorDType(p, f.predictorDType); err != nil {
 		return nil, err
 	}
 	sel := sparsity.Selection{MLPDensity: f.mlpDensity, HeadDensity: f.headDensity, Budgets: f.mlpBudgets}
