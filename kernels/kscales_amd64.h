@@ -37,3 +37,41 @@
 	VPBROADCASTW 2(SI), X9; \
 	VCVTPH2PS    X9, Y9; \
 	VMULPS       Y9, Y7, Y7
+
+// Q4KSCALESR is Q4KSCALES for the super-block at row, with the scratch
+// registers ra, rb, rc instead of R10, R11, CX: Y6 = d·sc[0..7], Y7 =
+// dmin·m[0..7] (clobbers ra, rb, rc, Y9).
+#define Q4KSCALESR(row, ra, rb, rc) \
+	MOVL         4(row), ra; \
+	MOVL         12(row), rc; \
+	ANDL         $0x0f0f0f0f, rc; \
+	MOVL         ra, rb; \
+	SHRL         $2, rb; \
+	ANDL         $0x30303030, rb; \
+	ORL          rb, rc; \
+	ANDL         $0x3f3f3f3f, ra; \
+	SHLQ         $32, rc; \
+	ORQ          rc, ra; \
+	MOVL         8(row), rb; \
+	SHRL         $2, rb; \
+	ANDL         $0x30303030, rb; \
+	MOVL         12(row), rc; \
+	SHRL         $4, rc; \
+	ANDL         $0x0f0f0f0f, rc; \
+	ORL          rb, rc; \
+	MOVL         8(row), rb; \
+	ANDL         $0x3f3f3f3f, rb; \
+	SHLQ         $32, rc; \
+	ORQ          rc, rb; \
+	VMOVQ        ra, X6; \
+	VPMOVZXBD    X6, Y6; \
+	VCVTDQ2PS    Y6, Y6; \
+	VPBROADCASTW (row), X9; \
+	VCVTPH2PS    X9, Y9; \
+	VMULPS       Y9, Y6, Y6; \
+	VMOVQ        rb, X7; \
+	VPMOVZXBD    X7, Y7; \
+	VCVTDQ2PS    Y7, Y7; \
+	VPBROADCASTW 2(row), X9; \
+	VCVTPH2PS    X9, Y9; \
+	VMULPS       Y9, Y7, Y7

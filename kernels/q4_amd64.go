@@ -87,9 +87,9 @@ func archDotRowsQ4(id int, dt DType, w unsafe.Pointer, stride int, x *q4X, y *fl
 	case dt == Q5_1:
 		dotQ51AVX2(w, stride, xq, dx, sx, y, rows, n, cols)
 	case dt == Q4_K && vnni:
-		dotQ4KVNNI(w, stride, xq, dx, sx, y, rows, n, cols)
+		dotQ4KR4VNNI(w, stride, xq, dx, sx, y, rows, n, cols)
 	case dt == Q4_K:
-		dotQ4KAVX2(w, stride, xq, dx, sx, y, rows, n, cols)
+		dotQ4KR4AVX2(w, stride, xq, dx, sx, y, rows, n, cols)
 	case vnni:
 		dotQ40VNNI(w, stride, xq, dx, sx, y, rows, n, cols)
 	default:

@@ -3,8 +3,10 @@ package kernels
 import "unsafe"
 
 // Q6_K, Q5_K, Q5_0 and Q5_1 assembly kernels in qk_amd64.s (AVX2; Q6_K
-// two rows per pass, the others one), with the arguments of the Q4 kernels (q4_amd64.go); n > 0 and
-// cols a positive multiple of the block (256 for the k-quants, 32 for Q5_0/Q5_1).
+// and Q5_K four rows per pass, rows j + t·q for q ≈ n/4, the others one),
+// with the arguments of the Q4 kernels (q4_amd64.go); n > 0 and cols a
+// positive multiple of the block (256 for the k-quants, 32 for
+// Q5_0/Q5_1).
 
 //go:noescape
 func dotQ6KAVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
@@ -33,3 +35,13 @@ func q4HasAsm(dt DType) bool {
 	}
 	return false
 }
+
+// Q4_K kernels taking four rows per pass (qk_amd64.s; the VNNI one needs
+// AVX512-VNNI with AVX512VL), same arguments and results as dotQ4KVNNI and
+// dotQ4KAVX2 (q4_amd64.s), which take one row at a time.
+
+//go:noescape
+func dotQ4KR4VNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+
+//go:noescape
+func dotQ4KR4AVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)

@@ -6,8 +6,9 @@
 // conventions they share with the Q4 kernels). The dot kernels set
 // y[k] = row·x for k < n, the row at w + rows[k]·stride (gather) or
 // w + k·stride (rows == nil: GEMV), x quantized per 32 values (xq, dx; sx
-// for the Q5 offsets and mins). AVX2 only, one row per pass (Q6_K two);
-// the integer sums are those of the Go references (dotRowQ6KX, dotRowQ5KX,
+// for the Q5 offsets and mins). AVX2 (the four-row Q4_K kernels below
+// also with AVX512-VNNI); Q6_K, Q5_K and those Q4_K kernels take four rows
+// per pass, Q5_0 and Q5_1 one; the integer sums are those of the Go references (dotRowQ6KX, dotRowQ5KX,
 // dotRowQ5X), only the order of the f32 operations differs.
 //
 // Q6_K: per 32 weights (group g of half h), q = low nibble | two high bits
@@ -17,18 +18,38 @@
 // second) gives eight int32 lanes, converted and multiplied by d·dx.
 //
 // Registers: AX w, R9 stride, DI xq, BX y, R8 rows (or 0), R15 k (the
-// pass); per row SI the current block (Q6_K: R10 that of the second row),
-// R12 xq, R13 dx, R14 sx, DX blocks left. Q6_K: Y15 sixteen 0x0f bytes, Y14
-// 0x30 bytes, Y13 32s.
+// pass); per row SI the current block (Q6_K: R10, R11, CX those of the
+// second to fourth rows), R12 xq, R13 dx, R14 sx, DX blocks left. Q6_K:
+// Y15 sixteen 0x0f bytes, Y14 0x30 bytes, Y13 32s.
 
-// The Q6_K kernel takes two rows per pass: pass j (R15) computes the rows
-// of indices j and j+q (q = ⌈n/2⌉, GEMV rows or positions in the gather
-// list; the second clamped to n-1 as in the Q4_0 kernels) at SI and R10,
-// one super-block of both per iteration, sharing per group of 32 the x
-// load (Y8), the pair sums of 32·xq (Y9) and dx (Y10). Row a: d in Y11,
-// scales at 0(SP), accumulators Y0 (even groups) and Y1 (odd); row b: Y12,
-// 32(SP), Y2 and Y3. A row's sum does not depend on its place in the
-// pass, so GEMV and gather agree exactly.
+// The Q6_K kernel takes four rows per pass: pass j (R15) computes the rows
+// of indices j, j+q, j+2q and j+3q (q = ⌈n/4⌉, odd from 32 on: QKQUARTER;
+// GEMV rows or positions in the gather list; indices past n-1 clamped to
+// it, as in the Q4_0 kernels) at SI, R10, R11 and CX, one super-block of
+// all four per iteration: four sequential streams through the quarters of the matrix,
+// which the hardware prefetcher follows, sharing per group of 32 the x
+// load (Y8) and the pair sums of 32·xq (Y9). Per super-block each row
+// stores on the stack (64 bytes at 64t(SP) for row t) its 16 sub-block
+// scales as int16 (bytes 0-31, half h at 16h) and d·dx of the eight
+// groups (bytes 32-63); a group's scale vector (int16 lanes 0-7 the first
+// sub-block's scale, 8-15 the second's) is one VPSHUFB of the half's
+// scales broadcast to both lanes (q6kscshuf), its d·dx one broadcast load.
+// Accumulators Y0..Y3 (rows 0..3). A row's sum does not depend on its
+// place in the pass, so GEMV and gather agree exactly.
+
+// QKQUARTER sets R12 to the pass count q of the four-row kernels from R13
+// = n: ⌈n/4⌉, made odd when it is 32 or more. The four streams of a pass
+// are q·stride bytes apart; for an even q that is often a multiple of a
+// large power of two (2048×8192 Q6_K: q = 512, 3.3 MiB = 105·32 KiB),
+// and such streams, read in lockstep, ran at 15-17 GB/s instead of 20
+// (DRAM bank or cache set conflicts, measured, not analysed further).
+// The extra pass costs at most four rows (clamped to n-1).
+#define QKQUARTER \
+	LEAQ 3(R13), R12; \
+	SHRQ $2, R12; \
+	CMPQ R12, $32; \
+	JLT  2(PC); \
+	ORQ  $1, R12
 
 // Q6KROWADDR turns the row index in reg into the row's address, the index
 // clamped to R13 = n-1.
@@ -40,6 +61,24 @@
 	MOVLQSX (R8)(reg*4), reg; \
 	IMULQ   R9, reg; \
 	ADDQ    AX, reg
+
+// Q6KSTORE stores lane lane of X0 at y[min(R15 + t·q, n-1)] (DX = t·q,
+// R13 = n-1; clobbers DX).
+#define Q6KSTORE(lane) \
+	ADDQ       R15, DX; \
+	CMPQ       DX, R13; \
+	CMOVQGT    R13, DX; \
+	VEXTRACTPS $lane, X0, (BX)(DX*4)
+
+// Q6KSETUP stores the scales of the super-block at row and d·dx of its
+// eight groups (dx at R13) at off(SP) (clobbers Y4).
+#define Q6KSETUP(row, off) \
+	VPMOVSXBW    192(row), Y4; \
+	VMOVDQU      Y4, off(SP); \
+	VPBROADCASTW 208(row), X4; \
+	VCVTPH2PS    X4, Y4; \
+	VMULPS       (R13), Y4, Y4; \
+	VMOVUPS      Y4, off+32(SP)
 
 // Q6KQ0..Q6KQ3 set Y6 to the 32 unsigned 6-bit values of group g of the
 // half whose ql and qh are at qo(b) and ho(b) (clobber Y7).
@@ -73,85 +112,90 @@
 	VPAND   Y14, Y7, Y7; \
 	VPOR    Y7, Y6, Y6
 
-// Q6KX loads the shared operands of a group: x (Y8), the pair sums of
-// 32·xq (Y9), dx (Y10).
-#define Q6KX(xo, do) \
-	VMOVDQU      xo(R12), Y8; \
-	VPMADDUBSW   Y8, Y13, Y9; \
-	VBROADCASTSS do(R13), Y10
+// Q6KX loads the shared operands of a group: x (Y8) and the pair sums of
+// 32·xq (Y9).
+#define Q6KX(xo) \
+	VMOVDQU    xo(R12), Y8; \
+	VPMADDUBSW Y8, Y13, Y9
 
-// Q6KDOT adds the group in Y6 of one row into acc: Σ(q-32)·xq per pair
-// (int16), times the sub-block scales at sa and sb (lanes 0-7, 8-15;
-// VPMADDWD), converted, times d·dx (clobbers Y4..Y6).
-#define Q6KDOT(sa, sb, dreg, acc) \
-	VPMADDUBSW   Y8, Y6, Y6; \
-	VPSUBW       Y9, Y6, Y6; \
-	VPBROADCASTW sa(SP), X4; \
-	VPBROADCASTW sb(SP), X5; \
-	VINSERTI128  $1, X5, Y4, Y4; \
-	VPMADDWD     Y4, Y6, Y6; \
-	VCVTDQ2PS    Y6, Y6; \
-	VMULPS       dreg, Y10, Y4; \
-	VFMADD231PS  Y4, Y6, acc
+// Q6KACC adds the group in Y6 of one row into acc: Σ(q-32)·xq per pair
+// (int16), times the sub-block scales (the half's int16 scales at so(SP),
+// shuffled by q6kscshuf+shuf; VPMADDWD), converted, times d·dx at dd(SP)
+// (clobbers Y4..Y6).
+#define Q6KACC(shuf, so, dd, acc) \
+	VPMADDUBSW     Y8, Y6, Y6; \
+	VPSUBW         Y9, Y6, Y6; \
+	VBROADCASTI128 so(SP), Y5; \
+	VPSHUFB        q6kscshuf<>+shuf(SB), Y5, Y5; \
+	VPMADDWD       Y5, Y6, Y6; \
+	VCVTDQ2PS      Y6, Y6; \
+	VBROADCASTSS   dd(SP), Y4; \
+	VFMADD231PS    Y4, Y6, acc
 
-// Q6KHALF adds half h of both rows' super-blocks (ql at qo, qh at ho;
-// x groups from xo(R12), dx from do(R13), row a's scales from so(SP)).
-#define Q6KHALF(qo, ho, xo, do, so) \
-	Q6KX(xo, do); \
+// Q6KHALF adds half h of the four rows' super-blocks (ql at qo, qh at ho,
+// x from xo(R12), the half's scales at so(SP), d·dx of its first group at
+// dd(SP)).
+#define Q6KHALF(qo, ho, xo, so, dd) \
+	Q6KX(xo); \
 	Q6KQ0(SI, qo, ho); \
-	Q6KDOT(so, so+2, Y11, Y0); \
+	Q6KACC(0, so, dd, Y0); \
 	Q6KQ0(R10, qo, ho); \
-	Q6KDOT(so+32, so+34, Y12, Y2); \
-	Q6KX(xo+32, do+4); \
+	Q6KACC(0, so+64, dd+64, Y1); \
+	Q6KQ0(R11, qo, ho); \
+	Q6KACC(0, so+128, dd+128, Y2); \
+	Q6KQ0(CX, qo, ho); \
+	Q6KACC(0, so+192, dd+192, Y3); \
+	Q6KX(xo+32); \
 	Q6KQ1(SI, qo, ho); \
-	Q6KDOT(so+4, so+6, Y11, Y1); \
+	Q6KACC(32, so, dd+4, Y0); \
 	Q6KQ1(R10, qo, ho); \
-	Q6KDOT(so+36, so+38, Y12, Y3); \
-	Q6KX(xo+64, do+8); \
+	Q6KACC(32, so+64, dd+68, Y1); \
+	Q6KQ1(R11, qo, ho); \
+	Q6KACC(32, so+128, dd+132, Y2); \
+	Q6KQ1(CX, qo, ho); \
+	Q6KACC(32, so+192, dd+196, Y3); \
+	Q6KX(xo+64); \
 	Q6KQ2(SI, qo, ho); \
-	Q6KDOT(so+8, so+10, Y11, Y0); \
+	Q6KACC(64, so, dd+8, Y0); \
 	Q6KQ2(R10, qo, ho); \
-	Q6KDOT(so+40, so+42, Y12, Y2); \
-	Q6KX(xo+96, do+12); \
+	Q6KACC(64, so+64, dd+72, Y1); \
+	Q6KQ2(R11, qo, ho); \
+	Q6KACC(64, so+128, dd+136, Y2); \
+	Q6KQ2(CX, qo, ho); \
+	Q6KACC(64, so+192, dd+200, Y3); \
+	Q6KX(xo+96); \
 	Q6KQ3(SI, qo, ho); \
-	Q6KDOT(so+12, so+14, Y11, Y1); \
+	Q6KACC(96, so, dd+12, Y0); \
 	Q6KQ3(R10, qo, ho); \
-	Q6KDOT(so+44, so+46, Y12, Y3)
+	Q6KACC(96, so+64, dd+76, Y1); \
+	Q6KQ3(R11, qo, ho); \
+	Q6KACC(96, so+128, dd+140, Y2); \
+	Q6KQ3(CX, qo, ho); \
+	Q6KACC(96, so+192, dd+204, Y3)
 
-// Q6KSUM sums the eight lanes of Y(a)+Y(b) into the low lane of X(a)
-// (clobbers X(b)).
-#define Q6KSUM(ya, yb, xa, xb) \
-	VADDPS       yb, ya, ya; \
-	VEXTRACTF128 $1, ya, xb; \
-	VADDPS       xb, xa, xa; \
-	VHADDPS      xa, xa, xa; \
-	VHADDPS      xa, xa, xa
+// q6kscshuf: for group g of a half (32 bytes at 32g), the VPSHUFB that
+// turns the half's eight int16 scales (in both lanes) into scale 2g in
+// int16 lanes 0-7 and scale 2g+1 in lanes 8-15.
+DATA q6kscshuf<>+0(SB)/8, $0x0100010001000100
+DATA q6kscshuf<>+8(SB)/8, $0x0100010001000100
+DATA q6kscshuf<>+16(SB)/8, $0x0302030203020302
+DATA q6kscshuf<>+24(SB)/8, $0x0302030203020302
+DATA q6kscshuf<>+32(SB)/8, $0x0504050405040504
+DATA q6kscshuf<>+40(SB)/8, $0x0504050405040504
+DATA q6kscshuf<>+48(SB)/8, $0x0706070607060706
+DATA q6kscshuf<>+56(SB)/8, $0x0706070607060706
+DATA q6kscshuf<>+64(SB)/8, $0x0908090809080908
+DATA q6kscshuf<>+72(SB)/8, $0x0908090809080908
+DATA q6kscshuf<>+80(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q6kscshuf<>+88(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q6kscshuf<>+96(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q6kscshuf<>+104(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q6kscshuf<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA q6kscshuf<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL q6kscshuf<>(SB), RODATA|NOPTR, $128
 
 // Q5_K super-blocks lay out their scales and mins as Q4_K's: Q4KSCALES
-// (kscales_amd64.h) decodes them.
-
-// Q5KCHUNK adds one 64-weight chunk of a Q5_K super-block: its 32 bytes
-// at qa (low nibbles: the sub-block with inputs xa and scale·dx at sa;
-// high nibbles: xb, sb), the fifth bits in Y11 (low) and Y12 (high) as
-// 0x10, into acca and accb (q ≤ 31: pair sums ≤ 2·31·127, no saturation;
-// clobbers Y3..Y8).
-#define Q5KCHUNK(qa, xa, xb, sa, sb, acca, accb) \
-	VMOVDQU      qa, Y3; \
-	VPSRLW       $4, Y3, Y4; \
-	VPAND        Y15, Y3, Y3; \
-	VPAND        Y15, Y4, Y4; \
-	VPOR         Y11, Y3, Y3; \
-	VPOR         Y12, Y4, Y4; \
-	VPMADDUBSW   xa, Y3, Y5; \
-	VPMADDWD     Y14, Y5, Y5; \
-	VPMADDUBSW   xb, Y4, Y6; \
-	VPMADDWD     Y14, Y6, Y6; \
-	VCVTDQ2PS    Y5, Y5; \
-	VCVTDQ2PS    Y6, Y6; \
-	VBROADCASTSS sa, Y7; \
-	VFMADD231PS  Y7, Y5, acca; \
-	VBROADCASTSS sb, Y8; \
-	VFMADD231PS  Y8, Y6, accb
+// and Q4KSCALESR (kscales_amd64.h) decode them.
 
 // Q6KDQGROUP stores one group of 32 weights of a Q6_K half decoded as
 // decodeQ6K does, (d·sc)·(q-32), to dofs(DI): Y6 holds q (unsigned
@@ -248,7 +292,7 @@
 	Q5KDQSUB(dofs+128, sa+4)
 
 // func dotQ6KAVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
-TEXT ·dotQ6KAVX2(SB), NOSPLIT, $64-72
+TEXT ·dotQ6KAVX2(SB), NOSPLIT, $256-72
 	MOVQ         w+0(FP), AX
 	MOVQ         stride+8(FP), R9
 	MOVQ         xq+16(FP), DI
@@ -267,8 +311,7 @@ TEXT ·dotQ6KAVX2(SB), NOSPLIT, $64-72
 
 q6kpass:
 	MOVQ  n+56(FP), R13
-	LEAQ  1(R13), R12
-	SHRQ  $1, R12           // q = ceil(n/2)
+	QKQUARTER               // q
 	CMPQ  R15, R12
 	JGE   q6kdone
 	DECQ  R13               // n-1
@@ -276,6 +319,11 @@ q6kpass:
 	Q6KROWADDR(SI)
 	LEAQ  (R15)(R12*1), R10
 	Q6KROWADDR(R10)
+	LEAQ  (R15)(R12*2), R11
+	Q6KROWADDR(R11)
+	LEAQ  (R12)(R12*2), CX
+	ADDQ  R15, CX
+	Q6KROWADDR(CX)
 	MOVQ  DI, R12
 	MOVQ  dx+24(FP), R13
 	MOVQ  cols+64(FP), DX
@@ -286,38 +334,445 @@ q6kpass:
 	VXORPS Y3, Y3, Y3
 
 q6kblk:
-	VPBROADCASTW 208(SI), X11
-	VCVTPH2PS    X11, Y11
-	VPBROADCASTW 208(R10), X12
-	VCVTPH2PS    X12, Y12
-	VPMOVSXBW    192(SI), Y4
-	VMOVDQU      Y4, 0(SP)
-	VPMOVSXBW    192(R10), Y4
-	VMOVDQU      Y4, 32(SP)
-	Q6KHALF(0, 128, 0, 0, 0)
-	Q6KHALF(64, 160, 128, 16, 16)
+	Q6KSETUP(SI, 0)
+	Q6KSETUP(R10, 64)
+	Q6KSETUP(R11, 128)
+	Q6KSETUP(CX, 192)
+	Q6KHALF(0, 128, 0, 0, 32)
+	Q6KHALF(64, 160, 128, 16, 48)
 	ADDQ         $210, SI
 	ADDQ         $210, R10
+	ADDQ         $210, R11
+	ADDQ         $210, CX
 	ADDQ         $256, R12
 	ADDQ         $32, R13
 	DECQ         DX
 	JNE          q6kblk
 
-	Q6KSUM(Y0, Y1, X0, X1)
-	Q6KSUM(Y2, Y3, X2, X3)
-	VMOVSS  X0, (BX)(R15*4)
-	MOVQ    n+56(FP), R13
-	LEAQ    1(R13), R12
-	SHRQ    $1, R12
-	DECQ    R13
-	LEAQ    (R15)(R12*1), DX
-	CMPQ    DX, R13
-	CMOVQGT R13, DX
-	VMOVSS  X2, (BX)(DX*4)
-	INCQ    R15
-	JMP     q6kpass
+	VEXTRACTF128 $1, Y0, X4
+	VADDPS       X4, X0, X0
+	VEXTRACTF128 $1, Y1, X4
+	VADDPS       X4, X1, X1
+	VEXTRACTF128 $1, Y2, X4
+	VADDPS       X4, X2, X2
+	VEXTRACTF128 $1, Y3, X4
+	VADDPS       X4, X3, X3
+	VHADDPS      X1, X0, X0
+	VHADDPS      X3, X2, X2
+	VHADDPS      X2, X0, X0
+	MOVQ         n+56(FP), R13
+	QKQUARTER
+	DECQ         R13
+	VMOVSS       X0, (BX)(R15*4)
+	MOVQ         R12, DX
+	Q6KSTORE(1)
+	LEAQ         (R12)(R12*1), DX
+	Q6KSTORE(2)
+	LEAQ         (R12)(R12*2), DX
+	Q6KSTORE(3)
+	INCQ         R15
+	JMP          q6kpass
 
 q6kdone:
+	VZEROUPPER
+	RET
+
+// Q4_K, four rows per pass (dotQ4KR4VNNI, dotQ4KR4AVX2; the one-row
+// kernels dotQ4KVNNI and dotQ4KAVX2 are in q4_amd64.s): pass j (R15)
+// computes the rows of indices j, j+q, j+2q and j+3q (q from QKQUARTER,
+// clamped to n-1) at SI, R10, R11 and CX as the Q6_K kernel does, one
+// super-block of all four per iteration. Per super-block and row t,
+// Q4KSCALESR decodes the scales (scratch AX, R8, R9: w, rows and stride
+// are reloaded each pass), d·sc·dx of the eight sub-blocks goes to
+// 32t(SP), and the mins dmin·m·sx are subtracted from the row's second
+// accumulator at once. Row t accumulates in Y(t) (low nibbles) and
+// Y(10+t) (high nibbles); R12 xq, R13 dx, R14 sx, DX super-blocks left.
+// The chunks are those of the one-row kernels; the results differ from
+// theirs only in the order of f32 operations (the mins).
+
+// Q4K4ROW decodes the scales of row's super-block into off(SP) and
+// subtracts its mins from acc (clobbers AX, R8, R9, Y6, Y7, Y9).
+#define Q4K4ROW(row, off, acc) \
+	Q4KSCALESR(row, AX, R8, R9); \
+	VMULPS       (R13), Y6, Y6; \
+	VMOVUPS      Y6, off(SP); \
+	VFNMADD231PS (R14), Y7, acc
+
+// Q4K4CHUNKVNNI and Q4K4CHUNKAVX2 add one 64-weight chunk of row's
+// super-block (32 bytes at qo(row); low nibbles: x at xo(R12), scale at
+// so(SP), into acca; high nibbles: xo+32, so+4, accb), as Q4KCHUNKVNNI
+// and Q4KCHUNKAVX2 in q4_amd64.s do (clobber Y4..Y9).
+#define Q4K4CHUNKVNNI(row, qo, xo, so, acca, accb) \
+	VMOVDQU      qo(row), Y4; \
+	VPSRLW       $4, Y4, Y5; \
+	VPAND        Y15, Y4, Y4; \
+	VPAND        Y15, Y5, Y5; \
+	VPXOR        Y6, Y6, Y6; \
+	VPDPBUSD     xo(R12), Y4, Y6; \
+	VPXOR        Y7, Y7, Y7; \
+	VPDPBUSD     xo+32(R12), Y5, Y7; \
+	VCVTDQ2PS    Y6, Y6; \
+	VCVTDQ2PS    Y7, Y7; \
+	VBROADCASTSS so(SP), Y8; \
+	VFMADD231PS  Y8, Y6, acca; \
+	VBROADCASTSS so+4(SP), Y9; \
+	VFMADD231PS  Y9, Y7, accb
+
+#define Q4K4CHUNKAVX2(row, qo, xo, so, acca, accb) \
+	VMOVDQU      qo(row), Y4; \
+	VPSRLW       $4, Y4, Y5; \
+	VPAND        Y15, Y4, Y4; \
+	VPAND        Y15, Y5, Y5; \
+	VPMADDUBSW   xo(R12), Y4, Y6; \
+	VPMADDWD     Y14, Y6, Y6; \
+	VPMADDUBSW   xo+32(R12), Y5, Y7; \
+	VPMADDWD     Y14, Y7, Y7; \
+	VCVTDQ2PS    Y6, Y6; \
+	VCVTDQ2PS    Y7, Y7; \
+	VBROADCASTSS so(SP), Y8; \
+	VFMADD231PS  Y8, Y6, acca; \
+	VBROADCASTSS so+4(SP), Y9; \
+	VFMADD231PS  Y9, Y7, accb
+
+// Q4K4CHUNKSVNNI and Q4K4CHUNKSAVX2 add the chunk at qo (x at xo, scales
+// at so+32t(SP)) of the four rows.
+#define Q4K4CHUNKSVNNI(qo, xo, so) \
+	Q4K4CHUNKVNNI(SI, qo, xo, so, Y0, Y10); \
+	Q4K4CHUNKVNNI(R10, qo, xo, so+32, Y1, Y11); \
+	Q4K4CHUNKVNNI(R11, qo, xo, so+64, Y2, Y12); \
+	Q4K4CHUNKVNNI(CX, qo, xo, so+96, Y3, Y13)
+
+#define Q4K4CHUNKSAVX2(qo, xo, so) \
+	Q4K4CHUNKAVX2(SI, qo, xo, so, Y0, Y10); \
+	Q4K4CHUNKAVX2(R10, qo, xo, so+32, Y1, Y11); \
+	Q4K4CHUNKAVX2(R11, qo, xo, so+64, Y2, Y12); \
+	Q4K4CHUNKAVX2(CX, qo, xo, so+96, Y3, Y13)
+
+// Q4K4PASS starts pass R15 (jumps to done when none is left): the four
+// row addresses, the x pointers and the zeroed accumulators.
+#define Q4K4PASS(done) \
+	MOVQ   w+0(FP), AX; \
+	MOVQ   stride+8(FP), R9; \
+	MOVQ   rows+48(FP), R8; \
+	MOVQ   n+56(FP), R13; \
+	QKQUARTER; \
+	CMPQ   R15, R12; \
+	JGE    done; \
+	DECQ   R13; \
+	MOVQ   R15, SI; \
+	Q6KROWADDR(SI); \
+	LEAQ   (R15)(R12*1), R10; \
+	Q6KROWADDR(R10); \
+	LEAQ   (R15)(R12*2), R11; \
+	Q6KROWADDR(R11); \
+	LEAQ   (R12)(R12*2), CX; \
+	ADDQ   R15, CX; \
+	Q6KROWADDR(CX); \
+	MOVQ   xq+16(FP), R12; \
+	MOVQ   dx+24(FP), R13; \
+	MOVQ   sx+32(FP), R14; \
+	MOVQ   cols+64(FP), DX; \
+	SHRQ   $8, DX; \
+	VXORPS Y0, Y0, Y0; \
+	VXORPS Y1, Y1, Y1; \
+	VXORPS Y2, Y2, Y2; \
+	VXORPS Y3, Y3, Y3; \
+	VXORPS Y10, Y10, Y10; \
+	VXORPS Y11, Y11, Y11; \
+	VXORPS Y12, Y12, Y12; \
+	VXORPS Y13, Y13, Y13
+
+// Q4K4SCALES decodes the four rows' scales and mins of the current
+// super-blocks.
+#define Q4K4SCALES \
+	Q4K4ROW(SI, 0, Y10); \
+	Q4K4ROW(R10, 32, Y11); \
+	Q4K4ROW(R11, 64, Y12); \
+	Q4K4ROW(CX, 96, Y13)
+
+// Q4K4NEXT moves to the next super-block.
+#define Q4K4NEXT \
+	ADDQ $144, SI; \
+	ADDQ $144, R10; \
+	ADDQ $144, R11; \
+	ADDQ $144, CX; \
+	ADDQ $256, R12; \
+	ADDQ $32, R13; \
+	ADDQ $32, R14; \
+	DECQ DX
+
+// Q4K4END sums each row's accumulators and stores the four values
+// (clamped indices, as Q6KSTORE), then moves to the next pass.
+#define Q4K4END \
+	VADDPS       Y10, Y0, Y0; \
+	VADDPS       Y11, Y1, Y1; \
+	VADDPS       Y12, Y2, Y2; \
+	VADDPS       Y13, Y3, Y3; \
+	VEXTRACTF128 $1, Y0, X4; \
+	VADDPS       X4, X0, X0; \
+	VEXTRACTF128 $1, Y1, X4; \
+	VADDPS       X4, X1, X1; \
+	VEXTRACTF128 $1, Y2, X4; \
+	VADDPS       X4, X2, X2; \
+	VEXTRACTF128 $1, Y3, X4; \
+	VADDPS       X4, X3, X3; \
+	VHADDPS      X1, X0, X0; \
+	VHADDPS      X3, X2, X2; \
+	VHADDPS      X2, X0, X0; \
+	MOVQ         y+40(FP), BX; \
+	MOVQ         n+56(FP), R13; \
+	QKQUARTER; \
+	DECQ         R13; \
+	VMOVSS       X0, (BX)(R15*4); \
+	MOVQ         R12, DX; \
+	Q6KSTORE(1); \
+	LEAQ         (R12)(R12*1), DX; \
+	Q6KSTORE(2); \
+	LEAQ         (R12)(R12*2), DX; \
+	Q6KSTORE(3); \
+	INCQ         R15
+
+// func dotQ4KR4VNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+TEXT ·dotQ4KR4VNNI(SB), NOSPLIT, $128-72
+	XORQ         R15, R15
+	MOVL         $0x0f0f0f0f, R10
+	VMOVD        R10, X15
+	VPBROADCASTD X15, Y15
+
+q4kr4vnnipass:
+	Q4K4PASS(q4kr4vnnidone)
+
+q4kr4vnniblk:
+	Q4K4SCALES
+	Q4K4CHUNKSVNNI(16, 0, 0)
+	Q4K4CHUNKSVNNI(48, 64, 8)
+	Q4K4CHUNKSVNNI(80, 128, 16)
+	Q4K4CHUNKSVNNI(112, 192, 24)
+	Q4K4NEXT
+	JNE          q4kr4vnniblk
+	Q4K4END
+	JMP          q4kr4vnnipass
+
+q4kr4vnnidone:
+	VZEROUPPER
+	RET
+
+// func dotQ4KR4AVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+TEXT ·dotQ4KR4AVX2(SB), NOSPLIT, $128-72
+	XORQ         R15, R15
+	MOVL         $0x0f0f0f0f, R10
+	VMOVD        R10, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x00010001, R10
+	VMOVD        R10, X14
+	VPBROADCASTD X14, Y14
+
+q4kr4avx2pass:
+	Q4K4PASS(q4kr4avx2done)
+
+q4kr4avx2blk:
+	Q4K4SCALES
+	Q4K4CHUNKSAVX2(16, 0, 0)
+	Q4K4CHUNKSAVX2(48, 64, 8)
+	Q4K4CHUNKSAVX2(80, 128, 16)
+	Q4K4CHUNKSAVX2(112, 192, 24)
+	Q4K4NEXT
+	JNE          q4kr4avx2blk
+	Q4K4END
+	JMP          q4kr4avx2pass
+
+q4kr4avx2done:
+	VZEROUPPER
+	RET
+
+// The Q5_K kernel takes four rows per pass as the Q6_K kernel does (rows j,
+// j+q, j+2q, j+3q at SI, R10, R11, CX; q from QKQUARTER; scratch AX, R8,
+// R9 for the scales, so w, rows and stride are reloaded each pass). Per
+// super-block and row t, Q4K4ROW puts d·sc·dx of the eight sub-blocks at
+// 32t(SP) and subtracts the mins dmin·m·sx from the row's accumulator
+// Y(t); each chunk of each row then loads the row's qh (Y10) and spreads
+// the chunk's two fifth bits to 0x10 (Y11 low nibbles, Y12 high) before
+// Q5K4CHUNK. Y13 0x10 bytes, Y14 int16 ones, Y15 0x0f bytes.
+
+// Q5KBITS0..Q5KBITS3 set Y11 and Y12 to the fifth bits (0x10) of chunk c
+// of row's super-block: bits 2c and 2c+1 of qh (clobber Y10).
+#define Q5KBITS0(row) \
+	VMOVDQU 16(row), Y10; \
+	VPSLLW  $4, Y10, Y11; \
+	VPAND   Y13, Y11, Y11; \
+	VPSLLW  $3, Y10, Y12; \
+	VPAND   Y13, Y12, Y12
+
+#define Q5KBITS1(row) \
+	VMOVDQU 16(row), Y10; \
+	VPSLLW  $2, Y10, Y11; \
+	VPAND   Y13, Y11, Y11; \
+	VPSLLW  $1, Y10, Y12; \
+	VPAND   Y13, Y12, Y12
+
+#define Q5KBITS2(row) \
+	VMOVDQU 16(row), Y10; \
+	VPAND   Y13, Y10, Y11; \
+	VPSRLW  $1, Y10, Y12; \
+	VPAND   Y13, Y12, Y12
+
+#define Q5KBITS3(row) \
+	VMOVDQU 16(row), Y10; \
+	VPSRLW  $2, Y10, Y11; \
+	VPAND   Y13, Y11, Y11; \
+	VPSRLW  $3, Y10, Y12; \
+	VPAND   Y13, Y12, Y12
+
+// Q5K4CHUNK adds one 64-weight chunk of row's super-block (32 bytes at
+// qo(row); low nibbles | Y11: x at xo(R12), scale at so(SP); high nibbles
+// | Y12: xo+32, so+4) into acc (q ≤ 31: pair sums ≤ 2·31·127, no
+// saturation; clobbers Y4..Y9).
+#define Q5K4CHUNK(row, qo, xo, so, acc) \
+	VMOVDQU      qo(row), Y4; \
+	VPSRLW       $4, Y4, Y5; \
+	VPAND        Y15, Y4, Y4; \
+	VPAND        Y15, Y5, Y5; \
+	VPOR         Y11, Y4, Y4; \
+	VPOR         Y12, Y5, Y5; \
+	VPMADDUBSW   xo(R12), Y4, Y6; \
+	VPMADDWD     Y14, Y6, Y6; \
+	VPMADDUBSW   xo+32(R12), Y5, Y7; \
+	VPMADDWD     Y14, Y7, Y7; \
+	VCVTDQ2PS    Y6, Y6; \
+	VCVTDQ2PS    Y7, Y7; \
+	VBROADCASTSS so(SP), Y8; \
+	VFMADD231PS  Y8, Y6, acc; \
+	VBROADCASTSS so+4(SP), Y9; \
+	VFMADD231PS  Y9, Y7, acc
+
+// Q5K4CHUNKS adds chunk c (qs at qo, x at xo, scales at so+32t(SP)) of
+// the four rows, BITS the chunk's Q5KBITS macro.
+#define Q5K4CHUNKS0(qo, xo, so) \
+	Q5KBITS0(SI); \
+	Q5K4CHUNK(SI, qo, xo, so, Y0); \
+	Q5KBITS0(R10); \
+	Q5K4CHUNK(R10, qo, xo, so+32, Y1); \
+	Q5KBITS0(R11); \
+	Q5K4CHUNK(R11, qo, xo, so+64, Y2); \
+	Q5KBITS0(CX); \
+	Q5K4CHUNK(CX, qo, xo, so+96, Y3)
+
+#define Q5K4CHUNKS1(qo, xo, so) \
+	Q5KBITS1(SI); \
+	Q5K4CHUNK(SI, qo, xo, so, Y0); \
+	Q5KBITS1(R10); \
+	Q5K4CHUNK(R10, qo, xo, so+32, Y1); \
+	Q5KBITS1(R11); \
+	Q5K4CHUNK(R11, qo, xo, so+64, Y2); \
+	Q5KBITS1(CX); \
+	Q5K4CHUNK(CX, qo, xo, so+96, Y3)
+
+#define Q5K4CHUNKS2(qo, xo, so) \
+	Q5KBITS2(SI); \
+	Q5K4CHUNK(SI, qo, xo, so, Y0); \
+	Q5KBITS2(R10); \
+	Q5K4CHUNK(R10, qo, xo, so+32, Y1); \
+	Q5KBITS2(R11); \
+	Q5K4CHUNK(R11, qo, xo, so+64, Y2); \
+	Q5KBITS2(CX); \
+	Q5K4CHUNK(CX, qo, xo, so+96, Y3)
+
+#define Q5K4CHUNKS3(qo, xo, so) \
+	Q5KBITS3(SI); \
+	Q5K4CHUNK(SI, qo, xo, so, Y0); \
+	Q5KBITS3(R10); \
+	Q5K4CHUNK(R10, qo, xo, so+32, Y1); \
+	Q5KBITS3(R11); \
+	Q5K4CHUNK(R11, qo, xo, so+64, Y2); \
+	Q5KBITS3(CX); \
+	Q5K4CHUNK(CX, qo, xo, so+96, Y3)
+
+// func dotQ5KAVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+TEXT ·dotQ5KAVX2(SB), NOSPLIT, $128-72
+	XORQ         R15, R15
+	MOVL         $0x0f0f0f0f, R10
+	VMOVD        R10, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x00010001, R10
+	VMOVD        R10, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $0x10101010, R10
+	VMOVD        R10, X13
+	VPBROADCASTD X13, Y13
+
+q5kpass:
+	MOVQ   w+0(FP), AX
+	MOVQ   stride+8(FP), R9
+	MOVQ   rows+48(FP), R8
+	MOVQ   n+56(FP), R13
+	QKQUARTER
+	CMPQ   R15, R12
+	JGE    q5kdone
+	DECQ   R13
+	MOVQ   R15, SI
+	Q6KROWADDR(SI)
+	LEAQ   (R15)(R12*1), R10
+	Q6KROWADDR(R10)
+	LEAQ   (R15)(R12*2), R11
+	Q6KROWADDR(R11)
+	LEAQ   (R12)(R12*2), CX
+	ADDQ   R15, CX
+	Q6KROWADDR(CX)
+	MOVQ   xq+16(FP), R12
+	MOVQ   dx+24(FP), R13
+	MOVQ   sx+32(FP), R14
+	MOVQ   cols+64(FP), DX
+	SHRQ   $8, DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+q5kblk:
+	Q4K4ROW(SI, 0, Y0)
+	Q4K4ROW(R10, 32, Y1)
+	Q4K4ROW(R11, 64, Y2)
+	Q4K4ROW(CX, 96, Y3)
+	Q5K4CHUNKS0(48, 0, 0)
+	Q5K4CHUNKS1(80, 64, 8)
+	Q5K4CHUNKS2(112, 128, 16)
+	Q5K4CHUNKS3(144, 192, 24)
+	ADDQ         $176, SI
+	ADDQ         $176, R10
+	ADDQ         $176, R11
+	ADDQ         $176, CX
+	ADDQ         $256, R12
+	ADDQ         $32, R13
+	ADDQ         $32, R14
+	DECQ         DX
+	JNE          q5kblk
+
+	VEXTRACTF128 $1, Y0, X4
+	VADDPS       X4, X0, X0
+	VEXTRACTF128 $1, Y1, X4
+	VADDPS       X4, X1, X1
+	VEXTRACTF128 $1, Y2, X4
+	VADDPS       X4, X2, X2
+	VEXTRACTF128 $1, Y3, X4
+	VADDPS       X4, X3, X3
+	VHADDPS      X1, X0, X0
+	VHADDPS      X3, X2, X2
+	VHADDPS      X2, X0, X0
+	MOVQ         y+40(FP), BX
+	MOVQ         n+56(FP), R13
+	QKQUARTER
+	DECQ         R13
+	VMOVSS       X0, (BX)(R15*4)
+	MOVQ         R12, DX
+	Q6KSTORE(1)
+	LEAQ         (R12)(R12*1), DX
+	Q6KSTORE(2)
+	LEAQ         (R12)(R12*2), DX
+	Q6KSTORE(3)
+	INCQ         R15
+	JMP          q5kpass
+
+q5kdone:
 	VZEROUPPER
 	RET
 
@@ -420,95 +875,6 @@ DATA q5shuf<>+16(SB)/8, $0x0202020202020202
 DATA q5shuf<>+24(SB)/8, $0x0303030303030303
 GLOBL q5shuf<>(SB), RODATA|NOPTR, $32
 
-// func dotQ5KAVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
-//
-// Q5_K: as the Q4_K kernel, plus the fifth bits: qh (Y0, once per
-// super-block) shifted so that bit 2c (2c+1) of each byte lands on bit 4
-// and masked with Y13 (0x10 bytes) for chunk c. Y15 0x0f bytes, Y14 int16
-// ones, Y10 the mins (subtracted at the end), Y1/Y2 accumulators,
-// d·sc·dx of the eight sub-blocks at 0(SP).
-TEXT ·dotQ5KAVX2(SB), NOSPLIT, $32-72
-	MOVQ         w+0(FP), AX
-	MOVQ         stride+8(FP), R9
-	MOVQ         xq+16(FP), DI
-	MOVQ         y+40(FP), BX
-	MOVQ         rows+48(FP), R8
-	XORQ         R15, R15
-	MOVL         $0x0f0f0f0f, R10
-	VMOVD        R10, X15
-	VPBROADCASTD X15, Y15
-	MOVL         $0x00010001, R10
-	VMOVD        R10, X14
-	VPBROADCASTD X14, Y14
-	MOVL         $0x10101010, R10
-	VMOVD        R10, X13
-	VPBROADCASTD X13, Y13
-
-q5krow:
-	CMPQ    R15, n+56(FP)
-	JGE     q5kdone
-	MOVQ    R15, SI
-	TESTQ   R8, R8
-	JEQ     q5kcontig
-	MOVLQSX (R8)(R15*4), SI
-
-q5kcontig:
-	IMULQ  R9, SI
-	ADDQ   AX, SI
-	MOVQ   DI, R12
-	MOVQ   dx+24(FP), R13
-	MOVQ   sx+32(FP), R14
-	MOVQ   cols+64(FP), DX
-	SHRQ   $8, DX
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y10, Y10, Y10
-
-q5kblk:
-	Q4KSCALES
-	VMULPS      (R13), Y6, Y6
-	VMOVUPS     Y6, (SP)
-	VFMADD231PS (R14), Y7, Y10
-	VMOVDQU     16(SI), Y0
-	VPSLLW      $4, Y0, Y11
-	VPAND       Y13, Y11, Y11
-	VPSLLW      $3, Y0, Y12
-	VPAND       Y13, Y12, Y12
-	Q5KCHUNK(48(SI), 0(R12), 32(R12), 0(SP), 4(SP), Y1, Y2)
-	VPSLLW      $2, Y0, Y11
-	VPAND       Y13, Y11, Y11
-	VPSLLW      $1, Y0, Y12
-	VPAND       Y13, Y12, Y12
-	Q5KCHUNK(80(SI), 64(R12), 96(R12), 8(SP), 12(SP), Y1, Y2)
-	VPAND       Y13, Y0, Y11
-	VPSRLW      $1, Y0, Y12
-	VPAND       Y13, Y12, Y12
-	Q5KCHUNK(112(SI), 128(R12), 160(R12), 16(SP), 20(SP), Y1, Y2)
-	VPSRLW      $2, Y0, Y11
-	VPAND       Y13, Y11, Y11
-	VPSRLW      $3, Y0, Y12
-	VPAND       Y13, Y12, Y12
-	Q5KCHUNK(144(SI), 192(R12), 224(R12), 24(SP), 28(SP), Y1, Y2)
-	ADDQ        $176, SI
-	ADDQ        $256, R12
-	ADDQ        $32, R13
-	ADDQ        $32, R14
-	DECQ        DX
-	JNE         q5kblk
-
-	VADDPS       Y2, Y1, Y1
-	VSUBPS       Y10, Y1, Y1
-	VEXTRACTF128 $1, Y1, X2
-	VADDPS       X2, X1, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VMOVSS       X1, (BX)(R15*4)
-	INCQ         R15
-	JMP          q5krow
-
-q5kdone:
-	VZEROUPPER
-	RET
 
 // func dotQ51AVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
 //

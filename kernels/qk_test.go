@@ -374,3 +374,92 @@ func TestQKDequantAsmMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestQKRowGroups checks the kernels that take four rows per pass (Q6_K's
+// dotQ6KAVX2, Q5_K's dotQ5KAVX2, Q4_K's dotQ4KR4VNNI and dotQ4KR4AVX2)
+// called directly: GEMV and gather of every row count
+// and list length 1..9 and a few larger (passes past the end clamp to the
+// last row), lists with repeats in one pass and rows in descending order,
+// guards before and after y, the Go reference within the f32-order bound,
+// and gather equal to GEMV exactly.
+func TestQKRowGroups(t *testing.T) {
+	if len(archKernels) == 0 {
+		t.Skip("no assembly kernels on this CPU")
+	}
+	type kernel func(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
+	kernels := []struct {
+		name string
+		dt   DType
+		fn   kernel
+	}{{"q6_k", Q6_K, dotQ6KAVX2}, {"q5_k", Q5_K, dotQ5KAVX2}, {"q4_k/avx2", Q4_K, dotQ4KR4AVX2}}
+	type entry = struct {
+		name string
+		dt   DType
+		fn   kernel
+	}
+	if q4VNNI {
+		kernels = append(kernels, entry{"q4_k/vnni", Q4_K, dotQ4KR4VNNI})
+	}
+	r := rand.New(rand.NewPCG(59, 60))
+	for _, k := range kernels {
+		dt := k.dt
+		for _, rows := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 33, 127, 128, 130, 256} {
+			for _, nb := range []int{1, 3} {
+				cols := nb * QKBlock
+				var m Mat
+				var mags []float32
+				if dt == Q4_K {
+					m, _, mags = randQ4(r, dt, rows, cols, 1)
+				} else {
+					m, _, mags, _ = randQK(r, dt, rows, cols, 1)
+				}
+				x := randVec(r, cols, 3)
+				qx := quantizeQ4X(x)
+				rb := dt.RowBytes(cols)
+				w := m.q4Ptr(0, rows)
+				// y with a guard on either side.
+				y := make([]float32, rows+2)
+				y[0], y[rows+1] = 7, 7
+				k.fn(w, rb, &qx.q[0], &qx.d[0], &qx.s[0], &y[1], nil, rows, cols)
+				if y[0] != 7 || y[rows+1] != 7 {
+					t.Fatalf("%s %d×%d: GEMV wrote outside y", k.name, rows, cols)
+				}
+				for i := range rows {
+					g := m.dotRowQ4X(i, qx)
+					var s float64
+					for j := range x {
+						s += float64(mags[i*cols+j]) * (math.Abs(float64(x[j])) + float64(qx.d[j/Q4Block]))
+					}
+					if math.Abs(float64(y[1+i]-g)) > 4e-6*s {
+						t.Fatalf("%s %d×%d row %d: asm %v, go %v", k.name, rows, cols, i, y[1+i], g)
+					}
+				}
+				for _, n := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 2*rows + 3} {
+					list := make([]int32, n)
+					for i := range list {
+						switch i % 3 {
+						case 0:
+							list[i] = int32(r.IntN(rows))
+						case 1:
+							list[i] = list[i-1] // a repeat
+						default:
+							list[i] = int32(rows - 1 - i%rows) // descending
+						}
+					}
+					yg := make([]float32, n+2)
+					yg[0], yg[n+1] = 7, 7
+					k.fn(w, rb, &qx.q[0], &qx.d[0], &qx.s[0], &yg[1], &list[0], n, cols)
+					if yg[0] != 7 || yg[n+1] != 7 {
+						t.Fatalf("%s %d×%d: gather of %d wrote outside y", k.name, rows, cols, n)
+					}
+					for j, i := range list {
+						if yg[1+j] != y[1+i] {
+							t.Fatalf("%s %d×%d: gather of %d, row %d: %v, GEMV %v", k.name, rows, cols, n, i, yg[1+j], y[1+i])
+						}
+					}
+				}
+				q4XPool.Put(qx)
+			}
+		}
+	}
+}
