@@ -15,12 +15,6 @@ func dotQ40VNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows
 func dotQ40AVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
 
 //go:noescape
-func dotQ4KVNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
-
-//go:noescape
-func dotQ4KAVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
-
-//go:noescape
 func quantQ4XAVX2(x *float32, q *int8, d, s *float32, blocks int)
 
 // archQuantQ4X quantizes x into qx with the assembly quantizer (any

@@ -23,47 +23,10 @@
 // Registers: AX w, R9 stride, DI xq, BX y, R8 rows (or 0), R15 k; per row
 // SI the current block, R12 xq, R13 dx, R14 sx at that block, DX blocks
 // left; Y15 sixteen 0x0f bytes; AVX2: Y14 sixteen int16 ones. The Q4_0
-// kernels take four rows per pass (Q40ROWADDR below), the Q4_K kernels one.
+// kernels take four rows per pass (Q40ROWADDR below); the Q4_K kernels,
+// four rows per pass too, are dotQ4KR4VNNI / dotQ4KR4AVX2 in qk_amd64.s.
 
 // Q4KSCALES: kscales_amd64.h.
-
-// Q4KCHUNKVNNI adds one 64-weight chunk of a Q4_K super-block: its 32
-// bytes at qa (low nibbles: the sub-block with inputs xa and scale at sa;
-// high nibbles: xb, sb) into acca and accb (clobbers Y3..Y8).
-#define Q4KCHUNKVNNI(qa, xa, xb, sa, sb, acca, accb) \
-	VMOVDQU qa, Y3; \
-	VPSRLW $4, Y3, Y4; \
-	VPAND Y15, Y3, Y3; \
-	VPAND Y15, Y4, Y4; \
-	VPXOR Y5, Y5, Y5; \
-	VPDPBUSD xa, Y3, Y5; \
-	VPXOR Y6, Y6, Y6; \
-	VPDPBUSD xb, Y4, Y6; \
-	VCVTDQ2PS Y5, Y5; \
-	VCVTDQ2PS Y6, Y6; \
-	VBROADCASTSS sa, Y7; \
-	VFMADD231PS Y7, Y5, acca; \
-	VBROADCASTSS sb, Y8; \
-	VFMADD231PS Y8, Y6, accb
-
-// Q4KCHUNKAVX2 adds one 64-weight chunk of a Q4_K super-block: its 32
-// bytes at qa (low nibbles: the sub-block with inputs xa and scale at sa;
-// high nibbles: xb, sb) into acca and accb (clobbers Y3..Y8).
-#define Q4KCHUNKAVX2(qa, xa, xb, sa, sb, acca, accb) \
-	VMOVDQU qa, Y3; \
-	VPSRLW $4, Y3, Y4; \
-	VPAND Y15, Y3, Y3; \
-	VPAND Y15, Y4, Y4; \
-	VPMADDUBSW xa, Y3, Y5; \
-	VPMADDWD Y14, Y5, Y5; \
-	VPMADDUBSW xb, Y4, Y6; \
-	VPMADDWD Y14, Y6, Y6; \
-	VCVTDQ2PS Y5, Y5; \
-	VCVTDQ2PS Y6, Y6; \
-	VBROADCASTSS sa, Y7; \
-	VFMADD231PS Y7, Y5, acca; \
-	VBROADCASTSS sb, Y8; \
-	VFMADD231PS Y8, Y6, accb
 
 // Q40PAIRVNNI adds the Q4_0 blocks of two rows, scales at da and db and
 // nibbles at qa and qb, into acc: row a in lanes 0-3, row b in lanes 4-7.
@@ -218,72 +181,6 @@ q40vnnidone:
 	VZEROUPPER
 	RET
 
-// func dotQ4KVNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
-TEXT ·dotQ4KVNNI(SB), NOSPLIT, $32-72
-	MOVQ w+0(FP), AX
-	MOVQ stride+8(FP), R9
-	MOVQ xq+16(FP), DI
-	MOVQ y+40(FP), BX
-	MOVQ rows+48(FP), R8
-	XORQ R15, R15
-	MOVL         $0x0f0f0f0f, R10
-	VMOVD        R10, X15
-	VPBROADCASTD X15, Y15
-
-q4kvnnirow:
-	CMPQ  R15, n+56(FP)
-	JGE   q4kvnnidone
-	MOVQ  R15, SI
-	TESTQ R8, R8
-	JEQ   q4kvnnicontig
-	MOVLQSX (R8)(R15*4), SI
-
-q4kvnnicontig:
-	IMULQ R9, SI
-	ADDQ  AX, SI
-	MOVQ  DI, R12
-	MOVQ  dx+24(FP), R13
-	MOVQ  sx+32(FP), R14
-	MOVQ  cols+64(FP), DX
-	SHRQ  $8, DX
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-
-q4kvnniblk:
-	Q4KSCALES
-	VMULPS      (R13), Y6, Y6
-	VMOVUPS     Y6, (SP)
-	VFMADD231PS (R14), Y7, Y10
-	Q4KCHUNKVNNI(16(SI), 0(R12), 32(R12), 0(SP), 4(SP), Y1, Y2)
-	Q4KCHUNKVNNI(48(SI), 64(R12), 96(R12), 8(SP), 12(SP), Y11, Y12)
-	Q4KCHUNKVNNI(80(SI), 128(R12), 160(R12), 16(SP), 20(SP), Y1, Y2)
-	Q4KCHUNKVNNI(112(SI), 192(R12), 224(R12), 24(SP), 28(SP), Y11, Y12)
-	ADDQ $144, SI
-	ADDQ $256, R12
-	ADDQ $32, R13
-	ADDQ $32, R14
-	DECQ DX
-	JNE  q4kvnniblk
-
-	VADDPS Y2, Y1, Y1
-	VADDPS Y12, Y11, Y11
-	VADDPS Y11, Y1, Y1
-	VSUBPS Y10, Y1, Y1
-	VEXTRACTF128 $1, Y1, X2
-	VADDPS       X2, X1, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VMOVSS       X1, (BX)(R15*4)
-	INCQ         R15
-	JMP q4kvnnirow
-
-q4kvnnidone:
-	VZEROUPPER
-	RET
-
 // func dotQ40AVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
 TEXT ·dotQ40AVX2(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), AX
@@ -361,75 +258,6 @@ q40avx2blk:
 	JMP          q40avx2pass
 
 q40avx2done:
-	VZEROUPPER
-	RET
-
-// func dotQ4KAVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
-TEXT ·dotQ4KAVX2(SB), NOSPLIT, $32-72
-	MOVQ w+0(FP), AX
-	MOVQ stride+8(FP), R9
-	MOVQ xq+16(FP), DI
-	MOVQ y+40(FP), BX
-	MOVQ rows+48(FP), R8
-	XORQ R15, R15
-	MOVL         $0x0f0f0f0f, R10
-	VMOVD        R10, X15
-	VPBROADCASTD X15, Y15
-	MOVL         $0x00010001, R10
-	VMOVD        R10, X14
-	VPBROADCASTD X14, Y14
-
-q4kavx2row:
-	CMPQ  R15, n+56(FP)
-	JGE   q4kavx2done
-	MOVQ  R15, SI
-	TESTQ R8, R8
-	JEQ   q4kavx2contig
-	MOVLQSX (R8)(R15*4), SI
-
-q4kavx2contig:
-	IMULQ R9, SI
-	ADDQ  AX, SI
-	MOVQ  DI, R12
-	MOVQ  dx+24(FP), R13
-	MOVQ  sx+32(FP), R14
-	MOVQ  cols+64(FP), DX
-	SHRQ  $8, DX
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-
-q4kavx2blk:
-	Q4KSCALES
-	VMULPS      (R13), Y6, Y6
-	VMOVUPS     Y6, (SP)
-	VFMADD231PS (R14), Y7, Y10
-	Q4KCHUNKAVX2(16(SI), 0(R12), 32(R12), 0(SP), 4(SP), Y1, Y2)
-	Q4KCHUNKAVX2(48(SI), 64(R12), 96(R12), 8(SP), 12(SP), Y11, Y12)
-	Q4KCHUNKAVX2(80(SI), 128(R12), 160(R12), 16(SP), 20(SP), Y1, Y2)
-	Q4KCHUNKAVX2(112(SI), 192(R12), 224(R12), 24(SP), 28(SP), Y11, Y12)
-	ADDQ $144, SI
-	ADDQ $256, R12
-	ADDQ $32, R13
-	ADDQ $32, R14
-	DECQ DX
-	JNE  q4kavx2blk
-
-	VADDPS Y2, Y1, Y1
-	VADDPS Y12, Y11, Y11
-	VADDPS Y11, Y1, Y1
-	VSUBPS Y10, Y1, Y1
-	VEXTRACTF128 $1, Y1, X2
-	VADDPS       X2, X1, X1
-	VHADDPS      X1, X1, X1
-	VHADDPS      X1, X1, X1
-	VMOVSS       X1, (BX)(R15*4)
-	INCQ         R15
-	JMP q4kavx2row
-
-q4kavx2done:
 	VZEROUPPER
 	RET
 

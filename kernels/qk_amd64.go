@@ -37,8 +37,9 @@ func q4HasAsm(dt DType) bool {
 }
 
 // Q4_K kernels taking four rows per pass (qk_amd64.s; the VNNI one needs
-// AVX512-VNNI with AVX512VL), same arguments and results as dotQ4KVNNI and
-// dotQ4KAVX2 (q4_amd64.s), which take one row at a time.
+// AVX512-VNNI with AVX512VL), with the arguments and conventions of the
+// Q4_0 kernels (q4_amd64.s). They replaced one-row kernels (decode of a
+// Q4_K_M file 0.85× → 0.96-0.99× llama.cpp, docs/benchmarks.md).
 
 //go:noescape
 func dotQ4KR4VNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)

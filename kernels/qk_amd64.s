@@ -377,8 +377,8 @@ q6kdone:
 	VZEROUPPER
 	RET
 
-// Q4_K, four rows per pass (dotQ4KR4VNNI, dotQ4KR4AVX2; the one-row
-// kernels dotQ4KVNNI and dotQ4KAVX2 are in q4_amd64.s): pass j (R15)
+// Q4_K, four rows per pass (dotQ4KR4VNNI, dotQ4KR4AVX2; they replaced
+// one-row kernels): pass j (R15)
 // computes the rows of indices j, j+q, j+2q and j+3q (q from QKQUARTER,
 // clamped to n-1) at SI, R10, R11 and CX as the Q6_K kernel does, one
 // super-block of all four per iteration. Per super-block and row t,
@@ -387,8 +387,8 @@ q6kdone:
 // 32t(SP), and the mins dmin·m·sx are subtracted from the row's second
 // accumulator at once. Row t accumulates in Y(t) (low nibbles) and
 // Y(10+t) (high nibbles); R12 xq, R13 dx, R14 sx, DX super-blocks left.
-// The chunks are those of the one-row kernels; the results differ from
-// theirs only in the order of f32 operations (the mins).
+// The mins are subtracted per super-block, so a row's f32 operations are
+// in a different order from the Go reference's.
 
 // Q4K4ROW decodes the scales of row's super-block into off(SP) and
 // subtracts its mins from acc (clobbers AX, R8, R9, Y6, Y7, Y9).
@@ -400,8 +400,7 @@ q6kdone:
 
 // Q4K4CHUNKVNNI and Q4K4CHUNKAVX2 add one 64-weight chunk of row's
 // super-block (32 bytes at qo(row); low nibbles: x at xo(R12), scale at
-// so(SP), into acca; high nibbles: xo+32, so+4, accb), as Q4KCHUNKVNNI
-// and Q4KCHUNKAVX2 in q4_amd64.s do (clobber Y4..Y9).
+// so(SP), into acca; high nibbles: xo+32, so+4, accb) (clobber Y4..Y9).
 #define Q4K4CHUNKVNNI(row, qo, xo, so, acca, accb) \
 	VMOVDQU      qo(row), Y4; \
 	VPSRLW       $4, Y4, Y5; \

@@ -69,7 +69,6 @@ func BenchmarkQKGEMVSize(b *testing.B) {
 
 // BenchmarkQKKernels compares the Q6_K, Q5_K and Q4_K dot kernels called
 // directly, single-threaded, x quantized per call as in gemvRowsQ4: Q4_K
-// one row per pass (dotQ4KVNNI, dotQ4KAVX2, q4_amd64.s) against four
 // (dotQ4KR4VNNI, dotQ4KR4AVX2), and the Q6_K and Q5_K kernels (dotQ6KAVX2,
 // dotQ5KAVX2: AVX2, both sets).
 func BenchmarkQKKernels(b *testing.B) {
@@ -97,7 +96,7 @@ func BenchmarkQKKernels(b *testing.B) {
 					name string
 					fn   kernel
 					ok   bool
-				}{{"vnni", dotQ4KVNNI, q4VNNI}, {"r4vnni", dotQ4KR4VNNI, q4VNNI}, {"avx2", dotQ4KAVX2, true}, {"r4avx2", dotQ4KR4AVX2, true}}
+				}{{"r4vnni", dotQ4KR4VNNI, q4VNNI}, {"r4avx2", dotQ4KR4AVX2, true}}
 			}
 			for _, k := range ks {
 				if !k.ok {
