@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -194,7 +195,7 @@ func TestPredictedDecode(t *testing.T) {
 		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
 	}
 	d := gpu(t)
-	defer func() { d.predStd, d.thrKernel = true, false }()
+	defer func() { d.predStd, d.thrKernel, d.q8TPR, d.q8Warp = true, false, [2]int{}, false }()
 	bw, err := d.CopyBandwidth(0)
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +207,9 @@ func TestPredictedDecode(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, dt := range []kernels.DType{kernels.F16, kernels.BF16} {
+			if dts := os.Getenv("DEJAVU_CUDA_PRED_DTYPES"); dts != "" && !slices.Contains(strings.Split(dts, ","), dt.String()) {
+				continue
+			}
 			g, err := d.SyntheticDType(c, 1, dt)
 			if err != nil {
 				t.Fatal(err)
@@ -243,18 +247,34 @@ func TestPredictedDecode(t *testing.T) {
 				key, what      string
 				thr            bool
 				std, thrKernel bool
+				q8             bool
+				tpr            [2]int // gemv_q8's threads per row, first / second GEMV (0: default)
+				qWarp          bool   // gemv_q8 quantizes x a warp a block
 			}{
-				{"topk-v10", "pred. top-k 10%, v10 (prologue, select_multi)", false, false, false},
-				{"topk-std", "pred. top-k 10%, standardized by the norm", false, true, false},
-				{"thr-kernel", "pred. threshold, prologue, select_multi pass", true, false, true},
-				{"thr-std-kernel", "pred. threshold, norm std, select_multi pass", true, true, true},
-				{"thr-compact", "pred. threshold, norm std, compact in B-GEMV", true, true, false},
+				{"topk-v10", "pred. top-k 10%, v10 (prologue, select_multi)", false, false, false, false, [2]int{}, false},
+				{"topk-std", "pred. top-k 10%, standardized by the norm", false, true, false, false, [2]int{}, false},
+				{"thr-kernel", "pred. threshold, prologue, select_multi pass", true, false, true, false, [2]int{}, false},
+				{"thr-std-kernel", "pred. threshold, norm std, select_multi pass", true, true, true, false, [2]int{}, false},
+				{"thr-compact", "pred. threshold, norm std, compact in B-GEMV", true, true, false, false, [2]int{}, false},
+				{"thr-q8-prologue", "pred. threshold, q8_0 MLP predictors, prologue", true, false, false, true, [2]int{}, false},
+				{"topk-q8", "pred. top-k 10%, q8_0 MLP predictors", false, true, false, true, [2]int{}, false},
+				{"thr-q8", "pred. threshold, q8_0 MLP predictors (v15)", true, true, false, true, [2]int{}, false},
+				{"thr-q8-warp", "pred. threshold, q8_0, x quantized a warp a block", true, true, false, true, [2]int{}, true},
+			}
+			var only []string // DEJAVU_CUDA_PRED_VARIANTS: these keys only (comma-separated)
+			if v := os.Getenv("DEJAVU_CUDA_PRED_VARIANTS"); v != "" {
+				only = strings.Split(v, ",")
 			}
 			for _, v := range variants {
-				d.predStd, d.thrKernel = v.std, v.thrKernel
+				if only != nil && !slices.Contains(only, v.key) {
+					continue
+				}
+				d.predStd, d.thrKernel, d.q8TPR, d.q8Warp = v.std, v.thrKernel, v.tpr, v.qWarp
 				var err error
 				if v.thr {
-					err = s.setSyntheticPredictorsThr(256, 64, 0.1, 0.5, thr)
+					err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, v.q8)
+				} else if v.q8 {
+					err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, float32(math.NaN()), true)
 				} else {
 					err = s.setSyntheticPredictors(256, 64, 0.1, 0.5)
 				}
@@ -270,18 +290,20 @@ func TestPredictedDecode(t *testing.T) {
 						t.Errorf("%s %s: MLP density %.6f, want %.6f", name, v.what, gd.MLP(), float64(kM)/float64(c.FFN))
 					}
 				}
-				if dt == kernels.F16 && name == "opt-6.7b" && (v.key == "thr-compact" || v.key == "topk-v10") {
+				if dt == kernels.F16 && name == "opt-6.7b" && (v.key == "thr-compact" || v.key == "topk-v10" || v.key == "thr-q8") {
 					if prof, err := ProfileDecode(s); err == nil {
 						fmt.Printf("%s %s, kernels timed one by one:\n%s", name, v.what, prof)
 					}
 				}
 			}
-			d.predStd, d.thrKernel = true, false
+			d.predStd, d.thrKernel, d.q8TPR, d.q8Warp = true, false, [2]int{}, false
 			for _, prompt := range []int{16, 128} {
 				k := func(s string) float64 { return res[fmt.Sprintf("%s %d", s, prompt)] }
-				fmt.Printf("%-9s %-4v prompt %3d SUMMARY dense %.3f (%.2f× floor %.3f); speed-up over dense: random %.2f×, top-k v10 %.2f× → std %.2f×; threshold kernel %.2f× → std+kernel %.2f× → compact %.2f×\n",
-					name, dt, prompt, k("dense"), k("dense")/floor, floor, k("dense")/k("random"), k("dense")/k("topk-v10"), k("dense")/k("topk-std"),
-					k("dense")/k("thr-kernel"), k("dense")/k("thr-std-kernel"), k("dense")/k("thr-compact"))
+				fmt.Printf("%-9s %-4v prompt %3d SUMMARY dense %.3f (%.2f× floor %.3f); speed-up over dense: random %.2f×, top-k v10 %.2f× → std %.2f× → q8 %.2f×; threshold kernel %.2f× → std+kernel %.2f× → compact %.2f× → q8 %.2f× (q8 prologue %.2f×)\n",
+					name, dt, prompt, k("dense"), k("dense")/floor, floor, k("dense")/k("random"), k("dense")/k("topk-v10"), k("dense")/k("topk-std"), k("dense")/k("topk-q8"),
+					k("dense")/k("thr-kernel"), k("dense")/k("thr-std-kernel"), k("dense")/k("thr-compact"), k("dense")/k("thr-q8"), k("dense")/k("thr-q8-prologue"))
+				fmt.Printf("%-9s %-4v prompt %3d TUNING q8_0 threshold ms/token: default %.3f, x quantized a warp a block %.3f, standardized in the prologue %.3f\n",
+					name, dt, prompt, k("thr-q8"), k("thr-q8-warp"), k("thr-q8-prologue"))
 			}
 			s.Close()
 			g.Close()

@@ -441,9 +441,14 @@ func TestPredictors(t *testing.T) {
 	for _, run := range []struct {
 		name string
 		dt   kernels.DType
-	}{{"opt-preln", kernels.F16}, {"llama-relu-sharded", kernels.F16}, {"opt-preln", kernels.BF16}, {"llama-relu-sharded", kernels.BF16}} {
+		q8   bool // 8-bit MLP predictors (sparsity.Predictors.Quantize): gemv_q8 on the GPU
+	}{{"opt-preln", kernels.F16, false}, {"llama-relu-sharded", kernels.F16, false}, {"opt-preln", kernels.BF16, false}, {"llama-relu-sharded", kernels.BF16, false},
+		{"opt-preln", kernels.F16, true}, {"llama-relu-sharded", kernels.F16, true}} {
 		name := run.name
-		m, err := model.Load(filepath.Join("..", "testdata", "models", name))
+		if run.q8 {
+			name += " q8_0 predictors"
+		}
+		m, err := model.Load(filepath.Join("..", "testdata", "models", run.name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -472,6 +477,11 @@ func TestPredictors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if run.q8 {
+			if err := p.Quantize(kernels.Q8_0); err != nil { // CPU and GPU
+				t.Fatal(err)
+			}
+		}
 		m.PrepareSparse()
 		g, err := d.Upload(m)
 		if err != nil {
@@ -479,6 +489,9 @@ func TestPredictors(t *testing.T) {
 		}
 		if g.BF16() != (run.dt == kernels.BF16) {
 			t.Fatalf("%s: stored as bf16: %v", name, g.BF16())
+		}
+		if run.q8 {
+			checkQ8Selections(t, d, g, p, name)
 		}
 		s, err := g.NewSession(0)
 		if err != nil {
@@ -531,8 +544,22 @@ func TestPredictors(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				worst = math.Max(worst, rowErr(got, want, m.Cfg.Vocab))
+				e := rowErr(got, want, m.Cfg.Vocab)
+				if run.q8 && e > fixtureTol && worst <= fixtureTol {
+					t.Logf("%s %+v: first step off: position %d, rel.err %.3g", name, sel, s.pos-1, e)
+				}
+				worst = math.Max(worst, e)
 			}
+			// 8-bit predictors quantize their inputs (x and A·x, in blocks
+			// of 32, as the CPU does), so a selection is a discontinuous
+			// function of the hidden state: the ~1e-4 by which the GPU's
+			// hidden states differ from the CPU's (f16 above) moves a
+			// rounding of an input quant now and then, which can swap a
+			// neuron at the edge of a fixed top-k (seen at 25%: from the
+			// 2nd-3rd sparse step), after which the decodes part. checkQ8Selections
+			// above compares the selections on the same inputs; here a
+			// fixed top-k is reported, not asserted.
+			lenient := run.q8 && sel.MLPDensity > 0
 			gd, cd := s.Density(), cs.Density()
 			cpuMLP := float64(cd.MLPComputed-before.MLPComputed) / float64(cd.MLPTotal-before.MLPTotal)
 			cpuHeads := float64(cd.HeadComputed-before.HeadComputed) / float64(cd.HeadTotal-before.HeadTotal)
@@ -541,7 +568,7 @@ func TestPredictors(t *testing.T) {
 			if math.Abs(gd.MLP()-cpuMLP) > 0.01 || math.Abs(gd.Heads()-cpuHeads) > 0.01 {
 				t.Errorf("%s %+v: densities differ from the CPU's", name, sel)
 			}
-			if worst > fixtureTol {
+			if worst > fixtureTol && !lenient {
 				t.Errorf("%s %+v: sparse logits differ from the CPU's: %.3g", name, sel, worst)
 			}
 		}
@@ -577,6 +604,14 @@ func (s *Session) setSyntheticPredictors(rank, headRank int, mlp, heads float64)
 // setSyntheticPredictorsThr is setSyntheticPredictors selecting the MLP
 // neurons whose logit exceeds thr instead (top-k when thr is NaN).
 func (s *Session) setSyntheticPredictorsThr(rank, headRank int, mlp, heads float64, thr float32) error {
+	return s.setSyntheticPredictorsQ(rank, headRank, mlp, heads, thr, false)
+}
+
+// setSyntheticPredictorsQ is setSyntheticPredictorsThr with the MLP
+// predictors stored in 8 bits when q8 is set (Q8_0 as gemv_q8 reads it:
+// quants uniform in [-127, 127], every scale synthPredA/127; rank a
+// multiple of 32), as sparsity.Predictors.Quantize leaves trained ones.
+func (s *Session) setSyntheticPredictorsQ(rank, headRank int, mlp, heads float64, thr float32, q8 bool) error {
 	c := s.m.Cfg
 	old := s.sparse
 	s.sparse = nil
@@ -595,13 +630,30 @@ func (s *Session) setSyntheticPredictorsThr(rank, headRank int, mlp, heads float
 			seed++
 			return m, s.d.launch("fill_random", [3]int{4 * s.d.SMs, 1, 1}, b256, 0, p, uint64(rows*cols), seed*0x9E3779B97F4A7C15, float32(synthPredA), 0)
 		}
-		lr := func(r, n int) (lowRankGPU, error) {
+		rndQ8 := func(rows, cols int) (mat, error) {
+			m := mat{rows: rows, cols: cols, q8: true}
+			off := (int64(rows*cols) + 255) &^ 255
+			ns := rows * cols / 32
+			p, err := up.alloc(off+int64(2*ns), "synthetic predictor")
+			if err != nil {
+				return m, err
+			}
+			m.p, m.s = p, p+uint64(off)
+			seed++
+			return m, s.d.launch("fill_random_q8", [3]int{4 * s.d.SMs, 1, 1}, b256, 0, m.p, uint64(rows*cols/4), m.s, uint64(ns),
+				seed*0x9E3779B97F4A7C15, float32(synthPredA))
+		}
+		lr := func(r, n int, q8 bool) (lowRankGPU, error) {
 			var g lowRankGPU
 			var err error
-			if g.a, err = rnd(r, c.Hidden); err != nil {
+			f := rnd
+			if q8 {
+				f = rndQ8
+			}
+			if g.a, err = f(r, c.Hidden); err != nil {
 				return g, err
 			}
-			g.b, err = rnd(n, r)
+			g.b, err = f(n, r)
 			return g, err
 		}
 		kM, kH := clampK(mlp, c.FFN), clampK(heads, c.Heads)
@@ -610,14 +662,14 @@ func (s *Session) setSyntheticPredictorsThr(rank, headRank int, mlp, heads float
 			kM = c.FFN
 		}
 		for l := 0; l < c.Layers; l++ {
-			g, err := lr(rank, c.FFN)
+			g, err := lr(rank, c.FFN, q8)
 			if err != nil {
 				return err
 			}
 			gp.mlp = append(gp.mlp, g)
 			gp.mlpK, gp.thr, gp.useThr, gp.headK = append(gp.mlpK, kM), append(gp.thr, thr), append(gp.useThr, useThr), append(gp.headK, kH)
 			if l+1 < c.Layers {
-				if g, err = lr(headRank, c.Heads); err != nil {
+				if g, err = lr(headRank, c.Heads, false); err != nil {
 					return err
 				}
 				gp.head = append(gp.head, g)

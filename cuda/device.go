@@ -41,7 +41,7 @@ var ptxFS embed.FS
 var kernelNames = []string{"gemv_f16", "gemv_bf16", "accum_rows_f16", "accum_rows_bf16", "norm_rows", "embed_rows", "add_pos", "add_bias",
 	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope_f16", "qkv_rope_bf16", "select_rows",
 	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast", "kv_clamp",
-	"qkv_defer_f16", "qkv_defer_bf16", "qkv_defer13_f16", "qkv_defer13_bf16"}
+	"qkv_defer_f16", "qkv_defer_bf16", "qkv_defer13_f16", "qkv_defer13_bf16", "gemv_q8", "fill_random_q8"}
 
 // Device is one GPU with its context, stream, cuBLAS handle and kernels.
 type Device struct {
@@ -84,6 +84,8 @@ type Device struct {
 	kvLate    bool           // deferred K/V: position and counters read after the PDL wait, not before (tests)
 	kvTicket  bool           // deferred K/V: one row of counters moved by the last block (v13's way), not two rows by parity (tests)
 	kvSkip    bool           // deferred K/V: qkv_defer returns at once (tests: its cost in the step; wrong results)
+	q8TPR     [2]int         // gemv_q8's threads per row in a predictor's first / second GEMV (0: from the shape; tuning)
+	q8Warp    bool           // gemv_q8 quantizes x a warp a block of 32, not a thread a block (tests; slower)
 	side      uintptr        // second stream: the lookahead head predictor
 	ev        [3]uintptr     // fork, x read, join events of the lookahead
 	prof      *profiler      // when set, launch times each kernel (not during graph capture)
@@ -271,7 +273,7 @@ func (d *Device) init() error {
 	}
 	// The attention kernel keeps a row of scores in shared memory, the
 	// GEMV kernels their input vector: allow up to the device's maximum.
-	for _, k := range []string{"attention", "gemv_f16", "gemv_bf16", "qkv_rope_f16", "qkv_rope_bf16", "qkv_defer_f16", "qkv_defer_bf16",
+	for _, k := range []string{"attention", "gemv_f16", "gemv_bf16", "gemv_q8", "qkv_rope_f16", "qkv_rope_bf16", "qkv_defer_f16", "qkv_defer_bf16",
 		"qkv_defer13_f16", "qkv_defer13_bf16", "select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
 		limit := d.maxSmem
 		if k == "select_multi" || k == "select_fast" {

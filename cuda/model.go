@@ -11,11 +11,15 @@ import (
 )
 
 // mat is an f16 (bf16 when bf is set) matrix in device memory, rows ×
-// cols row-major.
+// cols row-major; or, when q8 is set, a Q8_0 matrix (8-bit predictors,
+// read by gemv_q8 only): int8 quants at p (rows × cols bytes), f16 scales
+// at s (rows × cols/32, one per block of 32 weights of a row).
 type mat struct {
 	p          uint64
 	rows, cols int
 	bf         bool
+	q8         bool
+	s          uint64
 }
 
 // kernel is the entry point of kernel base for m's weight type: base +
@@ -27,7 +31,12 @@ func (m mat) kernel(base string) string {
 	return base + "_f16"
 }
 
-func (m mat) bytes() int64 { return int64(m.rows) * int64(m.cols) * 2 }
+func (m mat) bytes() int64 {
+	if m.q8 {
+		return int64(m.rows) * int64(m.cols) * (kernels.Q8Block + 2) / kernels.Q8Block
+	}
+	return int64(m.rows) * int64(m.cols) * 2
+}
 
 // layer is one block's weights on the GPU. QKV is [Q; K; V] stacked (rows
 // Heads·HeadDim + 2·KVHeads·HeadDim); Up is [Gate; Up] for gated MLPs;

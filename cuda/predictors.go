@@ -2,7 +2,10 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 
+	"dejavu/internal/half"
+	"dejavu/kernels"
 	"dejavu/sparsity"
 )
 
@@ -41,11 +44,13 @@ type predKey struct {
 	bias   *float32
 	p      *sparsity.Predictors
 	layers int
+	q8     bool // the MLP predictors are Q8_0 (Quantize keeps the biases: a set quantized after an upload is uploaded again)
 }
 
 func keyOf(p *sparsity.Predictors) predKey {
 	k := predKey{layers: p.Info.Layers}
 	if p.Info.Layers > 0 {
+		k.q8 = p.MLPPredictor(0).A.DType == kernels.Q8_0
 		if b := p.MLPPredictor(0).Bias; len(b) > 0 {
 			k.bias = &b[0]
 			return k
@@ -72,10 +77,14 @@ func (g *Model) predictorWeights(p *sparsity.Predictors) (*predWeights, error) {
 	lowRank := func(lr sparsity.LowRank, what string) (lowRankGPU, error) {
 		var r lowRankGPU
 		var err error
-		if r.a, err = up.mats(what+" A", false, lr.A); err != nil {
+		m := up.mats
+		if lr.A.DType == kernels.Q8_0 && lr.B.DType == kernels.Q8_0 { // sparsity.Predictors.Quantize
+			m = func(what string, _ bool, ws ...kernels.Mat) (mat, error) { return up.q8Mat(what, ws[0]) }
+		}
+		if r.a, err = m(what+" A", false, lr.A); err != nil {
 			return r, err
 		}
-		if r.b, err = up.mats(what+" B", false, lr.B); err != nil {
+		if r.b, err = m(what+" B", false, lr.B); err != nil {
 			return r, err
 		}
 		r.bias, err = up.vecs(what+" bias", lr.Bias)
@@ -106,6 +115,68 @@ func (g *Model) predictorWeights(p *sparsity.Predictors) (*predWeights, error) {
 	g.preds[key] = pw
 	g.predUp++
 	return pw, nil
+}
+
+// q8Mat uploads the Q8_0 matrix w as gemv_q8 reads it: the int8 quants
+// row-major, then (from the next multiple of 256 bytes) the f16 scales.
+// kernels.Mat has no accessor for its blocks, so they are recovered from
+// the decoded rows: a block of llama.cpp's quantization has a quant of
+// magnitude 127 unless it is all zeros, so its scale is max|w|/127 and
+// every quant w/scale, exactly; any block that does not decode back to the
+// same values is an error.
+func (g *Model) q8Mat(what string, w kernels.Mat) (mat, error) {
+	q, sc, err := q8Split(w)
+	if err != nil {
+		return mat{}, fmt.Errorf("cuda: %s: %w", what, err)
+	}
+	m := mat{rows: w.Rows, cols: w.Cols, q8: true}
+	off := (int64(len(q)) + 255) &^ 255
+	p, err := g.alloc(off+int64(2*len(sc)), what)
+	if err != nil {
+		return mat{}, err
+	}
+	m.p, m.s = p, p+uint64(off)
+	if err := htod(g.dev, m.p, q, what); err != nil {
+		return mat{}, err
+	}
+	return m, htod(g.dev, m.s, sc, what+" scales")
+}
+
+// q8Split returns the quants (row-major, rows × cols) and the f16 scales
+// (rows × cols/32) of the Q8_0 matrix w.
+func q8Split(w kernels.Mat) ([]int8, []uint16, error) {
+	if w.DType != kernels.Q8_0 || w.Cols%kernels.Q8Block != 0 {
+		return nil, nil, fmt.Errorf("not a Q8_0 matrix of whole blocks (%v, %d columns)", w.DType, w.Cols)
+	}
+	nb := w.Cols / kernels.Q8Block
+	q := make([]int8, w.Rows*w.Cols)
+	sc := make([]uint16, w.Rows*nb)
+	row := make([]float32, w.Cols)
+	for i := 0; i < w.Rows; i++ {
+		w.Row(i, row)
+		for b := 0; b < nb; b++ {
+			v := row[b*kernels.Q8Block : (b+1)*kernels.Q8Block]
+			var amax float32
+			for _, x := range v {
+				amax = max(amax, float32(math.Abs(float64(x))))
+			}
+			if amax == 0 {
+				continue
+			}
+			h := half.F32ToF16(amax / 127)
+			d := half.F16ToF32(h)
+			sc[i*nb+b] = h
+			out := q[i*w.Cols+b*kernels.Q8Block:]
+			for j, x := range v {
+				t := math.Round(float64(x / d))
+				if t < -127 || t > 127 || float32(t)*d != x {
+					return nil, nil, fmt.Errorf("row %d block %d: %g is not a multiple of the scale %g", i, b, x, d)
+				}
+				out[j] = int8(t)
+			}
+		}
+	}
+	return q, sc, nil
 }
 
 func freeAll(ps []uint64) {
@@ -263,6 +334,9 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 			}
 			a.x, a.normW, a.fuse = xs, 0, false
 		}
+		if lr.a.q8 {
+			a.wprFix = s.d.q8TPR[0]
+		}
 		compact := useThr && !head && !s.d.thrKernel
 		if compact {
 			a.zero = count
@@ -276,6 +350,9 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 			}
 		}
 		b := gemvOp{w: lr.b, x: h, bias: lr.bias, y: z, rows: n, act: -1}
+		if lr.b.q8 {
+			b.wprFix = s.d.q8TPR[1]
+		}
 		if compact {
 			b.selOut, b.selCount, b.thr = out, count, thr
 		}

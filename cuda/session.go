@@ -352,6 +352,9 @@ func (s *Session) grid(units, maxResident int) int {
 }
 
 func (s *Session) gemv(op gemvOp) error {
+	if op.w.q8 {
+		return s.gemvQ8(op)
+	}
 	c := s.m.Cfg
 	if op.blk == 0 {
 		op.blk = 1
@@ -393,6 +396,38 @@ func (s *Session) gemv(op gemvOp) error {
 	return s.d.launch(name, [3]int{grid, 1, 1}, b256, smem,
 		op.w.p, op.x, op.normW, op.normB, eps, rms, op.bias, op.y, op.idx, op.count, op.blk, op.rows, op.rowOff,
 		op.w.cols, op.gateOff, op.act, op.accumulate, op.scatter, w, op.thr, op.selOut, op.selCount, op.zero)
+}
+
+// gemvQ8 launches gemv_q8 (Q8_0 weights: the 8-bit MLP predictors) for
+// op, which may use only what predict does: a plain or fused-norm input,
+// bias, compare and compact, zero. Threads per row (tpr): enough for at
+// most two blocks of 32 weights each, doubled (up to one block each)
+// while the grid would leave SMs idle.
+func (s *Session) gemvQ8(op gemvOp) error {
+	if op.idx != 0 || op.count != 0 || op.gateOff != 0 || op.accumulate != 0 || op.scatter != 0 || op.act != -1 || op.w.cols%32 != 0 || op.x%16 != 0 {
+		return fmt.Errorf("cuda: gemv_q8 does not do this product (%d×%d)", op.w.rows, op.w.cols)
+	}
+	if op.normW != 0 && !op.fuse {
+		return fmt.Errorf("cuda: gemv_q8 normalizes its input only with the predictors' standardization")
+	}
+	nb := op.w.cols / 32
+	tpr := 1
+	for tpr < 256 && 2*tpr < nb {
+		tpr *= 2
+	}
+	for tpr < 256 && tpr < nb && blocks(op.rows, 256/tpr) < s.d.SMs {
+		tpr *= 2
+	}
+	if op.wprFix > 0 {
+		tpr = op.wprFix // tuning: threads (not warps) per row here
+	}
+	smem := 256 + 4*((nb+3)&^3) + op.w.cols
+	if op.normW != 0 {
+		smem += 4 * op.w.cols
+	}
+	return s.d.launch("gemv_q8", [3]int{blocks(op.rows, 256/tpr), 1, 1}, b256, smem,
+		op.w.p, op.w.s, op.x, op.normW, op.normB, op.eps, op.rms, op.bias, op.y, op.rows, op.w.cols, tpr, op.thr,
+		op.selOut, op.selCount, op.zero, b2i(s.d.q8Warp))
 }
 
 // qkvRope launches qkv_rope for layer li: x (normalized with normW/normB

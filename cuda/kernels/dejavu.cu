@@ -308,6 +308,191 @@ template <class TW> __device__ __forceinline__ void gemv_t(GEMV_PARAMS) {
 extern "C" __global__ void gemv_f16(GEMV_PARAMS) { gemv_t<WF16>(GEMV_ARGS); }
 extern "C" __global__ void gemv_bf16(GEMV_PARAMS) { gemv_t<WBF16>(GEMV_ARGS); }
 
+// Q8_0 weights (the MLP predictors stored in 8 bits: llama.cpp's blocks,
+// split on the GPU for 16-byte loads): Q holds the int8 quants row-major
+// (rows × cols bytes, cols a multiple of 32), S the f16 scales (rows ×
+// cols/32, one per block of 32 weights of a row). gemv_q8 is gemv for
+// such weights with the products llama.cpp and the CPU (kernels/q8x.go)
+// use: x is quantized in each block's prologue to int8 blocks of 32 with
+// an f32 scale of their own (dx = max|x|/127, q = x/dx rounded to nearest
+// even) and every block of a row contributes dw·dx·Σ q_w·q_x, the integer
+// sum exact (dp4a): the same logits as the CPU's q8_0 predictors up to
+// the order of the f32 sums over blocks. Only what predictors need: y =
+// W x + bias (rows outputs), x standardized first when normW is set
+// (load_x), compare and compact (selOut, selCount, thr) and zero as in
+// gemv. tpr threads share a row (a power of two ≤ 256: 256/tpr rows a
+// block, grid-stride), thread sub of a row taking its blocks sub, sub +
+// tpr, …; the first two of the block's first rows are loaded before the
+// PDL wait (weights depend on no earlier kernel), so they arrive while
+// the previous kernel finishes. x is quantized a thread a block of 32
+// (qWarp: a warp a block, coalesced but slower: a chain of shuffles and
+// divisions per block). x must be 16-byte aligned. Dynamic shared
+// memory: 256 + 4·roundup(cols/32, 4) + cols bytes, + 4·cols with normW.
+#define Q8_PARAMS const signed char* __restrict__ Q, const unsigned short* __restrict__ S, const float* __restrict__ x, \
+        const float* __restrict__ normW, const float* __restrict__ normB, float eps, int rms,                           \
+        const float* __restrict__ bias, float* __restrict__ y, int rows, int cols, int tpr, float thr,                 \
+        int* __restrict__ selOut, int* selCount, int* zero, int qWarp
+
+// dot32q is Σ q_w·q_x over one block of 32 (weights in a0, a1; x's quants
+// at xq[0], xq[1] in shared memory), exact in int32.
+__device__ __forceinline__ int dot32q(uint4 a0, uint4 a1, const int4* xq) {
+    int4 b0 = xq[0], b1 = xq[1];
+    int s = __dp4a((int)a0.x, b0.x, 0);
+    s = __dp4a((int)a0.y, b0.y, s);
+    s = __dp4a((int)a0.z, b0.z, s);
+    s = __dp4a((int)a0.w, b0.w, s);
+    s = __dp4a((int)a1.x, b1.x, s);
+    s = __dp4a((int)a1.y, b1.y, s);
+    s = __dp4a((int)a1.z, b1.z, s);
+    return __dp4a((int)a1.w, b1.w, s);
+}
+
+__device__ __forceinline__ unsigned pack_q4(float a, float b, float c, float d, float id) {
+    unsigned q0 = (unsigned)__float2int_rn(a * id) & 0xffu, q1 = (unsigned)__float2int_rn(b * id) & 0xffu;
+    unsigned q2 = (unsigned)__float2int_rn(c * id) & 0xffu, q3 = (unsigned)__float2int_rn(d * id) & 0xffu;
+    return q0 | q1 << 8 | q2 << 16 | q3 << 24;
+}
+
+extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
+    extern __shared__ float4 smem_q[];
+    float* part = reinterpret_cast<float*>(smem_q); // 16 floats: group_sum2
+    float* red = part + 16;                         // 33 floats: load_x
+    int nb = cols >> 5;
+    float* xd = part + 64;                                 // nb scales of x
+    int4* xq = reinterpret_cast<int4*>(xd + ((nb + 3) & ~3)); // cols int8 quants of x (two int4 a block)
+    float* xs = reinterpret_cast<float*>(xq + 2 * nb);        // cols floats: load_x (normW)
+    PDL_LAUNCH();
+    int rpb = 256 / tpr, slot = threadIdx.x / tpr, sub = threadIdx.x % tpr;
+    uint4 w[2][2];
+    float dw[2] = {0.f, 0.f};
+    int r = blockIdx.x * rpb + slot;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+        int b = sub + k * tpr;
+        if (r < rows && b < nb) {
+            const uint4* p = reinterpret_cast<const uint4*>(Q + (size_t)r * cols + b * 32);
+            w[k][0] = __ldg(p);
+            w[k][1] = __ldg(p + 1);
+            dw[k] = __half2float(__ushort_as_half(__ldg(S + (size_t)r * nb + b)));
+        }
+    }
+    PDL_WAIT();
+    if (zero && blockIdx.x == 0 && threadIdx.x == 0) *zero = 0;
+    const float* xv = x;
+    if (normW) {
+        load_x(xs, x, cols, normW, normB, eps, rms, red);
+        xv = xs;
+    }
+    if (qWarp) {
+        // A warp a block of 32: coalesced loads (16 blocks a warp in flight),
+        // max by shuffles, one quant a lane.
+        int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+        signed char* xq8 = reinterpret_cast<signed char*>(xq);
+        for (int b0 = wid; b0 < nb; b0 += 16 * nw) {
+            float v[16];
+#pragma unroll
+            for (int i = 0; i < 16; i++) {
+                int b = b0 + i * nw;
+                v[i] = b < nb ? xv[b * 32 + lane] : 0.f;
+            }
+#pragma unroll
+            for (int i = 0; i < 16; i++) {
+                int b = b0 + i * nw;
+                if (b < nb) { // uniform in the warp
+                    float amax = warp_max(fabsf(v[i]));
+                    float d = amax / 127.f;
+                    float id = d != 0.f ? 1.f / d : 0.f;
+                    xq8[b * 32 + lane] = (signed char)__float2int_rn(v[i] * id);
+                    if (lane == 0) xd[b] = d;
+                }
+            }
+        }
+    }
+    for (int b = threadIdx.x; !qWarp && b < nb; b += blockDim.x) { // a thread a block of 32
+        float4 v[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) v[k] = reinterpret_cast<const float4*>(xv + b * 32)[k];
+        float amax = 0.f;
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v[k].x), fabsf(v[k].y)), fmaxf(fabsf(v[k].z), fabsf(v[k].w))));
+        float d = amax / 127.f;
+        float id = d != 0.f ? 1.f / d : 0.f;
+        unsigned u[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) u[k] = pack_q4(v[k].x, v[k].y, v[k].z, v[k].w, id);
+        xq[2 * b] = make_int4((int)u[0], (int)u[1], (int)u[2], (int)u[3]);
+        xq[2 * b + 1] = make_int4((int)u[4], (int)u[5], (int)u[6], (int)u[7]);
+        xd[b] = d;
+    }
+    __syncthreads();
+    bool first = true;
+    for (int base = blockIdx.x * rpb; base < rows; base += gridDim.x * rpb) {
+        r = base + slot;
+        if (!first) {
+#pragma unroll
+            for (int k = 0; k < 2; k++) {
+                int b = sub + k * tpr;
+                if (r < rows && b < nb) {
+                    const uint4* p = reinterpret_cast<const uint4*>(Q + (size_t)r * cols + b * 32);
+                    w[k][0] = __ldg(p);
+                    w[k][1] = __ldg(p + 1);
+                    dw[k] = __half2float(__ushort_as_half(__ldg(S + (size_t)r * nb + b)));
+                }
+            }
+        }
+        first = false;
+        float a = 0.f;
+        if (r < rows) {
+#pragma unroll
+            for (int k = 0; k < 2; k++) {
+                int b = sub + k * tpr;
+                if (b < nb) a += (float)dot32q(w[k][0], w[k][1], xq + 2 * b) * (dw[k] * xd[b]);
+            }
+            for (int b = sub + 2 * tpr; b < nb; b += tpr) {
+                const uint4* p = reinterpret_cast<const uint4*>(Q + (size_t)r * cols + b * 32);
+                uint4 a0 = __ldg(p), a1 = __ldg(p + 1);
+                float s = __half2float(__ushort_as_half(__ldg(S + (size_t)r * nb + b)));
+                a += (float)dot32q(a0, a1, xq + 2 * b) * (s * xd[b]);
+            }
+        }
+        if (tpr <= 32) {
+            for (int o = tpr >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
+        } else {
+            a = group_sum2(a, 0.f, tpr >> 5, part).x;
+        }
+        if (r < rows && sub == 0) {
+            if (bias) a += bias[r];
+            y[r] = a;
+            if (selOut && a > thr) selOut[atomicAdd(selCount, 1)] = r;
+        }
+    }
+}
+
+// fill_random_q8: synthetic Q8_0 weights (layout of gemv_q8) of n int8
+// quants, uniform in [-127, 127] (a hash of seed and the word), and ns
+// scales a/127 (so the weights are about uniform in [-a, a]).
+extern "C" __global__ void fill_random_q8(unsigned* q, size_t nWords, unsigned short* s, size_t ns, unsigned long long seed, float a) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x; t < nWords; t += stride) {
+        unsigned long long z = seed + t * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        unsigned u = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            unsigned v = (unsigned)((z >> (16 * k)) & 0xffffu) % 255u; // 0 … 254
+            u |= ((v - 127u) & 0xffu) << (8 * k);
+        }
+        q[t] = u;
+    }
+    unsigned short h = WF16::from(a / 127.f);
+    for (size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x; t < ns; t += stride) s[t] = h;
+}
+
 // dot2_m is dot2_s for KV_P input vectors xq[0 … KV_P) at once: each
 // weight load is applied to all of them (deferred K/V catching a head up
 // over several positions reads its rows once per KV_P positions).
