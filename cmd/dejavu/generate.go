@@ -137,7 +137,7 @@ func (f *sparseFlags) register(c *cobra.Command) {
 // registerPredictorDType adds --predictor-dtype to a command that loads
 // predictors.
 func registerPredictorDType(fl *pflag.FlagSet, dt *string) {
-	fl.StringVar(dt, "predictor-dtype", "f16", "storage of the MLP predictors' weights: f16 (as trained) or q8_0 (8-bit blocks: half the bytes a step reads for them; CPU)")
+	fl.StringVar(dt, "predictor-dtype", "f16", "storage of the MLP predictors' weights: f16 (as trained) or q8_0 (8-bit blocks: half the bytes a step reads for them)")
 }
 
 // applyPredictorDType stores p's MLP predictors as dt ("f16": unchanged).
@@ -165,9 +165,6 @@ func (f *sparseFlags) selector(cmd *cobra.Command, m *dejavu.Model) (model.Selec
 	p, err := m.LoadPredictors(f.predictors)
 	if err != nil {
 		return nil, err
-	}
-	if m.GPU != nil && f.predictorDType == "q8_0" {
-		return nil, fmt.Errorf("--predictor-dtype q8_0 applies to the CPU: the GPU runs predictors in f16 or bf16")
 	}
 	if err := applyPredictorDType(p, f.predictorDType); err != nil {
 		return nil, err
