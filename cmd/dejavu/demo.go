@@ -114,6 +114,9 @@ docs/sparsity.md for the measured trade-off.`,
 			}
 			tt := time.Now()
 			p.SetPool(m.Pool)
+			if err := applyPredictorDType(p, defaultPredictorDType); err != nil { // as generate does
+				return err
+			}
 			fmt.Fprintf(stderr, "demo: collect %.0fs, train %.0fs; generating…\n", tc.Sub(t0).Seconds(), tt.Sub(tc).Seconds())
 			if err := demoCompare(m, p, n, stdout); err != nil {
 				return err
