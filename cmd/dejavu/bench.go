@@ -96,7 +96,7 @@ Progress goes to stderr; --json prints one object.`,
 			}
 			if p != nil {
 				p.SetPool(pool)
-				if err := applyPredictorDType(p, predDType); err != nil {
+				if err := applyPredictorDType(p, predDType, cmd.Flags().Changed("predictor-dtype")); err != nil {
 					return err
 				}
 				o.Selector = p // its cost is part of each decode step

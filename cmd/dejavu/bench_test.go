@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"dejavu/kernels"
+	"dejavu/model"
+	"dejavu/sparsity"
 )
 
 // TestBenchRandomPredictors: sparse decode through random predictors of the
@@ -36,5 +40,29 @@ func TestBenchRandomPredictors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "predictors") {
 			t.Errorf("bench %v: error %v, want one about the predictors", args, err)
 		}
+	}
+}
+
+// TestPredictorDType: f16 leaves the predictors as they are, q8_0 (the
+// default) halves their bytes, anything else is refused.
+func TestPredictorDType(t *testing.T) {
+	m, err := model.Synthetic("opt-125m", kernels.F16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p, err := sparsity.RandomPredictors(m, 0.1, 0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f16 := p.Bytes()
+	if err := applyPredictorDType(p, "q4_0", true); err == nil || !strings.Contains(err.Error(), "want f16 or q8_0") {
+		t.Errorf("q4_0: %v", err)
+	}
+	if err := applyPredictorDType(p, "f16", true); err != nil || p.Bytes() != f16 {
+		t.Errorf("f16: %v, %d bytes of %d", err, p.Bytes(), f16)
+	}
+	if err := applyPredictorDType(p, defaultPredictorDType, false); err != nil || p.Bytes() > f16*6/10 {
+		t.Errorf("default: %v, %d bytes of %d", err, p.Bytes(), f16)
 	}
 }

@@ -114,7 +114,7 @@ docs/sparsity.md for the measured trade-off.`,
 			}
 			tt := time.Now()
 			p.SetPool(m.Pool)
-			if err := applyPredictorDType(p, defaultPredictorDType); err != nil { // as generate does
+			if err := applyPredictorDType(p, defaultPredictorDType, false); err != nil { // as generate does
 				return err
 			}
 			fmt.Fprintf(stderr, "demo: collect %.0fs, train %.0fs; generating…\n", tc.Sub(t0).Seconds(), tt.Sub(tc).Seconds())

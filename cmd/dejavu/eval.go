@@ -889,7 +889,7 @@ plots, and prints a Markdown table (also appended to --md).`,
 			if err != nil {
 				return err
 			}
-			if err := applyPredictorDType(pred, predDType); err != nil {
+			if err := applyPredictorDType(pred, predDType, cmd.Flags().Changed("predictor-dtype")); err != nil {
 				return err
 			}
 			if predictors == "" {

@@ -147,12 +147,17 @@ func registerPredictorDType(fl *pflag.FlagSet, dt *string) {
 }
 
 // applyPredictorDType stores p's MLP predictors as dt ("f16": unchanged).
-func applyPredictorDType(p *sparsity.Predictors, dt string) error {
+// Predictors that cannot be stored in 8 bits (a hidden size that is not a
+// multiple of 32) stay f16 unless q8_0 was asked for explicitly.
+func applyPredictorDType(p *sparsity.Predictors, dt string, explicit bool) error {
 	switch dt {
 	case "f16":
 		return nil
 	case "", "q8_0":
-		return p.Quantize(kernels.Q8_0)
+		if err := p.Quantize(kernels.Q8_0); err != nil && explicit {
+			return err
+		}
+		return nil
 	}
 	return fmt.Errorf("--predictor-dtype %q: want f16 or q8_0", dt)
 }
@@ -172,7 +177,7 @@ func (f *sparseFlags) selector(cmd *cobra.Command, m *dejavu.Model) (model.Selec
 	if err != nil {
 		return nil, err
 	}
-	if err := applyPredictorDType(p, f.predictorDType); err != nil {
+	if err := applyPredictorDType(p, f.predictorDType, fl.Changed("predictor-dtype")); err != nil {
 		return nil, err
 	}
 	sel := sparsity.Selection{MLPDensity: f.mlpDensity, HeadDensity: f.headDensity, Budgets: f.mlpBudgets}
