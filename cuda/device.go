@@ -41,7 +41,7 @@ var ptxFS embed.FS
 var kernelNames = []string{"gemv_f16", "gemv_bf16", "accum_rows_f16", "accum_rows_bf16", "norm_rows", "embed_rows", "add_pos", "add_bias",
 	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope_f16", "qkv_rope_bf16", "select_rows",
 	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast", "kv_clamp",
-	"qkv_defer_f16", "qkv_defer_bf16", "qkv_defer13_f16", "qkv_defer13_bf16", "gemv_q8", "fill_random_q8"}
+	"qkv_defer_f16", "qkv_defer_bf16", "gemv_q8", "fill_random_q8"}
 
 // Device is one GPU with its context, stream, cuBLAS handle and kernels.
 type Device struct {
@@ -79,7 +79,6 @@ type Device struct {
 	chain     bool           // decode: each norm applied by the last block of the accum_rows before it (off: DEJAVU_CUDA_CHAIN=0)
 	eagerKV   bool           // sparse decode computes K and V of every head each step (DEJAVU_CUDA_KV=eager; default: deferred, session.go)
 	kvWPR     int            // deferred K/V: qkv_defer's warps per row pair (0: from the units; tuning)
-	kvOld     bool           // deferred K/V: v13's kernel, qkv_defer13 (tests: before / after)
 	kvLoop    bool           // deferred K/V: at most the resident blocks, looping (tests; slower in the graph)
 	kvLate    bool           // deferred K/V: position and counters read after the PDL wait, not before (tests)
 	kvTicket  bool           // deferred K/V: one row of counters moved by the last block (v13's way), not two rows by parity (tests)
@@ -274,7 +273,7 @@ func (d *Device) init() error {
 	// The attention kernel keeps a row of scores in shared memory, the
 	// GEMV kernels their input vector: allow up to the device's maximum.
 	for _, k := range []string{"attention", "gemv_f16", "gemv_bf16", "gemv_q8", "qkv_rope_f16", "qkv_rope_bf16", "qkv_defer_f16", "qkv_defer_bf16",
-		"qkv_defer13_f16", "qkv_defer13_bf16", "select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
+		"select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
 		limit := d.maxSmem
 		if k == "select_multi" || k == "select_fast" {
 			limit = d.maxSmem - selectStaticSmem // its histogram is static shared memory

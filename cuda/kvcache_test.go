@@ -125,7 +125,7 @@ func deferredRun(t *testing.T, s *Session, eager, graph bool) ([]float32, int) {
 // counts the heads read.
 func TestDeferredKV(t *testing.T) {
 	d := gpu(t)
-	defer func(e, o, tk bool) { d.eagerKV, d.kvOld, d.kvTicket = e, o, tk }(d.eagerKV, d.kvOld, d.kvTicket)
+	defer func(e, tk bool) { d.eagerKV, d.kvTicket = e, tk }(d.eagerKV, d.kvTicket)
 	type tc struct {
 		name string
 		load func() (*model.Model, *Model)
@@ -168,17 +168,17 @@ func TestDeferredKV(t *testing.T) {
 		noise, noise2 := rowErr(again[:cut], want[:cut], c.Vocab), rowErr(again[cut:], want[cut:], c.Vocab)
 		tol, tol2 := max(1e-5, 4*noise), max(pastPassTol, 4*noise2)
 		t.Logf("%-26s eager vs eager (graph vs none): rel.err %.2e / %.2e (before / from the pass); limits %.2e / %.2e", k.name, noise, noise2, tol, tol2)
-		// The default kernel with and without graphs; then (graphs) v13's
-		// kernel, and v14's with v13's one row of counters and ticket.
+		// The default kernel with and without graphs; then (graphs) with
+		// one row of counters moved by the last block's ticket.
 		for _, v := range []struct {
-			graph, old, ticket bool
-			what               string
-		}{{true, false, false, ""}, {false, false, false, ""}, {true, true, false, " v13"}, {true, false, true, " ticket"}} {
+			graph, ticket bool
+			what          string
+		}{{true, false, ""}, {false, false, ""}, {true, true, " ticket"}} {
 			graph := v.graph
-			d.kvOld, d.kvTicket = v.old, v.ticket
+			d.kvTicket = v.ticket
 			s.density = model.Density{}
 			got, lag := deferredRun(t, s, false, graph)
-			d.kvOld, d.kvTicket = false, false
+			d.kvTicket = false
 			dn := s.Density()
 			e, e2 := rowErr(got[:cut], want[:cut], c.Vocab), rowErr(got[cut:], want[cut:], c.Vocab)
 			t.Logf("%-26s graph=%-5v deferred%s vs eager: rel.err %.2e (decode before the pass), %.2e (from the pass on), largest lag %d positions, density heads %.3f k/v %.3f",
@@ -211,13 +211,13 @@ func TestDeferredKV(t *testing.T) {
 	}
 }
 
-// TestDeferredKVSpeed times decode with eager keys and values, deferred
-// with v13's kernel (qkv_defer13) and deferred with the default (v14) in
-// one process (DEJAVU_CUDA_SCALING names the shapes): dense, random
+// TestDeferredKVSpeed times decode with eager and with deferred keys and
+// values (v14's kernel; v13's was removed after v14 replaced it) in one
+// process (DEJAVU_CUDA_SCALING names the shapes): dense, random
 // sparse 10% / 50% and predicted (thresholds, r=256/64 random predictors
 // selecting about 10% / 50%), prompts 16 and 128, the best median of two
 // 64-step runs, the variants alternated twice; then, prompt 16, v14 with
-// v13's ticket, with the counters read after the PDL wait, with looping
+// one row of counters and a ticket, with the counters read after the PDL wait, with looping
 // blocks, and with qkv_defer doing nothing (its cost in the step;
 // DEJAVU_CUDA_KV_TUNING=0 leaves these out); then the kernels of one step
 // timed one by one, and qkv_defer alone (medians of five profiles). f16
@@ -229,27 +229,26 @@ func TestDeferredKVSpeed(t *testing.T) {
 		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
 	}
 	d := gpu(t)
-	defer func(e bool, w int, o, l, lt, tk, sk bool) {
-		d.eagerKV, d.kvWPR, d.kvOld, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip = e, w, o, l, lt, tk, sk
-	}(d.eagerKV, d.kvWPR, d.kvOld, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip)
+	defer func(e bool, w int, l, lt, tk, sk bool) {
+		d.eagerKV, d.kvWPR, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip = e, w, l, lt, tk, sk
+	}(d.eagerKV, d.kvWPR, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip)
 	type variant struct {
-		key       string
-		eager     bool
-		wpr       int
-		old, loop bool // v13's qkv_defer13 kernel; at most the resident blocks, looping
-		late      bool // position and counters after the PDL wait
-		ticket    bool // one row of counters moved by the last block (v13's way)
-		skip      bool // no qkv_defer work (its cost in the step; wrong results)
+		key    string
+		eager  bool
+		wpr    int
+		loop   bool // at most the resident blocks, looping
+		late   bool // position and counters after the PDL wait
+		ticket bool // one row of counters moved by the last block (v13's way)
+		skip   bool // no qkv_defer work (its cost in the step; wrong results)
 	}
-	// v13 = before (v13's kernel), deferred = the default (v14).
-	main := []variant{{key: "eager", eager: true}, {key: "v13", old: true}, {key: "deferred"}}
+	main := []variant{{key: "eager", eager: true}, {key: "deferred"}}
 	tuning := []variant{{key: "v14 ticket", ticket: true}, {key: "v14 late", late: true}, {key: "v14 loop", loop: true},
 		{key: "skip qkv", skip: true}}
 	if v := os.Getenv("DEJAVU_CUDA_KV_TUNING"); v == "0" {
 		tuning = nil
 	}
 	setV := func(v variant) {
-		d.eagerKV, d.kvWPR, d.kvOld, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip = v.eager, v.wpr, v.old, v.loop, v.late, v.ticket, v.skip
+		d.eagerKV, d.kvWPR, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip = v.eager, v.wpr, v.loop, v.late, v.ticket, v.skip
 	}
 	type job struct {
 		name string
@@ -334,7 +333,8 @@ func TestDeferredKVSpeed(t *testing.T) {
 			}
 		}
 		// Kernels of one step right after a prompt (no head behind); then
-		// qkv_defer alone, v13 and v14 alternated five times (medians).
+		// qkv_defer alone, with two rows of counters and with the ticket,
+		// alternated five times (medians).
 		for _, cfg := range []string{"predicted", "random"} {
 			setCfg(cfg)
 			if _, err := TimeDecode(s, 4, 2); err != nil { // a selection in place
@@ -346,7 +346,7 @@ func TestDeferredKVSpeed(t *testing.T) {
 					fmt.Printf("%s %s, %s K/V, kernels timed one by one:\n%s", name, cfg, v.key, prof)
 				}
 			}
-			prv := []variant{main[1], main[2], {key: "v14 ticket", ticket: true}}
+			prv := []variant{main[1], {key: "v14 ticket", ticket: true}}
 			qk := map[string][]float64{}
 			for r := 0; r < 5; r++ {
 				for _, v := range prv {
@@ -379,12 +379,12 @@ func TestDeferredKVSpeed(t *testing.T) {
 		}
 		for _, p := range []int{16, 128} {
 			k := func(cfg, v string) float64 { return res[fmt.Sprintf("%s %s %d", cfg, v, p)] }
-			fmt.Printf("%-13s KV SUMMARY prompt %3d dense %.3f / %.3f / %.3f (eager / v13 / v14); random %.3f / %.3f / %.3f (%.2f× / %.2f× / %.2f× dense); predicted %.3f / %.3f / %.3f (%.2f× / %.2f× / %.2f×)\n",
-				name, p, k("dense", "eager"), k("dense", "v13"), k("dense", "deferred"),
-				k("random", "eager"), k("random", "v13"), k("random", "deferred"),
-				k("dense", "eager")/k("random", "eager"), k("dense", "v13")/k("random", "v13"), k("dense", "deferred")/k("random", "deferred"),
-				k("predicted", "eager"), k("predicted", "v13"), k("predicted", "deferred"),
-				k("dense", "eager")/k("predicted", "eager"), k("dense", "v13")/k("predicted", "v13"), k("dense", "deferred")/k("predicted", "deferred"))
+			fmt.Printf("%-13s KV SUMMARY prompt %3d dense %.3f / %.3f (eager / deferred); random %.3f / %.3f (%.2f× / %.2f× dense); predicted %.3f / %.3f (%.2f× / %.2f×)\n",
+				name, p, k("dense", "eager"), k("dense", "deferred"),
+				k("random", "eager"), k("random", "deferred"),
+				k("dense", "eager")/k("random", "eager"), k("dense", "deferred")/k("random", "deferred"),
+				k("predicted", "eager"), k("predicted", "deferred"),
+				k("dense", "eager")/k("predicted", "eager"), k("dense", "deferred")/k("predicted", "deferred"))
 		}
 		for _, v := range tuning {
 			k := func(cfg string) float64 { return res[fmt.Sprintf("%s %s %d", cfg, v.key, 16)] }
@@ -435,8 +435,8 @@ func TestDeferredKVRepeat(t *testing.T) {
 }
 
 // TestQKVNcu (diagnostic, for Nsight Compute): synthetic opt-6.7b, random
-// 10% / 50%, no graphs, 3 + 12 decode steps after a prompt of 16, with
-// v13's qkv_defer13 when DEJAVU_CUDA_QKV_NCU=v13, else v14's qkv_defer.
+// 10% / 50%, no graphs, 3 + 12 decode steps after a prompt of 16
+// (DEJAVU_CUDA_QKV_NCU set to any name for the output).
 // Run under ncu with --kernel-name and --launch-skip to profile one launch
 // of a layer that has heads behind.
 func TestQKVNcu(t *testing.T) {
@@ -445,8 +445,6 @@ func TestQKVNcu(t *testing.T) {
 		t.Skip("cuda: DEJAVU_CUDA_QKV_NCU is not set")
 	}
 	d := gpu(t)
-	defer func(o bool) { d.kvOld = o }(d.kvOld)
-	d.kvOld = which == "v13"
 	c, err := model.SyntheticConfig("opt-6.7b")
 	if err != nil {
 		t.Fatal(err)

@@ -49,8 +49,8 @@ type Session struct {
 	// of the leading positions the cache holds (Layers × 2 × KVHeads int32;
 	// the step at position p reads row p&1 and writes row (p+1)&1, see
 	// kvDoneAt), then per layer the key/value heads the last step computed
-	// (Layers int32), then the block counter of v13's ticket (kvTicket,
-	// qkv_defer13); kvIn the sparse steps' attention inputs (Layers ×
+	// (Layers int32), then the block counter of the ticket (kvTicket);
+	// kvIn the sparse steps' attention inputs (Layers ×
 	// maxCtx × Hidden f32, allocated by the first deferred step).
 	kvDone, kvIn uint64
 	kvActive     bool
@@ -487,19 +487,15 @@ func (s *Session) launchQKV(l *layer, x, normW, normB, heads, count uint64, unit
 	if done != 0 {
 		smem += 4 * (4*c.KVHeads + 2)
 		name = l.qkv.kernel("qkv_defer")
-		if s.d.kvOld {
-			name = l.qkv.kernel("qkv_defer13")
-		} else {
-			smem += 4 * (c.Heads + c.KVHeads) // the head list and every done[] (kernels/dejavu.cu)
-			if !s.d.kvLate {
-				mode |= kvmEarly
-			}
-			if !s.d.kvTicket {
-				mode |= kvmRows
-			}
-			if s.d.kvSkip {
-				mode |= kvmSkip
-			}
+		smem += 4 * (c.Heads + c.KVHeads) // the head list and every done[] (kernels/dejavu.cu)
+		if !s.d.kvLate {
+			mode |= kvmEarly
+		}
+		if !s.d.kvTicket {
+			mode |= kvmRows
+		}
+		if s.d.kvSkip {
+			mode |= kvmSkip
 		}
 	}
 	// With a norm, at most the resident blocks, which loop (each pays the
@@ -526,12 +522,13 @@ func (s *Session) launchQKV(l *layer, x, normW, normB, heads, count uint64, unit
 
 // kvDoneAt is layer li's counters: two rows of KVHeads int32. qkv_defer
 // (v14) reads row p&1 and writes row (p+1)&1 at position p (kvTicket:
-// row 0 only, moved by the launch's last block, as v13's kernel does).
+// row 0 only, moved by the launch's last block, as the first version
+// did).
 func (s *Session) kvDoneAt(li int) uint64 { return s.kvDone + uint64(2*li*s.m.Cfg.KVHeads)*4 }
 
 // kvRow is the row of the counters that holds the current ones.
 func (s *Session) kvRow() int {
-	if s.d.kvOld || s.d.kvTicket {
+	if s.d.kvTicket {
 		return 0
 	}
 	return s.pos & 1

@@ -637,196 +637,10 @@ extern "C" __global__ void qkv_rope_bf16(QKV_PARAMS) { qkv_rope_t<WBF16>(QKV_ARG
 // from x at p (cur = 1: a decode step, which also keeps x in kin[p]; cur =
 // 0: catch-up before a prompt, no query units). A head's
 // positions come in chunks of KV_P, one unit per chunk and row pair, so a
-// long catch-up spreads over the grid. The last block to finish (counter
-// *kvCnt, reset by it) sets done[g] = p + cur for those heads and *kvStat
-// to their number. Dynamic shared memory: as qkv_rope's plus 4·KVH + 2
-// ints.
-#define QKVD_PARAMS const w16* __restrict__ W, const float* __restrict__ x, const float* __restrict__ normW,         \
-        const float* __restrict__ normB, float eps, int rms, const float* __restrict__ bias, float* qkv, int cols,    \
-        int H, int KVH, int hd, const float* __restrict__ cosT, const float* __restrict__ sinT, int interleave,       \
-        float* kc, float* vc, int maxCtx, const int* __restrict__ io, const int* __restrict__ heads,                 \
-        const int* __restrict__ headCount, int wpr, int* done, float* kin, int* kvCnt, int* kvStat, int group, int cur
-#define QKVD_ARGS W, x, normW, normB, eps, rms, bias, qkv, cols, H, KVH, hd, cosT, sinT, interleave, kc, vc, maxCtx, io, \
-        heads, headCount, wpr, done, kin, kvCnt, kvStat, group, cur
-template <class TW> __device__ __forceinline__ void qkv_defer_t(QKVD_PARAMS) {
-    extern __shared__ float smem_g[];
-    float* part = smem_g;     // 16 floats: group_sum2
-    float* red = smem_g + 16; // 33 floats: load_x
-    float* xs = smem_g + 64;  // cols floats, 16-byte aligned: load_x
-    int* lastBlk = reinterpret_cast<int*>(smem_g) + 56;
-    // Deferred: the key/value heads computed, flags, their done[] values,
-    // their first chunks (exclusive prefix sums, nNeed + 1), the count.
-    int* need = reinterpret_cast<int*>(smem_g + 64 + (normW ? cols : 0));
-    int *flag = need + KVH, *dn = need + 2 * KVH, *cOff = need + 3 * KVH, *nNeedS = need + 4 * KVH + 1;
-    PDL_LAUNCH();
-    PDL_WAIT();
-    const float* xv = x;
-    if (normW) {
-        load_x(xs, x, cols, normW, normB, eps, rms, red);
-        xv = xs;
-    }
-    int half = hd / 2;
-    int p = io[0];
-    int nNeed = KVH, nChunks = KVH;
-    if (done) {
-        if (cur && kin && blockIdx.x == 0)
-            for (int i = threadIdx.x; i < cols; i += blockDim.x) kin[(size_t)p * cols + i] = xv[i];
-        if (heads) {
-            for (int i = threadIdx.x; i < KVH; i += blockDim.x) flag[i] = 0;
-            __syncthreads();
-            int nh = *headCount;
-            for (int i = threadIdx.x; i < nh; i += blockDim.x) flag[heads[i] / group] = 1;
-            __syncthreads();
-        }
-        if (threadIdx.x < 32) {
-            int lane = threadIdx.x, n = KVH;
-            if (heads) {
-                n = 0;
-                for (int g0 = 0; g0 < KVH; g0 += 32) {
-                    int g = g0 + lane;
-                    int f = g < KVH ? flag[g] : 0;
-                    unsigned m = __ballot_sync(FULL, f);
-                    if (f) need[n + __popc(m & ((1u << lane) - 1))] = g;
-                    n += __popc(m);
-                }
-                __syncwarp();
-            }
-            int run = 0;
-            for (int i0 = 0; i0 < n; i0 += 32) {
-                int i = i0 + lane, c = 0;
-                if (i < n) {
-                    int d0 = done[heads ? need[i] : i];
-                    dn[i] = d0;
-                    int L = p + cur - d0;
-                    c = L > 0 ? (L + KV_P - 1) / KV_P : 0;
-                }
-                int sc = c;
-#pragma unroll
-                for (int o = 1; o < 32; o <<= 1) {
-                    int y = __shfl_up_sync(FULL, sc, o);
-                    if (lane >= o) sc += y;
-                }
-                if (i < n) cOff[i] = run + sc - c;
-                run += __shfl_sync(FULL, sc, 31);
-            }
-            if (lane == 0) {
-                cOff[n] = run;
-                *nNeedS = n;
-            }
-        }
-        __syncthreads();
-        nNeed = *nNeedS;
-        nChunks = cOff[nNeed];
-    }
-    int nq = cur ? (heads ? *headCount : H) * half : 0, nk = nChunks * half;
-    int n = nq + 2 * nk;
-    int np0 = done ? KV_P : 1; // reductions per unit (uniform over the block)
-    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int per = 8 / wpr, slot = w / wpr, sub = w % wpr;
-    int t = sub * 32 + lane, T = 32 * wpr;
-    for (int b0 = blockIdx.x * per; b0 < n; b0 += gridDim.x * per) {
-        int u = b0 + slot;
-        int kind = 0, hh = 0, j = 0, base = 0, r0 = 0, r1 = 0, q0 = p, np = 0;
-        float s0[KV_P], s1[KV_P];
-#pragma unroll
-        for (int k = 0; k < KV_P; k++) s0[k] = s1[k] = 0.f;
-        if (u < n) {
-            np = 1;
-            if (u < nq) {
-                hh = heads ? heads[u / half] : u / half;
-                j = u % half;
-                base = hh * hd;
-            } else {
-                kind = u < nq + nk ? 1 : 2;
-                int v = u - nq - (kind == 2 ? nk : 0);
-                int hc = v / half;
-                j = v % half;
-                hh = hc;
-                if (done) { // the head whose chunks hold hc: the last i with cOff[i] ≤ hc
-                    int lo = 0, hi = nNeed - 1;
-                    while (lo < hi) {
-                        int mid = (lo + hi + 1) >> 1;
-                        if (cOff[mid] <= hc) lo = mid;
-                        else hi = mid - 1;
-                    }
-                    hh = heads ? need[lo] : lo;
-                    q0 = dn[lo] + (hc - cOff[lo]) * KV_P;
-                    np = min(KV_P, p + cur - q0);
-                }
-                base = (kind == 1 ? H : H + KVH) * hd + hh * hd;
-            }
-            int e0 = interleave ? 2 * j : j, e1 = interleave ? 2 * j + 1 : j + half;
-            r0 = base + e0;
-            r1 = base + e1;
-            const w16 *w0 = W + (size_t)r0 * cols, *w1 = W + (size_t)r1 * cols;
-            if (np == 1) {
-                float2 d = dot2_s<TW>(w0, w1, q0 == p ? xv : kin + (size_t)q0 * cols, cols, t, T);
-                s0[0] = d.x;
-                s1[0] = d.y;
-            } else {
-                const float* xq[KV_P];
-#pragma unroll
-                for (int k = 0; k < KV_P; k++) {
-                    int q = q0 + min(k, np - 1);
-                    xq[k] = q == p ? xv : kin + (size_t)q * cols;
-                }
-                dot2_m<TW>(w0, w1, xq, cols, t, T, s0, s1);
-            }
-        }
-        float b0v = 0.f, b1v = 0.f;
-        if (u < n && bias) {
-            b0v = bias[r0];
-            b1v = bias[r1];
-        }
-#pragma unroll
-        for (int k = 0; k < KV_P; k++) {
-            if (k >= np0) break;
-            float2 s = group_sum2(s0[k], s1[k], wpr, part);
-            if (k < np && sub == 0 && lane == 0) {
-                int q = q0 + k;
-                float a0 = s.x + b0v, a1 = s.y + b1v;
-                if (kind < 2 && cosT) {
-                    float c = cosT[(size_t)q * half + j], sn = sinT[(size_t)q * half + j];
-                    float c0 = a0 * c - a1 * sn, c1 = a1 * c + a0 * sn;
-                    a0 = c0;
-                    a1 = c1;
-                }
-                if (q == p) {
-                    qkv[r0] = a0;
-                    qkv[r1] = a1;
-                }
-                if (kind > 0) {
-                    float* cache = kind == 1 ? kc : vc;
-                    size_t cb = ((size_t)hh * maxCtx + q) * hd;
-                    cache[cb + (r0 - base)] = a0;
-                    cache[cb + (r1 - base)] = a1;
-                }
-            }
-        }
-    }
-    if (done) {
-        // Every block has read done[] (into dn): the last one moves it on.
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            __threadfence();
-            *lastBlk = atomicAdd(kvCnt, 1) == (int)gridDim.x - 1;
-        }
-        __syncthreads();
-        if (*lastBlk) {
-            for (int i = threadIdx.x; i < nNeed; i += blockDim.x) done[heads ? need[i] : i] = p + cur;
-            if (threadIdx.x == 0) {
-                *kvCnt = 0;
-                if (kvStat) *kvStat = nNeed;
-            }
-        }
-    }
-}
-
-// Three blocks an SM: at most 80 registers (bf16 took 92 without the
-// bound, two blocks an SM, and lost what deferring gains; docs/gpu.md).
-// qkv_defer13 is v13's kernel, kept for comparison (Device.kvOld, tests).
-extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer13_f16(QKVD_PARAMS) { qkv_defer_t<WF16>(QKVD_ARGS); }
-extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer13_bf16(QKVD_PARAMS) { qkv_defer_t<WBF16>(QKVD_ARGS); }
+// long catch-up spreads over the grid. Afterwards done[g] = p + cur for
+// those heads and *kvStat is their number (how the counters move: KVM_ROWS
+// below; without it, as in the first version, v13, the last block to
+// finish, by the ticket *kvCnt, moves them).
 
 // dot2_t is dot2_s with its tail batched too: after the rounds of four
 // loads of each row, the two or three left go out together (opt-13b's
@@ -894,8 +708,8 @@ __device__ __forceinline__ void load_done(const int* __restrict__ io, const int*
     }
 }
 
-// qkv_defer (v14) computes what qkv_defer13 does with fewer waits before
-// the first weight load and none after the last (docs/gpu.md, v14):
+// qkv_defer (v14) computes the above with fewer waits before the first
+// weight load and none after the last than v13 had (docs/gpu.md, v14):
 //   - the position, the head count, the whole head list and every counter
 //     are loaded in one round of independent loads (the list into shared
 //     memory); v13 chained position → count → list → flags → done, then
@@ -917,9 +731,10 @@ __device__ __forceinline__ void load_done(const int* __restrict__ io, const int*
 //     partials double-buffered by round parity) instead of KV_P group_sum2
 //     calls of two barriers each;
 //   - block 0 keeps x in kin[p] after its units, not before.
-// mode: KVM_CUR (cur of qkv_defer13: a decode step's current position),
+// mode: KVM_CUR (cur above: a decode step's current position),
 // KVM_EARLY, KVM_ROWS, KVM_SKIP (return at once: timing only, results
-// wrong). Dynamic shared memory: as qkv_defer13's plus 4·(H + KVH) bytes.
+// wrong). Dynamic shared memory: as qkv_rope's plus 4·KVH + 2 ints plus
+// 4·(H + KVH) bytes.
 #define KVM_CUR 1
 #define KVM_EARLY 2
 #define KVM_SKIP 4
@@ -1145,6 +960,8 @@ template <class TW> __device__ __forceinline__ void qkv_defer2_t(QKVD2_PARAMS) {
     }
 }
 
+// Three blocks an SM: at most 80 registers (bf16 took 92 without the
+// bound, two blocks an SM, and lost what deferring gains; docs/gpu.md).
 extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer_f16(QKVD2_PARAMS) { qkv_defer2_t<WF16>(QKVD2_ARGS); }
 extern "C" __global__ void __launch_bounds__(256, 3) qkv_defer_bf16(QKVD2_PARAMS) { qkv_defer2_t<WBF16>(QKVD2_ARGS); }
 
