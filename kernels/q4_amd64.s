@@ -119,7 +119,10 @@ TEXT ·dotQ40VNNI(SB), NOSPLIT, $0-72
 q40vnnipass:
 	MOVQ  n+56(FP), R13
 	LEAQ  3(R13), R12
-	SHRQ  $2, R12         // q = ceil(n/4)
+	SHRQ  $2, R12         // q = ceil(n/4), odd from 32 on (QKQUARTER in qk_amd64.s says why)
+	CMPQ  R12, $32
+	JLT   2(PC)
+	ORQ   $1, R12
 	CMPQ  R15, R12
 	JGE   q40vnnidone
 	DECQ  R13             // n-1
@@ -166,6 +169,9 @@ q40vnniblk:
 	MOVQ         n+56(FP), R13
 	LEAQ         3(R13), R12
 	SHRQ         $2, R12
+	CMPQ         R12, $32
+	JLT          2(PC)
+	ORQ          $1, R12
 	DECQ         R13
 	VMOVSS       X1, (BX)(R15*4)
 	MOVQ         R12, DX
@@ -199,7 +205,10 @@ TEXT ·dotQ40AVX2(SB), NOSPLIT, $0-72
 q40avx2pass:
 	MOVQ  n+56(FP), R13
 	LEAQ  3(R13), R12
-	SHRQ  $2, R12         // q = ceil(n/4)
+	SHRQ  $2, R12         // q = ceil(n/4), odd from 32 on (QKQUARTER in qk_amd64.s says why)
+	CMPQ  R12, $32
+	JLT   2(PC)
+	ORQ   $1, R12
 	CMPQ  R15, R12
 	JGE   q40avx2done
 	DECQ  R13             // n-1
@@ -246,6 +255,9 @@ q40avx2blk:
 	MOVQ         n+56(FP), R13
 	LEAQ         3(R13), R12
 	SHRQ         $2, R12
+	CMPQ         R12, $32
+	JLT          2(PC)
+	ORQ          $1, R12
 	DECQ         R13
 	VMOVSS       X1, (BX)(R15*4)
 	MOVQ         R12, DX
