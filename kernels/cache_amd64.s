@@ -1,8 +1,18 @@
 #include "textflag.h"
 
-// REDUCE4 sums each of four accumulators za..zd (whose Y and X halves are
-// ya..yd, xa, xb) horizontally and stores the four sums at dst (clobbers
-// Y9-Y12).
+// HSUM4 sums each of the four ymm registers ya..yd horizontally and
+// stores the four sums at dst (xa, xb: the X halves of ya and yb; clobbers
+// ya..yd).
+#define HSUM4(ya, yb, yc, yd, xa, xb, dst) \
+	VHADDPS      yb, ya, ya; \
+	VHADDPS      yd, yc, yc; \
+	VHADDPS      yc, ya, ya; \
+	VEXTRACTF128 $1, ya, xb; \
+	VADDPS       xb, xa, xa; \
+	VMOVUPS      xa, dst
+
+// REDUCE4 is HSUM4 of four zmm accumulators za..zd (whose Y halves are
+// ya..yd) after folding their upper halves in (clobbers Y9-Y12).
 #define REDUCE4(za, zb, zc, zd, ya, yb, yc, yd, xa, xb, dst) \
 	VEXTRACTF64X4 $1, za, Y9; \
 	VEXTRACTF64X4 $1, zb, Y10; \
@@ -12,12 +22,7 @@
 	VADDPS        Y10, yb, yb; \
 	VADDPS        Y11, yc, yc; \
 	VADDPS        Y12, yd, yd; \
-	VHADDPS       yb, ya, ya; \
-	VHADDPS       yd, yc, yc; \
-	VHADDPS       yc, ya, ya; \
-	VEXTRACTF128  $1, ya, xb; \
-	VADDPS        xb, xa, xa; \
-	VMOVUPS       xa, dst
+	HSUM4(ya, yb, yc, yd, xa, xb, dst)
 
 // func gemv2F16AVX512(w *uint16, x0, x1, y0, y1 *float32, rows, cols int)
 //
@@ -176,18 +181,8 @@ col2:
 	DECQ        DX
 	JNE         col2
 
-	VHADDPS      Y2, Y1, Y1
-	VHADDPS      Y4, Y3, Y3
-	VHADDPS      Y3, Y1, Y1
-	VEXTRACTF128 $1, Y1, X2
-	VADDPS       X2, X1, X1
-	VMOVUPS      X1, (BX)
-	VHADDPS      Y6, Y5, Y5
-	VHADDPS      Y8, Y7, Y7
-	VHADDPS      Y7, Y5, Y5
-	VEXTRACTF128 $1, Y5, X6
-	VADDPS       X6, X5, X5
-	VMOVUPS      X5, (R12)
+	HSUM4(Y1, Y2, Y3, Y4, X1, X2, (BX))
+	HSUM4(Y5, Y6, Y7, Y8, X5, X6, (R12))
 
 	ADDQ $16, BX
 	ADDQ $16, R12
