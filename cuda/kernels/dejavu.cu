@@ -180,9 +180,12 @@ template <class TW> __device__ __forceinline__ float dot_s(const w16* __restrict
     return s;
 }
 
-// dot2_s is dot_s for two rows at once (four loads of each in flight).
+// dot2_s is dot_s for two rows at once: rounds of four loads of each row
+// in flight, then the two or three left out together (opt-13b's 5120
+// columns over 64 threads: 4 + 4 + 2 loads a row, three round trips
+// instead of four; v14, docs/gpu.md).
 template <class TW> __device__ __forceinline__ float2 dot2_s(const w16* __restrict__ w0, const w16* __restrict__ w1, const float* xs,
-                                         int cols, int t, int T) {
+                                                             int cols, int t, int T) {
     float s0 = 0.f, s1 = 0.f;
     if ((cols & 7) == 0) {
         int step = T * 8, j = t * 8;
@@ -199,7 +202,23 @@ template <class TW> __device__ __forceinline__ float2 dot2_s(const w16* __restri
                 s1 += dot8<TW>(b[u], xs + j + u * step);
             }
         }
-        for (; j < cols; j += step) {
+        if (j + step < cols) {
+            uint4 a0 = ldw(w0 + j), b0 = ldw(w1 + j), a1 = ldw(w0 + j + step), b1 = ldw(w1 + j + step);
+            uint4 a2 = make_uint4(0, 0, 0, 0), b2 = a2;
+            bool three = j + 2 * step < cols;
+            if (three) {
+                a2 = ldw(w0 + j + 2 * step);
+                b2 = ldw(w1 + j + 2 * step);
+            }
+            s0 += dot8<TW>(a0, xs + j);
+            s1 += dot8<TW>(b0, xs + j);
+            s0 += dot8<TW>(a1, xs + j + step);
+            s1 += dot8<TW>(b1, xs + j + step);
+            if (three) {
+                s0 += dot8<TW>(a2, xs + j + 2 * step);
+                s1 += dot8<TW>(b2, xs + j + 2 * step);
+            }
+        } else if (j < cols) {
             s0 += dot8<TW>(ldw(w0 + j), xs + j);
             s1 += dot8<TW>(ldw(w1 + j), xs + j);
         }
@@ -642,57 +661,6 @@ extern "C" __global__ void qkv_rope_bf16(QKV_PARAMS) { qkv_rope_t<WBF16>(QKV_ARG
 // below; without it, as in the first version, v13, the last block to
 // finish, by the ticket *kvCnt, moves them).
 
-// dot2_t is dot2_s with its tail batched too: after the rounds of four
-// loads of each row, the two or three left go out together (opt-13b's
-// 5120 columns over 64 threads: 4 + 4 + 2 loads a row, three round trips
-// instead of four). Same sums in the same order as dot2_s.
-template <class TW> __device__ __forceinline__ float2 dot2_t(const w16* __restrict__ w0, const w16* __restrict__ w1, const float* xs,
-                                                             int cols, int t, int T) {
-    float s0 = 0.f, s1 = 0.f;
-    if ((cols & 7) == 0) {
-        int step = T * 8, j = t * 8;
-        for (; j + 3 * step < cols; j += 4 * step) {
-            uint4 a[4], b[4];
-#pragma unroll
-            for (int u = 0; u < 4; u++) {
-                a[u] = ldw(w0 + j + u * step);
-                b[u] = ldw(w1 + j + u * step);
-            }
-#pragma unroll
-            for (int u = 0; u < 4; u++) {
-                s0 += dot8<TW>(a[u], xs + j + u * step);
-                s1 += dot8<TW>(b[u], xs + j + u * step);
-            }
-        }
-        if (j + step < cols) {
-            uint4 a0 = ldw(w0 + j), b0 = ldw(w1 + j), a1 = ldw(w0 + j + step), b1 = ldw(w1 + j + step);
-            uint4 a2 = make_uint4(0, 0, 0, 0), b2 = a2;
-            bool three = j + 2 * step < cols;
-            if (three) {
-                a2 = ldw(w0 + j + 2 * step);
-                b2 = ldw(w1 + j + 2 * step);
-            }
-            s0 += dot8<TW>(a0, xs + j);
-            s1 += dot8<TW>(b0, xs + j);
-            s0 += dot8<TW>(a1, xs + j + step);
-            s1 += dot8<TW>(b1, xs + j + step);
-            if (three) {
-                s0 += dot8<TW>(a2, xs + j + 2 * step);
-                s1 += dot8<TW>(b2, xs + j + 2 * step);
-            }
-        } else if (j < cols) {
-            s0 += dot8<TW>(ldw(w0 + j), xs + j);
-            s1 += dot8<TW>(ldw(w1 + j), xs + j);
-        }
-    } else {
-        for (int j = t; j < cols; j += T) {
-            s0 += TW::one(w0[j]) * xs[j];
-            s1 += TW::one(w1[j]) * xs[j];
-        }
-    }
-    return make_float2(s0, s1);
-}
-
 // load_done reads the position (p = io[0]) and every key/value head's
 // counter into dAll, and zeroes flag: with two rows of counters (par: row
 // p & 1 is read), both rows are loaded beside the position, so that no
@@ -725,7 +693,7 @@ __device__ __forceinline__ void load_done(const int* __restrict__ io, const int*
 //     block of the launch reads — no ticket, no fence, no last block at
 //     the end (v13: each block fenced and took a ticket, the last one
 //     moved done[] on);
-//   - a unit's bias is loaded before its weights; dot2_t batches the last
+//   - a unit's bias is loaded before its weights; dot2_s batches the last
 //     loads of a row;
 //   - the np sums of a unit are reduced together (one barrier a round, the
 //     partials double-buffered by round parity) instead of KV_P group_sum2
@@ -877,7 +845,7 @@ template <class TW> __device__ __forceinline__ void qkv_defer2_t(QKVD2_PARAMS) {
             }
             const w16 *w0 = W + (size_t)r0 * cols, *w1 = W + (size_t)r1 * cols;
             if (np == 1) {
-                float2 d = dot2_t<TW>(w0, w1, q0 == p ? xv : kin + (size_t)q0 * cols, cols, t, T);
+                float2 d = dot2_s<TW>(w0, w1, q0 == p ? xv : kin + (size_t)q0 * cols, cols, t, T);
                 s0[0] = d.x;
                 s1[0] = d.y;
             } else {
