@@ -2,7 +2,6 @@ package cuda
 
 import (
 	"fmt"
-	"math"
 
 	"dejavu/internal/half"
 	"dejavu/kernels"
@@ -143,36 +142,36 @@ func (g *Model) q8Mat(what string, w kernels.Mat) (mat, error) {
 }
 
 // q8Split returns the quants (row-major, rows × cols) and the f16 scales
-// (rows × cols/32) of the Q8_0 matrix w.
+// (rows × cols/32) of the Q8_0 matrix w. kernels.Mat does not expose its
+// blocks; requantizing a decoded row (kernels.QuantizeRow, llama.cpp's
+// rule) gives them back, and every block is checked to decode to the same
+// values.
 func q8Split(w kernels.Mat) ([]int8, []uint16, error) {
 	if w.DType != kernels.Q8_0 || w.Cols%kernels.Q8Block != 0 {
 		return nil, nil, fmt.Errorf("not a Q8_0 matrix of whole blocks (%v, %d columns)", w.DType, w.Cols)
 	}
+	const bb = 2 + kernels.Q8Block // f16 scale, 32 int8
 	nb := w.Cols / kernels.Q8Block
 	q := make([]int8, w.Rows*w.Cols)
 	sc := make([]uint16, w.Rows*nb)
 	row := make([]float32, w.Cols)
 	for i := 0; i < w.Rows; i++ {
 		w.Row(i, row)
+		blocks, err := kernels.QuantizeRow(kernels.Q8_0, row)
+		if err != nil {
+			return nil, nil, err
+		}
 		for b := 0; b < nb; b++ {
-			v := row[b*kernels.Q8Block : (b+1)*kernels.Q8Block]
-			var amax float32
-			for _, x := range v {
-				amax = max(amax, float32(math.Abs(float64(x))))
-			}
-			if amax == 0 {
-				continue
-			}
-			h := half.F32ToF16(amax / 127)
+			blk := blocks[b*bb : (b+1)*bb]
+			h := uint16(blk[0]) | uint16(blk[1])<<8
 			d := half.F16ToF32(h)
 			sc[i*nb+b] = h
 			out := q[i*w.Cols+b*kernels.Q8Block:]
-			for j, x := range v {
-				t := math.Round(float64(x / d))
-				if t < -127 || t > 127 || float32(t)*d != x {
+			for j, x := range row[b*kernels.Q8Block : (b+1)*kernels.Q8Block] {
+				out[j] = int8(blk[2+j])
+				if float32(out[j])*d != x {
 					return nil, nil, fmt.Errorf("row %d block %d: %g is not a multiple of the scale %g", i, b, x, d)
 				}
-				out[j] = int8(t)
 			}
 		}
 	}
