@@ -41,7 +41,7 @@ var ptxFS embed.FS
 var kernelNames = []string{"gemv_f16", "gemv_bf16", "accum_rows_f16", "accum_rows_bf16", "norm_rows", "embed_rows", "add_pos", "add_bias",
 	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope_f16", "qkv_rope_bf16", "select_rows",
 	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast", "kv_clamp",
-	"qkv_defer_f16", "qkv_defer_bf16", "gemv_q8", "fill_random_q8"}
+	"qkv_defer_f16", "qkv_defer_bf16", "gemv_q8", "fill_random_q8", "pred_mlp_f16", "pred_mlp_bf16"}
 
 // Device is one GPU with its context, stream, cuBLAS handle and kernels.
 type Device struct {
@@ -77,6 +77,9 @@ type Device struct {
 	accFloor  bool           // accum_rows: at most accumMul·SMs blocks (off: DEJAVU_CUDA_ACCUM_FLOOR=0, the next multiple of the strips above)
 	chainStd  bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
 	chain     bool           // decode: each norm applied by the last block of the accum_rows before it (off: DEJAVU_CUDA_CHAIN=0)
+	predMLP   bool           // predictors: the MLP's norm, Q8_0 threshold predictor and up GEMV in one kernel (pred_mlp; off: DEJAVU_CUDA_PRED_MLP=0)
+	qkvNorm   bool           // predicted decode: the attention norm in each qkv block, not a kernel (DEJAVU_CUDA_QKV_NORM=1; slower, v16)
+	joinAt    int            // decode: the lookahead's join before this step of a layer (0: the end; DEJAVU_CUDA_JOIN, tuning)
 	eagerKV   bool           // sparse decode computes K and V of every head each step (DEJAVU_CUDA_KV=eager; default: deferred, session.go)
 	kvWPR     int            // deferred K/V: qkv_defer's warps per row pair (0: from the units; tuning)
 	kvLoop    bool           // deferred K/V: at most the resident blocks, looping (tests; slower in the graph)
@@ -233,6 +236,9 @@ func (d *Device) init() error {
 	d.predStd = os.Getenv("DEJAVU_CUDA_PRED_STD") != "0"
 	d.chain = os.Getenv("DEJAVU_CUDA_CHAIN") != "0"
 	d.chainStd = os.Getenv("DEJAVU_CUDA_CHAIN_STD") == "1"
+	d.predMLP = os.Getenv("DEJAVU_CUDA_PRED_MLP") != "0"
+	d.qkvNorm = os.Getenv("DEJAVU_CUDA_QKV_NORM") == "1"
+	d.joinAt, _ = strconv.Atoi(os.Getenv("DEJAVU_CUDA_JOIN"))
 	d.accBatch = os.Getenv("DEJAVU_CUDA_ACCUM_BATCH") != "0"
 	d.accFloor = os.Getenv("DEJAVU_CUDA_ACCUM_FLOOR") != "0"
 	d.eagerKV = os.Getenv("DEJAVU_CUDA_KV") == "eager"

@@ -42,6 +42,7 @@ type driverAPI struct {
 	cuModuleLoadData            func(mod *uintptr, image unsafe.Pointer) int32
 	cuModuleUnload              func(mod uintptr) int32
 	cuModuleGetFunction         func(f *uintptr, mod uintptr, name *byte) int32
+	cuModuleGetGlobal           func(p *uint64, bytes *uint64, mod uintptr, name *byte) int32
 	cuFuncSetAttribute          func(f uintptr, attr int32, v int32) int32
 	cuOccupancyMaxActiveBlocks  func(n *int32, f uintptr, blockSize int32, smem uint64) int32
 	cuLaunchKernelEx            func(cfg unsafe.Pointer, f uintptr, params unsafe.Pointer, extra unsafe.Pointer) int32 // optional (CUDA 12+)
@@ -88,7 +89,7 @@ func (a *driverAPI) symbols() []struct {
 		{&a.cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"}, {&a.cuMemsetD32Async, "cuMemsetD32Async"},
 		{&a.cuMemHostAlloc, "cuMemHostAlloc"}, {&a.cuMemFreeHost, "cuMemFreeHost"},
 		{&a.cuModuleLoadData, "cuModuleLoadData"}, {&a.cuModuleUnload, "cuModuleUnload"},
-		{&a.cuModuleGetFunction, "cuModuleGetFunction"}, {&a.cuFuncSetAttribute, "cuFuncSetAttribute"},
+		{&a.cuModuleGetFunction, "cuModuleGetFunction"}, {&a.cuModuleGetGlobal, "cuModuleGetGlobal_v2"}, {&a.cuFuncSetAttribute, "cuFuncSetAttribute"},
 		{&a.cuOccupancyMaxActiveBlocks, "cuOccupancyMaxActiveBlocksPerMultiprocessor"},
 		{&a.cuLaunchKernel, "cuLaunchKernel"},
 		{&a.cuStreamCreate, "cuStreamCreate"}, {&a.cuStreamDestroy, "cuStreamDestroy_v2"},

@@ -5,6 +5,7 @@ import (
 
 	"dejavu/internal/half"
 	"dejavu/kernels"
+	"dejavu/model"
 	"dejavu/sparsity"
 )
 
@@ -245,12 +246,12 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 		for _, b := range []struct {
 			p *uint64
 			n int
-		}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords}, {&gp.hH, maxRank}, {&gp.zH, c.Heads}, {&gp.xsH, 2 * c.Hidden}} {
+		}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords + 2}, {&gp.hH, maxRank}, {&gp.zH, c.Heads}, {&gp.xsH, 2 * c.Hidden}} {
 			if *b.p, err = up.alloc(int64(4*b.n), "predictor scratch"); err != nil {
 				return fail(err)
 			}
 		}
-		if err := zero(s.d, gp.ws, selectWords, "select counters"); err != nil {
+		if err := zero(s.d, gp.ws, selectWords+2, "select counters"); err != nil {
 			return fail(err)
 		}
 		L, F, H := c.Layers, c.FFN, c.Heads
@@ -268,7 +269,7 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 }
 
 // selectWords is the size of select_multi's workspace: 16 counters and
-// three 2048-bin histograms.
+// three 2048-bin histograms (pred_mlp's two barrier counters follow).
 const selectWords = 16 + 3*2048
 
 // selectStaticSmem bounds select_multi's static shared memory (its 2048-bin
@@ -319,34 +320,18 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 	}
 	c := s.m.Cfg
 	if !s.d.selOld {
-		h, z, xs := pr.h, pr.z, pr.xs
+		z := pr.z
 		if head {
-			h, z, xs = pr.hH, pr.zH, pr.xsH
-		}
-		a := gemvOp{w: lr.a, x: s.x, normW: pr.ones, fuse: true, eps: 1e-5, rms: rms, y: h, rows: lr.a.rows, act: -1}
-		if std != 0 {
-			a.x, a.normW, a.fuse = std, 0, false
-		} else if s.d.predNorm {
-			if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32)), 1, 1}, 0,
-				s.x, pr.ones, uint64(0), xs, uint64(0), c.Hidden, float32(1e-5), rms, 0, uint64(0), float32(0)); err != nil {
-				return err
-			}
-			a.x, a.normW, a.fuse = xs, 0, false
-		}
-		if lr.a.q8 {
-			a.wprFix = s.d.q8TPR[0]
+			z = pr.zH
 		}
 		compact := useThr && !head && !s.d.thrKernel
+		zero := uint64(0)
 		if compact {
-			a.zero = count
+			zero = count
 		}
-		if err := s.gemv(a); err != nil {
+		h, err := s.predictA(pr, lr, head, std, zero)
+		if err != nil {
 			return err
-		}
-		if head && std == 0 && s.d.stream == s.d.side { // the main stream may now change x
-			if err := check("cuEventRecord", drv.cuEventRecord(s.d.ev[1], s.d.side)); err != nil {
-				return err
-			}
 		}
 		b := gemvOp{w: lr.b, x: h, bias: lr.bias, y: z, rows: n, act: -1}
 		if lr.b.q8 {
@@ -382,6 +367,100 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 		return err
 	}
 	return s.selectRows(pr.z, n, k, thr, ut, out, count)
+}
+
+// predictA launches a predictor's first GEMV, A·x̂ (x̂ as predict says),
+// into the predictor's rank-sized scratch, which it returns; zero, when
+// set, is an int32 the kernel sets to 0 (the threshold selection's count).
+func (s *Session) predictA(pr *gpuPredictors, lr *lowRankGPU, head bool, std, zero uint64) (uint64, error) {
+	c := s.m.Cfg
+	rms := 0
+	if pr.rms {
+		rms = 1
+	}
+	h, xs := pr.h, pr.xs
+	if head {
+		h, xs = pr.hH, pr.xsH
+	}
+	a := gemvOp{w: lr.a, x: s.x, normW: pr.ones, fuse: true, eps: 1e-5, rms: rms, y: h, rows: lr.a.rows, act: -1, zero: zero}
+	if std != 0 {
+		a.x, a.normW, a.fuse = std, 0, false
+	} else if s.d.predNorm {
+		if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32)), 1, 1}, 0,
+			s.x, pr.ones, uint64(0), xs, uint64(0), c.Hidden, float32(1e-5), rms, 0, uint64(0), float32(0)); err != nil {
+			return 0, err
+		}
+		a.x, a.normW, a.fuse = xs, 0, false
+	}
+	if lr.a.q8 {
+		a.wprFix = s.d.q8TPR[0]
+	}
+	if err := s.gemv(a); err != nil {
+		return 0, err
+	}
+	if head && std == 0 && s.d.stream == s.d.side { // the main stream may now change x
+		if err := check("cuEventRecord", drv.cuEventRecord(s.d.ev[1], s.d.side)); err != nil {
+			return 0, err
+		}
+	}
+	return h, nil
+}
+
+// predMLPTPR is pred_mlp's threads a row for a Q8_0 matrix of cols
+// columns: enough for at most two blocks of 32 weights each (at most max).
+func predMLPTPR(cols, max int) int {
+	nb := cols / 32
+	tpr := 1
+	for 2*tpr < nb && tpr < max {
+		tpr *= 2
+	}
+	return tpr
+}
+
+// predMLPSmem is pred_mlp's dynamic shared memory for an MLP of hidden
+// size cols and a predictor of rank R.
+func predMLPSmem(cols, R int) int {
+	return 4*(16+48+16+256+256) + 4*cols + 4*((cols/32+3)&^3) + 4*((R/32+3)&^3) + cols + R
+}
+
+// canPredMLP reports whether layer li's MLP predictor and up GEMV can run
+// as one pred_mlp kernel: Q8_0 predictor matrices, a threshold compacted
+// on the GPU, the predictor's standardization of the model's kind (when
+// the model's norm is applied: normW set), a rank pred_mlp covers (a
+// neuron's B row in at most 32 threads' two blocks each), its shared
+// memory under 48 KiB and its grid resident at once (it has a barrier).
+func (s *Session) canPredMLP(pr *gpuPredictors, li int, normW uint64) bool {
+	lr := &pr.mlp[li]
+	if !s.d.predMLP || s.d.selOld || s.d.thrKernel || !pr.useThr[li] || !lr.a.q8 || !lr.b.q8 || lr.a.cols%32 != 0 || lr.b.cols%32 != 0 {
+		return false
+	}
+	if normW != 0 && pr.rms != (s.m.Cfg.Family == model.Llama) {
+		return false
+	}
+	R, cols := lr.b.cols, lr.a.cols
+	if lr.a.rows != R || predMLPTPR(R, 64) > 32 || predMLPSmem(cols, R) > 48*1024 {
+		return false
+	}
+	grid := blocks(lr.b.rows, 256/predMLPTPR(R, 32))
+	return grid <= s.d.resident(s.m.layers[li].up.kernel("pred_mlp"), predMLPSmem(cols, R))
+}
+
+// predMLP launches pred_mlp for layer li: the MLP predictor (standardizing
+// x, the hidden state entering the MLP, itself), its threshold selection
+// into out/count and the up GEMV up of the selected neurons, whose input
+// is x normalized with normW/normB (none when normW is 0; up.x is not
+// read).
+func (s *Session) predMLP(pr *gpuPredictors, li int, x, normW, normB, out, count uint64, up gemvOp) error {
+	lr := &pr.mlp[li]
+	R, cols := lr.b.cols, lr.a.cols
+	tpa, tpb := predMLPTPR(cols, 256), predMLPTPR(R, 32)
+	rms := 0
+	if pr.rms {
+		rms = 1
+	}
+	return s.d.launch(up.w.kernel("pred_mlp"), [3]int{blocks(lr.b.rows, 256/tpb), 1, 1}, b256, predMLPSmem(cols, R),
+		x, normW, normB, s.m.Cfg.NormEps, rms, lr.a.p, lr.a.s, R, tpa, pr.h, pr.ws+4*selectWords, lr.b.p, lr.b.s,
+		lr.bias, lr.b.rows, tpb, pr.thr[li], out, count, up.w.p, up.bias, up.y, cols, up.gateOff, up.act)
 }
 
 // selectRows launches the one-block select_rows on z (keys in shared

@@ -9,6 +9,7 @@ import (
 
 	"dejavu/internal/half"
 	"dejavu/kernels"
+	"dejavu/model"
 	"dejavu/sparsity"
 )
 
@@ -260,7 +261,8 @@ func checkQ8Selections(t *testing.T, d *Device, g *Model, p *sparsity.Predictors
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked, diff := 0, 0
+	checked, diff, fusedChecked := 0, 0, 0
+	maxRel := 0.0
 	for _, selection := range []sparsity.Selection{{MLPDensity: 0.25, HeadDensity: 0.5}, {}} {
 		if err := p.SetSelection(selection); err != nil {
 			t.Fatal(err)
@@ -301,6 +303,12 @@ func checkQ8Selections(t *testing.T, d *Device, g *Model, p *sparsity.Predictors
 					t.Fatal(err)
 				}
 				var got []int32
+				if useThr && trial < 2 {
+					fusedChecked++
+					if rel := checkPredMLP(t, d, g, p, pw, l, thr, r); rel > maxRel {
+						maxRel = rel
+					}
+				}
 				if useThr {
 					got = append(got, cnt[1:1+cnt[0]]...)
 				} else {
@@ -332,4 +340,141 @@ func checkQ8Selections(t *testing.T, d *Device, g *Model, p *sparsity.Predictors
 	if diff > 0 {
 		t.Errorf("%s: %d of %d selected neurons differ between the GPU's and the CPU's q8_0 predictors", name, diff, checked)
 	}
+	t.Logf("%s: pred_mlp (norm, q8_0 predictor with its threshold, up GEMV in one kernel) vs norm_rows, gemv_q8 twice and gemv, %d cases: same selections, up outputs within %.2g (max |Δ| / max |y|)",
+		name, fusedChecked, maxRel)
+}
+
+// checkPredMLP runs layer l's MLP norm, predictor with its threshold and
+// up GEMV both ways on a random hidden state: as separate kernels
+// (norm_rows with the standardized copy, gemv_q8 twice with the
+// compaction, gemv over the selection — the decode step without pred_mlp)
+// and as pred_mlp. The selections must be the same sets, but for neurons
+// whose separate logit is within 1e-4 of the threshold (the two take the
+// norm's statistics in other orders); it returns the up outputs' largest
+// difference relative to the largest output.
+func checkPredMLP(t *testing.T, d *Device, g *Model, p *sparsity.Predictors, pw *predWeights, l int, thr float32, r *rand.Rand) float64 {
+	t.Helper()
+	c := g.Cfg
+	s, err := g.NewSession(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetPredictors(p); err != nil {
+		t.Fatal(err)
+	}
+	pr := s.sparse.pred
+	if !s.canPredMLP(pr, l, 0) {
+		t.Logf("layer %d: no pred_mlp for this predictor", l)
+		return 0
+	}
+	x := make([]float32, c.Hidden)
+	off, scale := float32(r.NormFloat64()), float32(0.5+3*r.Float64())
+	for i := range x {
+		x[i] = off + scale*float32(r.NormFloat64())
+	}
+	gl := &g.layers[l]
+	normW, normB := gl.mlpW, gl.mlpB
+	if !(c.Family == model.Llama || c.PreLN) {
+		normW, normB = 0, 0
+	}
+	gated := 0
+	if c.Family == model.Llama {
+		gated = c.FFN
+	}
+	up := &Model{dev: d}
+	defer func() { freeAll(up.allocs) }()
+	var xp, xn, std, sel1, sel2, y1, y2 uint64
+	zs := make([]float32, c.FFN)
+	cnt1, cnt2 := make([]int32, c.FFN+1), make([]int32, c.FFN+1)
+	ya, yb := make([]float32, c.FFN), make([]float32, c.FFN)
+	err = d.do(func() error {
+		for _, b := range []struct {
+			p *uint64
+			n int
+		}{{&xp, c.Hidden}, {&xn, c.Hidden}, {&std, c.Hidden}, {&sel1, c.FFN + 1}, {&sel2, c.FFN + 1}, {&y1, c.FFN}, {&y2, c.FFN}} {
+			var err error
+			if *b.p, err = up.alloc(int64(4*b.n), "scratch"); err != nil {
+				return err
+			}
+		}
+		if err := htod(d, xp, x, "x"); err != nil {
+			return err
+		}
+		in := xp
+		if normW != 0 {
+			if err := s.normStd(xp, normW, normB, xn, 0, 1, std); err != nil {
+				return err
+			}
+			in = xn
+		} else if err := d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{256, 1, 1}, 0, xp, pr.ones, uint64(0), std, uint64(0), c.Hidden,
+			float32(1e-5), b2i(pr.rms), 0, uint64(0), float32(0)); err != nil {
+			return err
+		}
+		lr := pr.mlp[l]
+		if err := s.gemvQ8(gemvOp{w: lr.a, x: std, y: pr.h, rows: lr.a.rows, act: -1, zero: sel1}); err != nil {
+			return err
+		}
+		if err := s.gemvQ8(gemvOp{w: lr.b, x: pr.h, bias: lr.bias, y: pr.z, rows: c.FFN, act: -1, selOut: sel1 + 4, selCount: sel1, thr: thr}); err != nil {
+			return err
+		}
+		upOp := gemvOp{w: gl.up, x: in, bias: gl.upB, y: y1, idx: sel1 + 4, count: sel1, rows: c.FFN, gateOff: gated, act: int(c.Act), expect: c.FFN, dyn: true}
+		if err := s.gemv(upOp); err != nil {
+			return err
+		}
+		if err := dtoh(d, zs, pr.z, "logits"); err != nil {
+			return err
+		}
+		upOp.y = y2
+		if err := s.predMLP(pr, l, xp, normW, normB, sel2+4, sel2, upOp); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			h []float32
+			p uint64
+		}{{ya, y1}, {yb, y2}} {
+			if err := dtoh(d, c.h, c.p, "up"); err != nil {
+				return err
+			}
+		}
+		if err := dtoh(d, cnt1, sel1, "selection"); err != nil {
+			return err
+		}
+		return dtoh(d, cnt2, sel2, "fused selection")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge := func(nr int32) bool { return math.Abs(float64(zs[nr]-thr)) <= 1e-4*max(1, math.Abs(float64(thr))) }
+	byNeuron := map[int32]float32{}
+	for i, nr := range cnt1[1 : 1+cnt1[0]] {
+		byNeuron[nr] = ya[i]
+	}
+	var maxD, maxY float64
+	seen := map[int32]bool{}
+	for i, nr := range cnt2[1 : 1+cnt2[0]] {
+		seen[nr] = true
+		v, ok := byNeuron[nr]
+		if !ok {
+			if !edge(nr) {
+				t.Errorf("layer %d: pred_mlp selected neuron %d (logit %g, threshold %g), the separate kernels did not", l, nr, zs[nr], thr)
+			}
+			continue
+		}
+		maxD = max(maxD, math.Abs(float64(yb[i]-v)))
+		maxY = max(maxY, math.Abs(float64(v)))
+	}
+	for nr := range byNeuron {
+		if !seen[nr] && !edge(nr) {
+			t.Errorf("layer %d: the separate kernels selected neuron %d (logit %g, threshold %g), pred_mlp did not", l, nr, zs[nr], thr)
+		}
+	}
+	rel := 0.0
+	if maxY > 0 {
+		rel = maxD / maxY
+	}
+	if rel > 1e-4 {
+		t.Errorf("layer %d: pred_mlp's up outputs differ from gemv's by %.3g of the largest", l, rel)
+	}
+	return rel
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 
 	"dejavu/model"
@@ -433,10 +434,10 @@ func (s *Session) gemvQ8(op gemvOp) error {
 // qkvRope launches qkv_rope for layer li: x (normalized with normW/normB
 // when set) → q, k, v, rotated, k and v stored at the step's position; or,
 // while the session defers K/V, qkv_defer.
-func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64, expectHeads int) error {
+func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64, expectHeads int, fuse bool) error {
 	c := s.m.Cfg
 	kc, vc := s.layerKV(li)
-	if normW != 0 && !s.d.fuseNorm {
+	if normW != 0 && !s.d.fuseNorm && !fuse {
 		if err := s.norm(x, normW, normB, s.xn, 0, 1); err != nil {
 			return err
 		}
@@ -834,6 +835,11 @@ func (s *Session) prompt(ids []int, rows int) error {
 				return nil
 			},
 		}
+		join := len(steps) - 1
+		if s.d.joinAt > 0 && s.d.joinAt < join {
+			join = s.d.joinAt
+			steps = slices.Insert(steps[:len(steps)-1], join, steps[len(steps)-1])
+		}
 		for i, st := range steps {
 			if err := st(); err != nil {
 				return fmt.Errorf("layer %d step %d: %w", li, i, err)
@@ -1044,16 +1050,22 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		// same statistics): no standardization of their own, and the head
 		// predictor does not read x.
 		std := pr != nil && preLN && !s.d.fuseNorm && !s.d.selOld && s.d.predStd && pr.rms == (c.Family == model.Llama)
+		// qkvNorm (DEJAVU_CUDA_QKV_NORM=1, slower: docs/gpu.md, v16): with
+		// predictors whose inputs the norms standardize and no chain, the
+		// attention norm applied by each qkv block to its own copy of x
+		// instead of a norm kernel, the head predictor standardizing x
+		// itself.
+		qkvNorm := std && !chain && s.d.qkvNorm
 		var stdH, stdM uint64
 		if std {
 			stdM = pr.xs
-			if li+1 < L {
+			if li+1 < L && !qkvNorm {
 				stdH = pr.xsH + uint64(li%2*c.Hidden)*4 // by parity: layer li-1's down accum_rows may write layer li+1's
 			}
 		}
 		if chain && preLN && li > 0 { // the previous layer's down accum_rows wrote s.xn (and stdH)
 			in, attnW, attnB = s.xn, 0, 0
-		} else if std {
+		} else if std && !qkvNorm {
 			if err := s.normStd(s.x, attnW, attnB, s.xn, 0, 1, stdH); err != nil {
 				return fmt.Errorf("decode layer %d: %w", li, err)
 			}
@@ -1079,6 +1091,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 			nMLP = chainNorm{w: l.mlpW, b: l.mlpB, out: s.x}
 		}
 		mlpIn := in
+		fused := false // the MLP's norm, predictor and up GEMV in one kernel (pred_mlp)
 		if nAttn.out != 0 && preLN {
 			mlpIn = s.xn
 		}
@@ -1100,7 +1113,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				s.d.stream = main
 				return err
 			},
-			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads) },
+			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads, qkvNorm) },
 			func() error { return s.attention(li, 1, headIdx, headCnt, expHeads) },
 			func() error {
 				if ahead && stdH == 0 { // the side stream has read x
@@ -1130,19 +1143,26 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				if pr == nil {
 					return nil
 				}
+				if fused = nAttn.out == 0 && s.canPredMLP(pr, li, mlpW); fused {
+					return nil // pred_mlp below: the norm, the predictor and the up GEMV in one kernel
+				}
 				if std && nAttn.out == 0 {
 					if err := s.normStd(s.x, mlpW, mlpB, s.xn, 0, 1, stdM); err != nil {
 						return err
 					}
-					mlpW, mlpB = 0, 0 // the up GEMV reads s.xn (in)
+					mlpW, mlpB, mlpIn = 0, 0, s.xn // the up GEMV reads the normalized copy
 				}
 				return s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt, false, stdM)
 			},
 			func() error {
 				// A threshold selects a varying number of neurons (at most
 				// expMLP = FFN): the kernel sizes its warps per row from it.
-				return s.gemv(gemvOp{w: l.up, x: mlpIn, normW: mlpW, normB: mlpB, bias: l.upB, y: s.h, idx: mlpIdx, count: mlpCnt,
-					rows: c.FFN, gateOff: s.gateOff, act: act, expect: expMLP, dyn: pr != nil && pr.useThr[li], wprFix: s.d.upWPR})
+				up := gemvOp{w: l.up, x: mlpIn, normW: mlpW, normB: mlpB, bias: l.upB, y: s.h, idx: mlpIdx, count: mlpCnt,
+					rows: c.FFN, gateOff: s.gateOff, act: act, expect: expMLP, dyn: pr != nil && pr.useThr[li], wprFix: s.d.upWPR}
+				if fused {
+					return s.predMLP(pr, li, s.x, mlpW, mlpB, mlpIdx, mlpCnt, up)
+				}
+				return s.gemv(up)
 			},
 			func() error { return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x, nMLP) },
 			func() error {
@@ -1157,6 +1177,11 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				}
 				return nil
 			},
+		}
+		join := len(steps) - 1
+		if s.d.joinAt > 0 && s.d.joinAt < join {
+			join = s.d.joinAt
+			steps = slices.Insert(steps[:len(steps)-1], join, steps[len(steps)-1])
 		}
 		for i, st := range steps {
 			if err := st(); err != nil {

@@ -25,10 +25,47 @@
 // depends on nothing could go between the two. Without the
 // launch attribute (or before sm_90) both are no-ops. (Prefetching the
 // first weight rows into L2 between the two was tried: no gain.)
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+//
+// Compiled with -DDEJAVU_TL (a timeline for tests, never the embedded
+// PTX), the first and the last block of every kernel record the time
+// (%globaltimer, ns) and the kernel's shape when they start (PDL_LAUNCH)
+// and when their wait ends (PDL_WAIT) into dejavu_tl: (time, tag) pairs,
+// tag = grid x | grid y << 20 | block x << 36 | event << 48 (0 start, 1
+// wait over, 2… TL_MARK(event) inside a kernel) | last block << 52;
+// dejavu_tl_n counts them (TestTimeline).
+#if defined(DEJAVU_TL) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define TL_N 65536
+__device__ unsigned long long dejavu_tl[2 * TL_N];
+__device__ unsigned dejavu_tl_n;
+__device__ __forceinline__ void tl_mark(unsigned long long ev) {
+    if (threadIdx.x != 0 || threadIdx.y != 0) return;
+    bool first = blockIdx.x == 0 && blockIdx.y == 0, last = blockIdx.x == gridDim.x - 1 && blockIdx.y == gridDim.y - 1;
+    if (!first && !last) return;
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    unsigned i = atomicAdd(&dejavu_tl_n, 1u);
+    if (i >= TL_N) return;
+    dejavu_tl[2 * i] = t;
+    dejavu_tl[2 * i + 1] = (unsigned long long)gridDim.x | (unsigned long long)gridDim.y << 20 |
+                           (unsigned long long)blockDim.x << 36 | ev << 48 | (unsigned long long)(last && !first) << 52;
+}
+#define TL_MARK(ev) tl_mark(ev)
+#define PDL_LAUNCH()                                                       \
+    do {                                                                   \
+        tl_mark(0);                                                        \
+        asm volatile("griddepcontrol.launch_dependents;" ::: "memory");    \
+    } while (0)
+#define PDL_WAIT()                                                         \
+    do {                                                                   \
+        asm volatile("griddepcontrol.wait;" ::: "memory");                 \
+        tl_mark(1);                                                        \
+    } while (0)
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define TL_MARK(ev)
 #define PDL_LAUNCH() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
 #define PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
 #else
+#define TL_MARK(ev)
 #define PDL_LAUNCH()
 #define PDL_WAIT()
 #endif
@@ -70,6 +107,24 @@ __device__ float block_sum(float v, float* sh) {
     float t = lane < nw ? sh[lane] : 0.f;
     t = warp_sum(t);
     return t;
+}
+
+// block_sum2 is block_sum of two values at once (blockDim ≤ 512); sh
+// holds 32 floats.
+__device__ float2 block_sum2(float a, float b, float* sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    a = warp_sum(a);
+    b = warp_sum(b);
+    __syncthreads();
+    if (lane == 0) {
+        sh[w] = a;
+        sh[16 + w] = b;
+    }
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    a = lane < nw ? sh[lane] : 0.f;
+    b = lane < nw ? sh[16 + lane] : 0.f;
+    return make_float2(warp_sum(a), warp_sum(b));
 }
 
 __device__ float block_max(float v, float* sh) {
@@ -123,24 +178,36 @@ __device__ __forceinline__ uint4 ldw(const w16* p) {
 
 // load_x copies the input vector x (cols floats) into shared memory xs,
 // normalized when normW is set (LayerNorm with normB, or RMSNorm when rms):
-// the statistics are computed by the block itself, so the norm needs no
-// kernel of its own. red holds 33 floats. Ends with a barrier.
+// the statistics are computed by the block itself (one pass of sums
+// shifted by x[0], one reduction of the two), so the norm needs no kernel
+// of its own. red holds 33 floats. Ends with a barrier. Rows of a
+// multiple of 4 go 16 bytes a load (x and xs 16-byte aligned).
 __device__ void load_x(float* xs, const float* __restrict__ x, int cols, const float* __restrict__ normW,
                        const float* __restrict__ normB, float eps, int rms, float* red) {
-    float s = 0.f;
-    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-        float v = x[i];
-        xs[i] = v;
-        s += v;
+    bool v4 = (cols & 3) == 0;
+    float K = normW && !rms ? __ldg(x) : 0.f, s1 = 0.f, s2 = 0.f;
+    if (v4) {
+#pragma unroll 4
+        for (int i = threadIdx.x * 4; i < cols; i += blockDim.x * 4) {
+            float4 v = *reinterpret_cast<const float4*>(x + i);
+            *reinterpret_cast<float4*>(xs + i) = v;
+            float a0 = v.x - K, a1 = v.y - K, a2 = v.z - K, a3 = v.w - K;
+            s1 += (a0 + a1) + (a2 + a3);
+            s2 += (a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3);
+        }
+    } else {
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+            float v = x[i];
+            xs[i] = v;
+            s1 += v - K;
+            s2 += (v - K) * (v - K);
+        }
     }
     if (normW) {
-        float mean = rms ? 0.f : block_sum(s, red) / cols;
-        float v = 0.f;
-        for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-            float t = xs[i] - mean;
-            v += t * t;
-        }
-        float inv = rsqrtf(block_sum(v, red) / cols + eps);
+        float2 st = block_sum2(s1, s2, red);
+        float mean = rms ? 0.f : K + st.x / cols;
+        float var = rms ? st.y / cols : fmaxf(0.f, (st.y - st.x * st.x / cols) / cols);
+        float inv = rsqrtf(var + eps);
         for (int i = threadIdx.x; i < cols; i += blockDim.x) {
             float o = (xs[i] - mean) * inv * normW[i];
             if (normB) o += normB[i];
@@ -372,6 +439,67 @@ __device__ __forceinline__ unsigned pack_q4(float a, float b, float c, float d, 
     return q0 | q1 << 8 | q2 << 16 | q3 << 24;
 }
 
+// quant_x8 quantizes x (nb blocks of 32 floats, 16-byte aligned) to int8
+// blocks with an f32 scale each, llama.cpp's Q8_0 rule (dx = max|x|/127,
+// q = x/dx rounded to nearest even): the quants to xq (two int4 a block),
+// the scales to xd. A thread a block; the caller synchronizes.
+// With cg the loads go through L2 only (data written by other blocks of
+// the same kernel); m and sc: x is quantized as (x − m)·sc.
+__device__ __forceinline__ void quant_x8(const float* xv, int nb, int4* xq, float* xd, bool cg = false, float m = 0.f,
+                                         float sc = 1.f) {
+    for (int b = threadIdx.x; b < nb; b += blockDim.x) {
+        float4 v[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            const float4* p = reinterpret_cast<const float4*>(xv + b * 32) + k;
+            v[k] = cg ? __ldcg(p) : *p;
+            v[k] = make_float4((v[k].x - m) * sc, (v[k].y - m) * sc, (v[k].z - m) * sc, (v[k].w - m) * sc);
+        }
+        float amax = 0.f;
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v[k].x), fabsf(v[k].y)), fmaxf(fabsf(v[k].z), fabsf(v[k].w))));
+        float d = amax / 127.f;
+        float id = d != 0.f ? 1.f / d : 0.f;
+        unsigned u[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) u[k] = pack_q4(v[k].x, v[k].y, v[k].z, v[k].w, id);
+        xq[2 * b] = make_int4((int)u[0], (int)u[1], (int)u[2], (int)u[3]);
+        xq[2 * b + 1] = make_int4((int)u[4], (int)u[5], (int)u[6], (int)u[7]);
+        xd[b] = d;
+    }
+}
+
+// quant4_x8 is quant_x8 of (xs − m)·sc for xs in shared memory, four
+// threads a block of 32 (eight values each, the block's max by two
+// shuffles): a thread a block would read shared memory one bank at a
+// time. Every thread of the block calls it; the caller synchronizes.
+__device__ __forceinline__ void quant4_x8(const float* xs, int nb, int4* xq, float* xd, float m, float sc) {
+    int* xw = reinterpret_cast<int*>(xq);
+    for (int base = 0; base < 4 * nb; base += blockDim.x) { // the same trips in every thread (shuffles)
+        int i = base + threadIdx.x, b = i >> 2, q = i & 3;
+        float v[8];
+        float amax = 0.f;
+        if (b < nb) {
+            float4 v0 = *reinterpret_cast<const float4*>(xs + b * 32 + q * 8);
+            float4 v1 = *reinterpret_cast<const float4*>(xs + b * 32 + q * 8 + 4);
+            v[0] = (v0.x - m) * sc, v[1] = (v0.y - m) * sc, v[2] = (v0.z - m) * sc, v[3] = (v0.w - m) * sc;
+            v[4] = (v1.x - m) * sc, v[5] = (v1.y - m) * sc, v[6] = (v1.z - m) * sc, v[7] = (v1.w - m) * sc;
+#pragma unroll
+            for (int k = 0; k < 8; k++) amax = fmaxf(amax, fabsf(v[k]));
+        }
+        amax = fmaxf(amax, __shfl_xor_sync(FULL, amax, 1));
+        amax = fmaxf(amax, __shfl_xor_sync(FULL, amax, 2));
+        if (b < nb) {
+            float d = amax / 127.f;
+            float id = d != 0.f ? 1.f / d : 0.f;
+            xw[b * 8 + q * 2] = (int)pack_q4(v[0], v[1], v[2], v[3], id);
+            xw[b * 8 + q * 2 + 1] = (int)pack_q4(v[4], v[5], v[6], v[7], id);
+            if (q == 0) xd[b] = d;
+        }
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
     extern __shared__ float4 smem_q[];
     float* part = reinterpret_cast<float*>(smem_q); // 16 floats: group_sum2
@@ -427,23 +555,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
             }
         }
     }
-    for (int b = threadIdx.x; !qWarp && b < nb; b += blockDim.x) { // a thread a block of 32
-        float4 v[8];
-#pragma unroll
-        for (int k = 0; k < 8; k++) v[k] = reinterpret_cast<const float4*>(xv + b * 32)[k];
-        float amax = 0.f;
-#pragma unroll
-        for (int k = 0; k < 8; k++)
-            amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v[k].x), fabsf(v[k].y)), fmaxf(fabsf(v[k].z), fabsf(v[k].w))));
-        float d = amax / 127.f;
-        float id = d != 0.f ? 1.f / d : 0.f;
-        unsigned u[8];
-#pragma unroll
-        for (int k = 0; k < 8; k++) u[k] = pack_q4(v[k].x, v[k].y, v[k].z, v[k].w, id);
-        xq[2 * b] = make_int4((int)u[0], (int)u[1], (int)u[2], (int)u[3]);
-        xq[2 * b + 1] = make_int4((int)u[4], (int)u[5], (int)u[6], (int)u[7]);
-        xd[b] = d;
-    }
+    if (!qWarp) quant_x8(xv, nb, xq, xd);
     __syncthreads();
     bool first = true;
     for (int base = blockIdx.x * rpb; base < rows; base += gridDim.x * rpb) {
@@ -487,6 +599,239 @@ extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
         }
     }
 }
+
+// pred_mlp runs a decode step's MLP predictor and up GEMV in one kernel
+// (docs/gpu.md, v16): what norm_rows (standardized copy), gemv_q8 twice
+// (threshold compare and compact) and gemv over the selection did in four.
+// x is the hidden state entering the MLP (cols floats). Every block:
+//   1. loads x into shared memory and takes its statistics (mean — 0 when
+//      rms — and variance, in one pass of sums shifted by x[0]);
+//   2. if it is a producer, b < P (P = ⌈R / (256/tpa)⌉ ≤ gridDim.x, tpa
+//      threads a row): quantizes x standardized, (x − mean)·rsqrt(var +
+//      1e-5), to Q8_0 blocks as gemv_q8 does, computes its rows of the
+//      predictor's first GEMV, h = A·x̂ (QA, SA: R × cols, Q8_0), into h
+//      (block 0 also zeroes *selCount) and arrives at bar[0];
+//   3. normalizes x in place for the up GEMV with the model's norm (normW,
+//      normB, eps; none when normW is NULL) and waits until all P
+//      producers have arrived (they have the lowest block indices and wait
+//      for nothing, so they always finish);
+//   4. quantizes h and scores its neurons [b·C, (b+1)·C), C = 256/tpb,
+//      against the second GEMV (QB, SB: n × R, bias pbias);
+//   5. compacts those above thr in neuron order, computes y = act(W[r]·x +
+//      b[r]) (gated: times W[r+gateOff]·x + b[r+gateOff]) for them, 8/k
+//      warps a row for k rows (one from 5 on), while one atomicAdd on
+//      *selCount gets their places, and writes the neurons to
+//      selOut[place…] and the outputs to y[place…].
+// The last block through the barrier (bar[1]) resets both counters. The
+// grid must fit on the GPU at once (the caller checks). Dynamic shared
+// memory: see predMLPSmem (cuda/predictors.go).
+#define PM_PARAMS const float* __restrict__ x, const float* __restrict__ normW, const float* __restrict__ normB,      \
+        float eps, int rms, const signed char* __restrict__ QA, const unsigned short* __restrict__ SA, int R, int tpa,  \
+        float* h, int* bar, const signed char* __restrict__ QB, const unsigned short* __restrict__ SB,                  \
+        const float* __restrict__ pbias, int n, int tpb, float thr, int* __restrict__ selOut, int* selCount,             \
+        const w16* __restrict__ W, const float* __restrict__ bias, float* __restrict__ y, int cols, int gateOff, int act
+#define PM_ARGS x, normW, normB, eps, rms, QA, SA, R, tpa, h, bar, QB, SB, pbias, n, tpb, thr, selOut, selCount, W, bias, y, \
+        cols, gateOff, act
+template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
+    extern __shared__ float4 smem_pm[];
+    float* part = reinterpret_cast<float*>(smem_pm); // 16 floats: group_sum2
+    float* red = part + 16;                          // 33 floats (48): block_sum
+    int* cnt = reinterpret_cast<int*>(red + 48);     // [0, 8): per warp; 8: the block's place
+    int* sel = cnt + 16;                             // ≤ 256 selected neurons of the block
+    float* res = reinterpret_cast<float*>(sel + 256); // their up GEMV outputs
+    float* xs = res + 256;                           // cols floats: x, then normalized
+    int nbA = cols >> 5, nbB = R >> 5;
+    float* xd = xs + cols;                                      // nbA scales of x̂
+    float* hd = xd + ((nbA + 3) & ~3);                          // nbB scales of h
+    int4* xq = reinterpret_cast<int4*>(hd + ((nbB + 3) & ~3)); // cols int8 quants of x̂
+    int4* hq = xq + 2 * nbA;                                    // R int8 quants of h
+    PDL_LAUNCH();
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    int P = (R + 256 / tpa - 1) / (256 / tpa);
+    P = min(P, (int)gridDim.x);
+    // Before the wait (weights depend on no earlier kernel): this block's
+    // first A row's first two blocks, and its neurons' B rows.
+    int sa = threadIdx.x / tpa, ua = threadIdx.x % tpa;
+    int ra = blockIdx.x * (256 / tpa) + sa;
+    uint4 wa[2][2];
+    float da[2] = {0.f, 0.f};
+    if ((int)blockIdx.x < P) {
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+            int b = ua + k * tpa;
+            if (ra < R && b < nbA) {
+                const uint4* p = reinterpret_cast<const uint4*>(QA + (size_t)ra * cols + b * 32);
+                wa[k][0] = __ldg(p);
+                wa[k][1] = __ldg(p + 1);
+                da[k] = __half2float(__ushort_as_half(__ldg(SA + (size_t)ra * nbA + b)));
+            }
+        }
+    }
+    int C = 256 / tpb, slot = threadIdx.x / tpb, sub = threadIdx.x % tpb;
+    int r = blockIdx.x * C + slot;
+    uint4 wb[2][2];
+    float db[2] = {0.f, 0.f}, pb = 0.f;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+        int b = sub + k * tpb;
+        if (r < n && b < nbB) {
+            const uint4* p = reinterpret_cast<const uint4*>(QB + (size_t)r * R + b * 32);
+            wb[k][0] = __ldg(p);
+            wb[k][1] = __ldg(p + 1);
+            db[k] = __half2float(__ushort_as_half(__ldg(SB + (size_t)r * nbB + b)));
+        }
+    }
+    if (pbias && r < n) pb = __ldg(pbias + r);
+    PDL_WAIT();
+    // 1. x and its statistics: one pass of sums shifted by x[0] (LayerNorm;
+    // unshifted squares for RMSNorm), one reduction of the two.
+    float K = rms ? 0.f : __ldg(x), s1 = 0.f, s2 = 0.f;
+#pragma unroll 4
+    for (int i = threadIdx.x * 4; i < cols; i += blockDim.x * 4) {
+        float4 v = *reinterpret_cast<const float4*>(x + i);
+        *reinterpret_cast<float4*>(xs + i) = v;
+        float a0 = v.x - K, a1 = v.y - K, a2 = v.z - K, a3 = v.w - K;
+        s1 += (a0 + a1) + (a2 + a3);
+        s2 += (a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3);
+    }
+    float2 st = block_sum2(s1, s2, red);
+    float mean = rms ? 0.f : K + st.x / cols;
+    float var = rms ? st.y / cols : fmaxf(0.f, (st.y - st.x * st.x / cols) / cols);
+    float inv = rsqrtf(var + eps), inv2 = rsqrtf(var + 1e-5f);
+    TL_MARK(2);
+    // 2. Producers: x̂ quantized, the first GEMV, arrival at the barrier.
+    if ((int)blockIdx.x < P) {
+        quant4_x8(xs, nbA, xq, xd, mean, inv2);
+        __syncthreads();
+        if (blockIdx.x == 0 && threadIdx.x == 0) *selCount = 0;
+        bool first = true;
+        for (int base = blockIdx.x * (256 / tpa); base < R; base += P * (256 / tpa)) {
+            int rr = base + sa;
+            float a = 0.f;
+            if (rr < R) {
+                if (first) {
+#pragma unroll
+                    for (int k = 0; k < 2; k++) {
+                        int b = ua + k * tpa;
+                        if (b < nbA) a += (float)dot32q(wa[k][0], wa[k][1], xq + 2 * b) * (da[k] * xd[b]);
+                    }
+                }
+                for (int b = ua + (first ? 2 * tpa : 0); b < nbA; b += tpa) {
+                    const uint4* p = reinterpret_cast<const uint4*>(QA + (size_t)rr * cols + b * 32);
+                    uint4 a0 = __ldg(p), a1 = __ldg(p + 1);
+                    float sc = __half2float(__ushort_as_half(__ldg(SA + (size_t)rr * nbA + b)));
+                    a += (float)dot32q(a0, a1, xq + 2 * b) * (sc * xd[b]);
+                }
+            }
+            first = false;
+            if (tpa <= 32) {
+                for (int o = tpa >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
+            } else {
+                a = group_sum2(a, 0.f, tpa >> 5, part).x;
+            }
+            if (rr < R && ua == 0) h[rr] = a;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.s32 [%0], 1;" ::"l"(bar) : "memory");
+    }
+    TL_MARK(3);
+    // 3. x normalized in place for the up GEMV while the producers finish.
+    if (normW) {
+        for (int i = threadIdx.x * 4; i < cols; i += blockDim.x * 4) {
+            float4 v = *reinterpret_cast<float4*>(xs + i), w = *reinterpret_cast<const float4*>(normW + i);
+            float4 o = make_float4((v.x - mean) * inv * w.x, (v.y - mean) * inv * w.y, (v.z - mean) * inv * w.z, (v.w - mean) * inv * w.w);
+            if (normB) {
+                float4 c = *reinterpret_cast<const float4*>(normB + i);
+                o = make_float4(o.x + c.x, o.y + c.y, o.z + c.z, o.w + c.w);
+            }
+            *reinterpret_cast<float4*>(xs + i) = o;
+        }
+    }
+    if (threadIdx.x == 0) {
+        int arrived;
+        do {
+            asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(arrived) : "l"(bar) : "memory");
+        } while (arrived < P);
+        if (atomicAdd(&bar[1], 1) == (int)gridDim.x - 1) { // every block is through: reset for the next launch
+            bar[0] = 0;
+            bar[1] = 0;
+        }
+    }
+    __syncthreads();
+    TL_MARK(4);
+    // 4. h quantized (from L2: other blocks wrote it), this block's neurons scored.
+    quant_x8(h, nbB, hq, hd, true);
+    __syncthreads();
+    float a = 0.f;
+    if (r < n) {
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+            int b = sub + k * tpb;
+            if (b < nbB) a += (float)dot32q(wb[k][0], wb[k][1], hq + 2 * b) * (db[k] * hd[b]);
+        }
+        for (int b = sub + 2 * tpb; b < nbB; b += tpb) {
+            const uint4* p = reinterpret_cast<const uint4*>(QB + (size_t)r * R + b * 32);
+            uint4 a0 = __ldg(p), a1 = __ldg(p + 1);
+            float sc = __half2float(__ushort_as_half(__ldg(SB + (size_t)r * nbB + b)));
+            a += (float)dot32q(a0, a1, hq + 2 * b) * (sc * hd[b]);
+        }
+    }
+    for (int o = tpb >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
+    // 5. Compaction in neuron order; the block's place in the selection is
+    // asked for now and used after the up GEMV (its atomic's round trip
+    // under the row loads).
+    bool on = r < n && sub == 0 && a + pb > thr;
+    unsigned m = __ballot_sync(FULL, on);
+    if (lane == 0) cnt[wid] = __popc(m);
+    __syncthreads();
+    int off = 0, k = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        off += i < wid ? cnt[i] : 0;
+        k += cnt[i];
+    }
+    if (on) sel[off + __popc(m & ((1u << lane) - 1))] = r;
+    __syncthreads();
+    TL_MARK(5);
+    if (k == 0) return;
+    int place = 0;
+    if (threadIdx.x == 0) place = atomicAdd(selCount, k);
+    int wpr = k >= 5 ? 1 : k >= 3 ? 2 : k == 2 ? 4 : 8;
+    int per = 8 / wpr, rs = wid / wpr, rsub = wid % wpr;
+    int t = rsub * 32 + lane, T = 32 * wpr;
+    for (int b0 = 0; b0 < k; b0 += per) { // the same trips in every warp (group_sum2 has barriers)
+        int o = b0 + rs, rr = 0;
+        float u = 0.f, g = 0.f;
+        if (o < k) {
+            rr = sel[o];
+            if (gateOff > 0) {
+                float2 p = dot2_s<TW>(W + (size_t)rr * cols, W + (size_t)(rr + gateOff) * cols, xs, cols, t, T);
+                u = p.x;
+                g = p.y;
+            } else {
+                u = dot_s<TW>(W + (size_t)rr * cols, xs, cols, t, T);
+            }
+        }
+        float2 su = group_sum2(u, g, wpr, part);
+        if (o < k && rsub == 0 && lane == 0) {
+            float v = su.x;
+            if (bias) v += bias[rr];
+            v = act_apply(v, act);
+            if (gateOff > 0) v *= su.y + (bias ? bias[rr + gateOff] : 0.f);
+            res[o] = v;
+        }
+    }
+    if (threadIdx.x == 0) cnt[8] = place;
+    __syncthreads();
+    place = cnt[8];
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        selOut[place + i] = sel[i];
+        y[place + i] = res[i];
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) pred_mlp_f16(PM_PARAMS) { pred_mlp_t<WF16>(PM_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) pred_mlp_bf16(PM_PARAMS) { pred_mlp_t<WBF16>(PM_ARGS); }
 
 // fill_random_q8: synthetic Q8_0 weights (layout of gemv_q8) of n int8
 // quants, uniform in [-127, 127] (a hash of seed and the word), and ns
