@@ -195,7 +195,9 @@ func TestPredictedDecode(t *testing.T) {
 		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
 	}
 	d := gpu(t)
-	defer func() { d.predStd, d.thrKernel, d.q8TPR, d.q8Warp, d.predMLP, d.qkvNorm = true, false, [2]int{}, false, true, false }()
+	defer func() {
+		d.predStd, d.thrKernel, d.q8TPR, d.q8Warp, d.predMLP, d.qkvNorm = true, false, [2]int{}, false, true, false
+	}()
 	bw, err := d.CopyBandwidth(0)
 	if err != nil {
 		t.Fatal(err)
