@@ -423,12 +423,36 @@ func predMLPSmem(cols, R int) int {
 	return 4*(16+48+16+256+256) + 4*cols + 4*((cols/32+3)&^3) + 4*((R/32+3)&^3) + cols + R
 }
 
+// predMLPGrid is pred_mlp's threads a neuron (tpb) and grid for layer
+// li's predictor: neurons in at most two blocks of 32 weights a thread,
+// fewer threads a neuron (more neurons a block) while the grid would not
+// be resident at once (the kernel has a barrier); ok is false when even
+// one thread a neuron leaves it too large, or a neuron's row needs more
+// than 32 threads.
+func (s *Session) predMLPGrid(lr *lowRankGPU, li int) (tpb, grid int, ok bool) {
+	R, cols := lr.b.cols, lr.a.cols
+	tpb = predMLPTPR(R, 64)
+	if tpb > 32 {
+		return 0, 0, false
+	}
+	resident := s.d.resident(s.m.layers[li].up.kernel("pred_mlp"), predMLPSmem(cols, R))
+	for {
+		grid = blocks(lr.b.rows, 256/tpb)
+		if grid <= resident {
+			return tpb, grid, true
+		}
+		if tpb == 1 {
+			return 0, 0, false
+		}
+		tpb /= 2
+	}
+}
+
 // canPredMLP reports whether layer li's MLP predictor and up GEMV can run
 // as one pred_mlp kernel: Q8_0 predictor matrices, a threshold compacted
 // on the GPU, the predictor's standardization of the model's kind (when
-// the model's norm is applied: normW set), a rank pred_mlp covers (a
-// neuron's B row in at most 32 threads' two blocks each), its shared
-// memory under 48 KiB and its grid resident at once (it has a barrier).
+// the model's norm is applied: normW set), its shared memory under 48
+// KiB and a grid resident at once (predMLPGrid).
 func (s *Session) canPredMLP(pr *gpuPredictors, li int, normW uint64) bool {
 	lr := &pr.mlp[li]
 	if !s.d.predMLP || s.d.selOld || s.d.thrKernel || !pr.useThr[li] || !lr.a.q8 || !lr.b.q8 || lr.a.cols%32 != 0 || lr.b.cols%32 != 0 {
@@ -437,12 +461,11 @@ func (s *Session) canPredMLP(pr *gpuPredictors, li int, normW uint64) bool {
 	if normW != 0 && pr.rms != (s.m.Cfg.Family == model.Llama) {
 		return false
 	}
-	R, cols := lr.b.cols, lr.a.cols
-	if lr.a.rows != R || predMLPTPR(R, 64) > 32 || predMLPSmem(cols, R) > 48*1024 {
+	if lr.a.rows != lr.b.cols || predMLPSmem(lr.a.cols, lr.b.cols) > 48*1024 {
 		return false
 	}
-	grid := blocks(lr.b.rows, 256/predMLPTPR(R, 32))
-	return grid <= s.d.resident(s.m.layers[li].up.kernel("pred_mlp"), predMLPSmem(cols, R))
+	_, _, ok := s.predMLPGrid(lr, li)
+	return ok
 }
 
 // predMLP launches pred_mlp for layer li: the MLP predictor (standardizing
@@ -453,13 +476,16 @@ func (s *Session) canPredMLP(pr *gpuPredictors, li int, normW uint64) bool {
 func (s *Session) predMLP(pr *gpuPredictors, li int, x, normW, normB, out, count uint64, up gemvOp) error {
 	lr := &pr.mlp[li]
 	R, cols := lr.b.cols, lr.a.cols
-	tpa, tpb := predMLPTPR(cols, 256), predMLPTPR(R, 32)
+	tpb, grid, ok := s.predMLPGrid(lr, li)
+	if !ok {
+		return fmt.Errorf("cuda: layer %d: no pred_mlp grid for this predictor", li)
+	}
 	rms := 0
 	if pr.rms {
 		rms = 1
 	}
-	return s.d.launch(up.w.kernel("pred_mlp"), [3]int{blocks(lr.b.rows, 256/tpb), 1, 1}, b256, predMLPSmem(cols, R),
-		x, normW, normB, s.m.Cfg.NormEps, rms, lr.a.p, lr.a.s, R, tpa, pr.h, pr.ws+4*selectWords, lr.b.p, lr.b.s,
+	return s.d.launch(up.w.kernel("pred_mlp"), [3]int{grid, 1, 1}, b256, predMLPSmem(cols, R),
+		x, normW, normB, s.m.Cfg.NormEps, rms, lr.a.p, lr.a.s, R, predMLPTPR(cols, 256), pr.h, pr.ws+4*selectWords, lr.b.p, lr.b.s,
 		lr.bias, lr.b.rows, tpb, pr.thr[li], out, count, up.w.p, up.bias, up.y, cols, up.gateOff, up.act)
 }
 

@@ -247,6 +247,34 @@ template <class TW> __device__ __forceinline__ float dot_s(const w16* __restrict
     return s;
 }
 
+// dot_s16 is dot_s for one warp (lane of 32) with sixteen loads in
+// flight, then up to eight: a row of 4096 columns in one round trip, of
+// 5120 in two (dot_s: two and three).
+template <class TW> __device__ __forceinline__ float dot_s16(const w16* __restrict__ w, const float* xs, int cols, int lane) {
+    if ((cols & 7) != 0) return dot_s<TW>(w, xs, cols, lane, 32);
+    float s = 0.f;
+    const int step = 256;
+    int j = lane * 8;
+    for (; j + 15 * step < cols; j += 16 * step) {
+        uint4 v[16];
+#pragma unroll
+        for (int u = 0; u < 16; u++) v[u] = ldw(w + j + u * step);
+#pragma unroll
+        for (int u = 0; u < 16; u++) s += dot8<TW>(v[u], xs + j + u * step);
+    }
+    if (j < cols) {
+        uint4 v[8];
+#pragma unroll
+        for (int u = 0; u < 8; u++) v[u] = j + u * step < cols ? ldw(w + j + u * step) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int u = 0; u < 8; u++)
+            if (j + u * step < cols) s += dot8<TW>(v[u], xs + j + u * step);
+        j += 8 * step;
+    }
+    for (; j < cols; j += step) s += dot8<TW>(ldw(w + j), xs + j);
+    return s;
+}
+
 // dot2_s is dot_s for two rows at once: rounds of four loads of each row
 // in flight, then the two or three left out together (opt-13b's 5120
 // columns over 64 threads: 4 + 4 + 2 loads a row, three round trips
@@ -619,7 +647,8 @@ extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
 //      against the second GEMV (QB, SB: n × R, bias pbias);
 //   5. compacts those above thr in neuron order, computes y = act(W[r]·x +
 //      b[r]) (gated: times W[r+gateOff]·x + b[r+gateOff]) for them, 8/k
-//      warps a row for k rows (one from 5 on), while one atomicAdd on
+//      warps a row for k rows (one from 5 on, with every load of a row in
+//      flight at once: dot_s16), while one atomicAdd on
 //      *selCount gets their places, and writes the neurons to
 //      selOut[place…] and the outputs to y[place…].
 // The last block through the barrier (bar[1]) resets both counters. The
@@ -762,6 +791,7 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
     // 4. h quantized (from L2: other blocks wrote it), this block's neurons scored.
     quant_x8(h, nbB, hq, hd, true);
     __syncthreads();
+    TL_MARK(6);
     float a = 0.f;
     if (r < n) {
 #pragma unroll
@@ -777,6 +807,7 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
         }
     }
     for (int o = tpb >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
+    TL_MARK(7);
     // 5. Compaction in neuron order; the block's place in the selection is
     // asked for now and used after the up GEMV (its atomic's round trip
     // under the row loads).
@@ -808,6 +839,8 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
                 float2 p = dot2_s<TW>(W + (size_t)rr * cols, W + (size_t)(rr + gateOff) * cols, xs, cols, t, T);
                 u = p.x;
                 g = p.y;
+            } else if (wpr == 1) { // every load of the row in flight at once: one round trip (v16)
+                u = dot_s16<TW>(W + (size_t)rr * cols, xs, cols, lane);
             } else {
                 u = dot_s<TW>(W + (size_t)rr * cols, xs, cols, t, T);
             }
