@@ -196,7 +196,7 @@ func TestPredictedDecode(t *testing.T) {
 	}
 	d := gpu(t)
 	defer func() {
-		d.predStd, d.thrKernel, d.q8TPR, d.q8Warp, d.predMLP, d.qkvNorm = true, false, [2]int{}, false, true, false
+		d.predStd, d.thrKernel, d.q8TPR, d.q8Warp, d.predMLP = true, false, [2]int{}, false, true
 	}()
 	bw, err := d.CopyBandwidth(0)
 	if err != nil {
@@ -261,7 +261,6 @@ func TestPredictedDecode(t *testing.T) {
 				{"thr-q8-prologue", "pred. threshold, q8_0 MLP predictors, prologue", true, false, false, true, [2]int{}, false},
 				{"topk-q8", "pred. top-k 10%, q8_0 MLP predictors", false, true, false, true, [2]int{}, false},
 				{"thr-q8-apart", "pred. threshold, q8_0, apart (v15)", true, true, false, true, [2]int{}, false},
-				{"thr-q8-qkvnorm", "pred. threshold, q8_0, pred_mlp, attn norm in qkv", true, true, false, true, [2]int{}, false},
 				{"thr-q8", "pred. threshold, q8_0, pred_mlp (v16)", true, true, false, true, [2]int{}, false},
 				{"thr-q8-warp", "pred. threshold, q8_0, x quantized a warp a block", true, true, false, true, [2]int{}, true},
 			}
@@ -275,7 +274,6 @@ func TestPredictedDecode(t *testing.T) {
 				}
 				d.predStd, d.thrKernel, d.q8TPR, d.q8Warp = v.std, v.thrKernel, v.tpr, v.qWarp
 				d.predMLP = v.key != "thr-q8-apart"
-				d.qkvNorm = v.key == "thr-q8-qkvnorm"
 				var err error
 				if v.thr {
 					err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, v.q8)
@@ -302,14 +300,14 @@ func TestPredictedDecode(t *testing.T) {
 					}
 				}
 			}
-			d.predStd, d.thrKernel, d.q8TPR, d.q8Warp, d.predMLP, d.qkvNorm = true, false, [2]int{}, false, true, false
+			d.predStd, d.thrKernel, d.q8TPR, d.q8Warp, d.predMLP = true, false, [2]int{}, false, true
 			for _, prompt := range []int{16, 128} {
 				k := func(s string) float64 { return res[fmt.Sprintf("%s %d", s, prompt)] }
 				fmt.Printf("%-9s %-4v prompt %3d SUMMARY dense %.3f (%.2f× floor %.3f); speed-up over dense: random %.2f×, top-k v10 %.2f× → std %.2f× → q8 %.2f×; threshold kernel %.2f× → std+kernel %.2f× → compact %.2f× → q8 %.2f× (q8 prologue %.2f×)\n",
 					name, dt, prompt, k("dense"), k("dense")/floor, floor, k("dense")/k("random"), k("dense")/k("topk-v10"), k("dense")/k("topk-std"), k("dense")/k("topk-q8"),
 					k("dense")/k("thr-kernel"), k("dense")/k("thr-std-kernel"), k("dense")/k("thr-compact"), k("dense")/k("thr-q8"), k("dense")/k("thr-q8-prologue"))
-				fmt.Printf("%-9s %-4v prompt %3d TUNING q8_0 threshold ms/token: default %.3f, attention norm in qkv %.3f, apart %.3f, x quantized a warp a block %.3f, standardized in the prologue %.3f\n",
-					name, dt, prompt, k("thr-q8"), k("thr-q8-qkvnorm"), k("thr-q8-apart"), k("thr-q8-warp"), k("thr-q8-prologue"))
+				fmt.Printf("%-9s %-4v prompt %3d TUNING q8_0 threshold ms/token: default %.3f, apart %.3f, x quantized a warp a block %.3f, standardized in the prologue %.3f\n",
+					name, dt, prompt, k("thr-q8"), k("thr-q8-apart"), k("thr-q8-warp"), k("thr-q8-prologue"))
 			}
 			s.Close()
 			g.Close()

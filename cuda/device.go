@@ -78,7 +78,6 @@ type Device struct {
 	chainStd  bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
 	chain     bool           // decode: each norm applied by the last block of the accum_rows before it (off: DEJAVU_CUDA_CHAIN=0)
 	predMLP   bool           // predictors: the MLP's norm, Q8_0 threshold predictor and up GEMV in one kernel (pred_mlp; off: DEJAVU_CUDA_PRED_MLP=0)
-	qkvNorm   bool           // predicted decode: the attention norm in each qkv block, not a kernel (DEJAVU_CUDA_QKV_NORM=1; slower, v16)
 	joinAt    int            // decode: the lookahead's join before this step of a layer (0: the end; DEJAVU_CUDA_JOIN, tuning)
 	eagerKV   bool           // sparse decode computes K and V of every head each step (DEJAVU_CUDA_KV=eager; default: deferred, session.go)
 	kvWPR     int            // deferred K/V: qkv_defer's warps per row pair (0: from the units; tuning)
@@ -237,7 +236,6 @@ func (d *Device) init() error {
 	d.chain = os.Getenv("DEJAVU_CUDA_CHAIN") != "0"
 	d.chainStd = os.Getenv("DEJAVU_CUDA_CHAIN_STD") == "1"
 	d.predMLP = os.Getenv("DEJAVU_CUDA_PRED_MLP") != "0"
-	d.qkvNorm = os.Getenv("DEJAVU_CUDA_QKV_NORM") == "1"
 	d.joinAt, _ = strconv.Atoi(os.Getenv("DEJAVU_CUDA_JOIN"))
 	d.accBatch = os.Getenv("DEJAVU_CUDA_ACCUM_BATCH") != "0"
 	d.accFloor = os.Getenv("DEJAVU_CUDA_ACCUM_FLOOR") != "0"

@@ -434,10 +434,10 @@ func (s *Session) gemvQ8(op gemvOp) error {
 // qkvRope launches qkv_rope for layer li: x (normalized with normW/normB
 // when set) → q, k, v, rotated, k and v stored at the step's position; or,
 // while the session defers K/V, qkv_defer.
-func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64, expectHeads int, fuse bool) error {
+func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64, expectHeads int) error {
 	c := s.m.Cfg
 	kc, vc := s.layerKV(li)
-	if normW != 0 && !s.d.fuseNorm && !fuse {
+	if normW != 0 && !s.d.fuseNorm {
 		if err := s.norm(x, normW, normB, s.xn, 0, 1); err != nil {
 			return err
 		}
@@ -1050,22 +1050,16 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		// same statistics): no standardization of their own, and the head
 		// predictor does not read x.
 		std := pr != nil && preLN && !s.d.fuseNorm && !s.d.selOld && s.d.predStd && pr.rms == (c.Family == model.Llama)
-		// qkvNorm (DEJAVU_CUDA_QKV_NORM=1, slower: docs/gpu.md, v16): with
-		// predictors whose inputs the norms standardize and no chain, the
-		// attention norm applied by each qkv block to its own copy of x
-		// instead of a norm kernel, the head predictor standardizing x
-		// itself.
-		qkvNorm := std && !chain && s.d.qkvNorm
 		var stdH, stdM uint64
 		if std {
 			stdM = pr.xs
-			if li+1 < L && !qkvNorm {
+			if li+1 < L {
 				stdH = pr.xsH + uint64(li%2*c.Hidden)*4 // by parity: layer li-1's down accum_rows may write layer li+1's
 			}
 		}
 		if chain && preLN && li > 0 { // the previous layer's down accum_rows wrote s.xn (and stdH)
 			in, attnW, attnB = s.xn, 0, 0
-		} else if std && !qkvNorm {
+		} else if std {
 			if err := s.normStd(s.x, attnW, attnB, s.xn, 0, 1, stdH); err != nil {
 				return fmt.Errorf("decode layer %d: %w", li, err)
 			}
@@ -1113,7 +1107,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				s.d.stream = main
 				return err
 			},
-			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads, qkvNorm) },
+			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads) },
 			func() error { return s.attention(li, 1, headIdx, headCnt, expHeads) },
 			func() error {
 				if ahead && stdH == 0 { // the side stream has read x

@@ -471,18 +471,14 @@ __device__ __forceinline__ unsigned pack_q4(float a, float b, float c, float d, 
 // blocks with an f32 scale each, llama.cpp's Q8_0 rule (dx = max|x|/127,
 // q = x/dx rounded to nearest even): the quants to xq (two int4 a block),
 // the scales to xd. A thread a block; the caller synchronizes.
-// With cg the loads go through L2 only (data written by other blocks of
-// the same kernel); m and sc: x is quantized as (x − m)·sc.
-__device__ __forceinline__ void quant_x8(const float* xv, int nb, int4* xq, float* xd, bool cg = false, float m = 0.f,
-                                         float sc = 1.f) {
+// With CG the loads go through L2 only (data written by other blocks of
+// the same kernel). The eight loads of a block are issued together.
+template <bool CG = false> __device__ __forceinline__ void quant_x8(const float* xv, int nb, int4* xq, float* xd) {
     for (int b = threadIdx.x; b < nb; b += blockDim.x) {
         float4 v[8];
+        const float4* p = reinterpret_cast<const float4*>(xv + b * 32);
 #pragma unroll
-        for (int k = 0; k < 8; k++) {
-            const float4* p = reinterpret_cast<const float4*>(xv + b * 32) + k;
-            v[k] = cg ? __ldcg(p) : *p;
-            v[k] = make_float4((v[k].x - m) * sc, (v[k].y - m) * sc, (v[k].z - m) * sc, (v[k].w - m) * sc);
-        }
+        for (int k = 0; k < 8; k++) v[k] = CG ? __ldcg(p + k) : p[k];
         float amax = 0.f;
 #pragma unroll
         for (int k = 0; k < 8; k++)
@@ -789,7 +785,7 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
     __syncthreads();
     TL_MARK(4);
     // 4. h quantized (from L2: other blocks wrote it), this block's neurons scored.
-    quant_x8(h, nbB, hq, hd, true);
+    quant_x8<true>(h, nbB, hq, hd);
     __syncthreads();
     TL_MARK(6);
     float a = 0.f;
@@ -1520,11 +1516,19 @@ extern "C" __global__ void norm_rows(const float* x, const float* __restrict__ w
                                      float* out, w16* out16, int d, float eps, int rms, int bf, float* stdOut,
                                      float eps2) {
     PDL_LAUNCH();
-    PDL_WAIT();
     __shared__ float sh[33];
     const float* xr = x + (size_t)blockIdx.x * d;
     float mean = 0.f, inv = 1.f, inv2 = 1.f;
     bool reg = d <= NORM_PER * (int)blockDim.x;
+    // The norm's weights before the wait (they depend on no earlier kernel).
+    float wv[NORM_PER], bv[NORM_PER];
+#pragma unroll
+    for (int k = 0; k < NORM_PER; k++) {
+        int i = threadIdx.x + k * blockDim.x;
+        wv[k] = reg && w && i < d ? __ldg(w + i) : 1.f;
+        bv[k] = reg && b && i < d ? __ldg(b + i) : 0.f;
+    }
+    PDL_WAIT();
     float v[NORM_PER];
 #pragma unroll
     for (int k = 0; k < NORM_PER; k++) {
@@ -1568,10 +1572,7 @@ extern "C" __global__ void norm_rows(const float* x, const float* __restrict__ w
             if (i < d) {
                 float o = v[k];
                 if (stdOut) stdOut[i] = (o - mean) * inv2;
-                if (w) {
-                    o = (o - mean) * inv * w[i];
-                    if (b) o += b[i];
-                }
+                if (w) o = (o - mean) * inv * wv[k] + bv[k];
                 if (out) out[(size_t)blockIdx.x * d + i] = o;
                 if (out16) out16[(size_t)blockIdx.x * d + i] = to16(o, bf);
             }
