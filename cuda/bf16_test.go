@@ -301,6 +301,23 @@ func TestPredictedDecode(t *testing.T) {
 				}
 			}
 			d.predStd, d.thrKernel, d.q8TPR, d.q8Warp, d.predMLP = true, false, [2]int{}, false, true
+			// DEJAVU_CUDA_PRED_DENSITIES ("0.1/0.5,0.22/1,…"): predicted
+			// decode (q8_0, threshold) at other MLP / head densities.
+			if dens := os.Getenv("DEJAVU_CUDA_PRED_DENSITIES"); dens != "" {
+				for _, pair := range strings.Split(dens, ",") {
+					var fm, fh float64
+					if _, err := fmt.Sscanf(pair, "%g/%g", &fm, &fh); err != nil || fm <= 0 || fm >= 1 || fh <= 0 || fh > 1 {
+						t.Fatalf("DEJAVU_CUDA_PRED_DENSITIES: %q is not mlp/heads with 0 < mlp < 1, 0 < heads ≤ 1", pair)
+					}
+					z := math.Sqrt2 * math.Erfinv(1-2*fm) // the upper-tail fraction fm of a normal
+					if err := s.setSyntheticPredictorsQ(256, 64, fm, fh, synthThreshold(c.Hidden, 256, z), true); err != nil {
+						t.Fatal(err)
+					}
+					key := "dens " + pair
+					timeIt(key, fmt.Sprintf("pred. threshold q8_0 at %s (mlp/heads)", pair), 16)
+					fmt.Printf("%-9s %-4v DENSITY %s: %.3f ms/token, %.2f× dense\n", name, dt, pair, res[key+" 16"], res["dense 16"]/res[key+" 16"])
+				}
+			}
 			for _, prompt := range []int{16, 128} {
 				k := func(s string) float64 { return res[fmt.Sprintf("%s %d", s, prompt)] }
 				fmt.Printf("%-9s %-4v prompt %3d SUMMARY dense %.3f (%.2f× floor %.3f); speed-up over dense: random %.2f×, top-k v10 %.2f× → std %.2f× → q8 %.2f×; threshold kernel %.2f× → std+kernel %.2f× → compact %.2f× → q8 %.2f× (q8 prologue %.2f×)\n",
