@@ -6,6 +6,7 @@ import (
 
 	"dejavu/cuda"
 	"dejavu/model"
+	"dejavu/sparsity"
 )
 
 // RunCUDA measures g on its GPU as Run does on the CPU: the GPU's memory
@@ -13,8 +14,10 @@ import (
 // run, one prompt pass of PromptLen random tokens, then Gen decode steps,
 // each timed on the host until its logits are back. MLPDensity or
 // HeadDensity below 1 make the decode steps sparse with random selections
-// on the GPU; the weight bytes per token count the f16 (or bf16) rows
-// actually read.
+// on the GPU; a Selector, which must be *sparsity.Predictors, makes them
+// sparse with its selections instead (cuda.Session.SetPredictors: the
+// predictors run on the GPU inside each step, their bytes counted). The
+// weight bytes per token count the f16 (or bf16) rows actually read.
 func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 	start := time.Now()
 	c := g.Cfg
@@ -24,8 +27,19 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 	if o.PromptLen+o.Gen > c.MaxPos {
 		return nil, fmt.Errorf("bench: %d prompt + %d generated tokens exceed the model's %d positions", o.PromptLen, o.Gen, c.MaxPos)
 	}
-	if o.Selector != nil || o.Async {
-		return nil, fmt.Errorf("bench: on the GPU sparse decoding uses random selections (--mlp-density, --head-density)")
+	var pred *sparsity.Predictors
+	if o.Selector != nil {
+		p, ok := o.Selector.(*sparsity.Predictors)
+		if !ok {
+			return nil, fmt.Errorf("bench: on the GPU sparse decoding takes predictors (*sparsity.Predictors), not a %T", o.Selector)
+		}
+		if orOne(o.MLPDensity) < 1 || orOne(o.HeadDensity) < 1 {
+			return nil, fmt.Errorf("bench: choose predictors or random selections (MLP and head densities), not both")
+		}
+		pred = p
+	}
+	if o.Async || o.Lookahead != nil {
+		return nil, fmt.Errorf("bench: on the GPU the head lookahead always runs beside the layer (a second stream): Async is for the CPU")
 	}
 	if o.BandwidthBytes == 0 {
 		o.BandwidthBytes = 1 << 30
@@ -62,7 +76,13 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mlp, heads := orOne(o.MLPDensity), orOne(o.HeadDensity); mlp < 1 || heads < 1 {
+	if pred != nil {
+		say("uploading the predictors (%.1f MB)…", float64(pred.Bytes())/1e6)
+		if err := s.SetPredictors(pred); err != nil {
+			return nil, err
+		}
+		r.PredictorBytes = pred.Bytes()
+	} else if mlp, heads := orOne(o.MLPDensity), orOne(o.HeadDensity); mlp < 1 || heads < 1 {
 		s.SetRandomSparse(mlp, heads, 1)
 	}
 	// The first 3 steps capture the CUDA graphs: untimed.
@@ -71,7 +91,7 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 	}
 	d := s.Density()
 	r.MLPDensity, r.HeadDensity, r.KVDensity = d.MLP(), d.Heads(), d.KV()
-	r.BytesPerToken = int64(2 * touchedWeights(c, r.MLPDensity, r.HeadDensity, r.KVDensity))
+	r.BytesPerToken = int64(2*touchedWeights(c, r.MLPDensity, r.HeadDensity, r.KVDensity)) + r.PredictorBytes
 	r.AchievedGBps = float64(r.BytesPerToken) / (r.DecodeMsMedian / 1000) / 1e9
 	r.BandwidthFrac = r.AchievedGBps / r.MachineGBps
 	r.PeakContextUsed = s.Pos()

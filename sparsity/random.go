@@ -18,7 +18,55 @@ import (
 // meaningless; their cost is that of trained predictors, so sparse decode
 // speed can be measured with the predictors' own work included on models
 // that have none (`dejavu bench --synthetic NAME --random-predictors`).
+//
+// Each layer also gets a calibrated logit threshold, stored as Train
+// stores its own (LayerStats.Threshold): the (1 − mlpDensity) quantile of
+// the layer's logits over randomStdInputs random standardized inputs.
+// Their logits are B·A·x̂ with x̂ of unit scale and A, B random of
+// unit-scale output, about N(0, 1) whatever the input, so the threshold
+// selects about mlpDensity·FFN neurons of any token. The stats' budgets
+// are those of the densities, so SetSelection(Selection{}) selects the
+// MLP by these thresholds and headDensity·Heads heads (top-k): the
+// selection of trained predictors by default, and the one the GPU runs
+// in a single kernel (pred_mlp).
 func RandomPredictors(m *model.Model, mlpDensity, headDensity float64, seed uint64) (*Predictors, error) {
+	return randomPredictors(m, Fingerprint(m), mlpDensity, headDensity, seed)
+}
+
+// RandomPredictorsForConfig is RandomPredictors for a model whose weights
+// are not on the host (a synthetic shape built on a GPU): the shapes come
+// from c, the layers' bytes (which set the MLP rank) from c and the weight
+// type dt. The predictors have no fingerprint: sparsity.Load would refuse
+// them for any model.
+func RandomPredictorsForConfig(c model.Config, dt kernels.DType, source string, mlpDensity, headDensity float64, seed uint64) (*Predictors, error) {
+	return randomPredictors(shapeModel(c, dt, source), "", mlpDensity, headDensity, seed)
+}
+
+// shapeModel is a model with c's layer shapes and no weights: matrices of
+// type dt with rows and columns but no data, enough for AutoRank and
+// layerBytes (nothing may read its rows).
+func shapeModel(c model.Config, dt kernels.DType, source string) *model.Model {
+	d, f, qd, kvd := c.Hidden, c.FFN, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	lin := func(rows, cols int) model.Linear {
+		return model.Linear{W: kernels.Mat{Rows: rows, Cols: cols, DType: dt}}
+	}
+	m := &model.Model{Cfg: c, Source: source, Layers: make([]model.Layer, c.Layers)}
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		l.Q, l.K, l.V, l.O = lin(qd, d), lin(kvd, d), lin(kvd, d), lin(d, qd)
+		if c.Family == model.Llama {
+			l.Gate = lin(f, d)
+		}
+		l.Up, l.Down = lin(f, d), lin(d, f)
+	}
+	return m
+}
+
+// randomStdInputs is the number of random inputs the thresholds of random
+// predictors are calibrated on.
+const randomStdInputs = 32
+
+func randomPredictors(m *model.Model, fp string, mlpDensity, headDensity float64, seed uint64) (*Predictors, error) {
 	if mlpDensity <= 0 || mlpDensity > 1 || headDensity <= 0 || headDensity > 1 {
 		return nil, fmt.Errorf("sparsity: random predictors: densities must lie in (0, 1], got mlp %v, heads %v", mlpDensity, headDensity)
 	}
@@ -27,7 +75,7 @@ func RandomPredictors(m *model.Model, mlpDensity, headDensity float64, seed uint
 	if c.Family == model.Llama {
 		norm = "rms"
 	}
-	p := &Predictors{Fingerprint: Fingerprint(m), Info: Info{Model: m.Source + " (random predictors)", Layers: c.Layers,
+	p := &Predictors{Fingerprint: fp, Info: Info{Model: m.Source + " (random predictors)", Layers: c.Layers,
 		Hidden: c.Hidden, FFN: c.FFN, Heads: c.Heads, Norm: norm, Kind: "linear-lowrank"}}
 	rng := rand.New(rand.NewPCG(seed, 0x7a11))
 	for l := 0; l < c.Layers; l++ {
@@ -50,7 +98,59 @@ func RandomPredictors(m *model.Model, mlpDensity, headDensity float64, seed uint
 	if err := p.SetSelection(Selection{MLPDensity: mlpDensity, HeadDensity: headDensity}); err != nil {
 		return nil, err
 	}
+	// The densities' budgets become the calibrated ones (Selection{}).
+	for l := range p.Info.Stats {
+		st := &p.Info.Stats[l]
+		st.Budget, st.PredDensity = p.mlpK[l], float64(p.mlpK[l])/float64(c.FFN)
+		if l < len(p.headK) {
+			st.HeadBudget, st.HeadDensity = p.headK[l], float64(p.headK[l])/float64(c.Heads)
+		}
+	}
+	p.calibrateThresholds(mlpDensity, randomStdInputs, seed)
 	return p, nil
+}
+
+// calibrateThresholds sets every layer's Threshold (and ThreshDensity) to
+// the logit above which a fraction density of its MLP predictor's logits
+// lie, over n random standardized inputs (all neurons at density 1).
+func (p *Predictors) calibrateThresholds(density float64, n int, seed uint64) {
+	in, F := p.Info.Hidden, p.Info.FFN
+	rng := rand.New(rand.NewPCG(seed, 0xca1b))
+	x := make([]float32, n*in)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	for i := 0; i < n; i++ {
+		standardize(x[i*in:(i+1)*in], x[i*in:(i+1)*in], p.rms)
+	}
+	pool := kernels.NewPool(0)
+	defer pool.Close()
+	e := kernels.NewExec(pool, max(in, maxRank(p.mlp)))
+	h := make([]float32, n*maxRank(p.mlp))
+	z := make([]float32, n*F)
+	for l := range p.mlp {
+		lr := &p.mlp[l]
+		r := lr.A.Rows
+		e.MatMul(h[:n*r], lr.A, x, n)
+		e.MatMul(z, lr.B, h[:n*r], n)
+		for i := 0; i < n; i++ {
+			kernels.Add(z[i*F:(i+1)*F], lr.Bias)
+		}
+		st := &p.Info.Stats[l]
+		k := int(math.Round(density * float64(len(z))))
+		if k >= len(z) {
+			st.Threshold, st.ThreshDensity = -math.MaxFloat32, 1
+			continue
+		}
+		t := kthLargest(z, k+1) // neurons strictly above it: k
+		above := 0
+		for _, v := range z {
+			if v > t {
+				above++
+			}
+		}
+		st.Threshold, st.ThreshDensity = t, float64(above)/float64(len(z))
+	}
 }
 
 // randomLowRank is an in→r→out map with f16 weights of unit-scale output.

@@ -18,15 +18,13 @@ import (
 
 func newBench() *cobra.Command {
 	var (
-		mf         modelFlags
-		synthetic  string
-		dtype      string
-		o          bench.Options
-		asJSON     bool
-		predPath   string
-		randomPred bool
-		async      string
-		predDType  string
+		mf        modelFlags
+		synthetic string
+		dtype     string
+		o         bench.Options
+		asJSON    bool
+		bp        benchPreds
+		async     string
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -46,14 +44,17 @@ Progress goes to stderr; --json prints one object.`,
 			if !ok {
 				return fmt.Errorf("--dtype %q: want f32, f16, bf16, q8_0 or q4_0", dtype)
 			}
-			if gpu, err := dejavu.ParseDevice(mf.device); err != nil {
+			gpu, err := dejavu.ParseDevice(mf.device)
+			if err != nil {
 				return err
-			} else if gpu >= 0 {
-				if predPath != "" || randomPred || async != "off" {
-					return fmt.Errorf("--device %s: sparse decoding on the GPU uses random selections (--mlp-density, --head-density)", mf.device)
-				}
-				o.Progress = cmd.ErrOrStderr()
-				r, err := benchCUDA(gpu, synthetic, &mf, dtype, cmd.Flags().Changed("dtype"), o)
+			}
+			bp.dtypeSet = cmd.Flags().Changed("predictor-dtype")
+			if err := bp.check(cmd, o, gpu >= 0, synthetic, async); err != nil {
+				return err
+			}
+			o.Progress = cmd.ErrOrStderr()
+			if gpu >= 0 {
+				r, err := benchCUDA(gpu, synthetic, &mf, dtype, cmd.Flags().Changed("dtype"), o, &bp)
 				if err != nil {
 					return err
 				}
@@ -74,32 +75,12 @@ Progress goes to stderr; --json prints one object.`,
 			defer m.Close()
 			pool := kernels.NewPool(mf.threads)
 			defer pool.Close()
-			var p *sparsity.Predictors
-			switch {
-			case predPath != "" && randomPred:
-				return fmt.Errorf("choose --predictors or --random-predictors, not both")
-			case predPath != "":
-				if cmd.Flags().Changed("mlp-density") || cmd.Flags().Changed("head-density") {
-					return fmt.Errorf("--predictors selects the rows itself: drop --mlp-density and --head-density")
-				}
-				if p, err = sparsity.Load(predPath, m); err != nil {
-					return err
-				}
-			case randomPred:
-				if o.MLPDensity >= 1 && o.HeadDensity >= 1 {
-					return fmt.Errorf("--random-predictors needs --mlp-density or --head-density below 1 (their budgets)")
-				}
-				if p, err = sparsity.RandomPredictors(m, o.MLPDensity, o.HeadDensity, 1); err != nil {
-					return err
-				}
-				o.MLPDensity, o.HeadDensity = 1, 1 // the predictors select, not random rows
+			p, err := bp.load(m, m.Cfg, dt, m.Source, &o, false)
+			if err != nil {
+				return err
 			}
 			if p != nil {
 				p.SetPool(pool)
-				if err := applyPredictorDType(p, predDType, cmd.Flags().Changed("predictor-dtype")); err != nil {
-					return err
-				}
-				o.Selector = p // its cost is part of each decode step
 				switch async {
 				case "", "off":
 				case "shared":
@@ -114,7 +95,6 @@ Progress goes to stderr; --json prints one object.`,
 			} else if async != "" && async != "off" {
 				return fmt.Errorf("--async needs --predictors or --random-predictors")
 			}
-			o.Progress = cmd.ErrOrStderr()
 			r, err := bench.Run(m, pool, o)
 			if err != nil {
 				return err
@@ -131,13 +111,113 @@ Progress goes to stderr; --json prints one object.`,
 	f.IntVar(&o.Gen, "gen", 64, "timed decode steps")
 	f.Float64Var(&o.MLPDensity, "mlp-density", 1, "sparse decode: fraction of MLP neurons computed, chosen at random (1: dense)")
 	f.Float64Var(&o.HeadDensity, "head-density", 1, "sparse decode: fraction of attention heads computed, chosen at random (1: dense)")
-	f.StringVar(&predPath, "predictors", "", "sparse decode with trained predictors (from 'dejavu train'), their cost included")
-	registerPredictorDType(f, &predDType)
-	f.BoolVar(&randomPred, "random-predictors", false, "sparse decode through predictors of the trained size with random weights, selecting --mlp-density and --head-density (their cost included; for --synthetic shapes)")
-	f.StringVar(&async, "async", "off", "asynchronous head lookahead with --predictors: off, shared (the predictors themselves, overlapping attention) or clone (a copy on its own thread, overlapping attention and MLP; --async alone)")
+	f.StringVar(&bp.path, "predictors", "", "sparse decode with trained predictors (from 'dejavu train'), their cost included; they select by their calibrated thresholds (with --device cuda: for --model only)")
+	registerPredictorDType(f, &bp.dtype)
+	f.BoolVar(&bp.random, "random-predictors", false, "sparse decode through predictors of the trained size with random weights, selecting --mlp-density and --head-density (their cost included; for --synthetic shapes)")
+	f.StringVar(&bp.mlpSelect, "mlp-select", "", "how --random-predictors select MLP neurons: threshold (per-layer logit thresholds calibrated to select about --mlp-density, as trained predictors select by default; on the GPU the predictor, selection and up GEMV run as one kernel) or topk (exactly --mlp-density of each layer's neurons; on the GPU a selection kernel); heads are always the top --head-density (default: threshold with --device cuda, topk on the CPU)")
+	f.StringVar(&async, "async", "off", "asynchronous head lookahead with --predictors: off, shared (the predictors themselves, overlapping attention) or clone (a copy on its own thread, overlapping attention and MLP; --async alone); CPU only (the GPU always runs the lookahead on a second stream)")
 	f.Lookup("async").NoOptDefVal = "clone"
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return c
+}
+
+// benchPreds are bench's predictor flags.
+type benchPreds struct {
+	path      string // --predictors
+	random    bool   // --random-predictors
+	dtype     string // --predictor-dtype
+	dtypeSet  bool
+	mlpSelect string // --mlp-select: "" (by device), "threshold" or "topk"
+}
+
+// check refuses the predictor flag combinations that make no sense, before
+// anything is loaded.
+func (b *benchPreds) check(cmd *cobra.Command, o bench.Options, gpu bool, synthetic, async string) error {
+	fl := cmd.Flags()
+	dev := fl.Lookup("device").Value.String()
+	switch {
+	case b.path != "" && b.random:
+		return fmt.Errorf("choose --predictors or --random-predictors, not both")
+	case b.path != "" && (fl.Changed("mlp-density") || fl.Changed("head-density")):
+		return fmt.Errorf("--predictors selects the rows itself: drop --mlp-density and --head-density")
+	case b.random && o.MLPDensity >= 1 && o.HeadDensity >= 1:
+		return fmt.Errorf("--random-predictors needs --mlp-density or --head-density below 1 (their budgets)")
+	}
+	switch b.mlpSelect {
+	case "", "threshold", "topk":
+	default:
+		return fmt.Errorf("--mlp-select %q: want threshold or topk", b.mlpSelect)
+	}
+	if fl.Changed("mlp-select") && !b.random {
+		return fmt.Errorf("--mlp-select is for --random-predictors (trained predictors select by their calibrated thresholds)")
+	}
+	if !gpu {
+		return nil
+	}
+	if async != "" && async != "off" {
+		return fmt.Errorf("--device %s runs the head lookahead beside each layer on a second stream itself: drop --async", dev)
+	}
+	if b.path != "" && synthetic != "" {
+		return fmt.Errorf("--device %s: --predictors needs --model (trained predictors are checked against the model's weights); --synthetic shapes take --random-predictors", dev)
+	}
+	return nil
+}
+
+// load returns the predictors the flags ask for, nil for none: trained
+// ones for m, or random ones of the trained size for m — or, when m is nil
+// (a model built on the GPU), for the shapes of c with weights of type dt.
+// Random predictors select the MLP by --mlp-select and the top
+// --head-density heads. The MLP predictors are stored as
+// --predictor-dtype. The predictors become o's selector, in place of
+// random selections.
+func (b *benchPreds) load(m *model.Model, c model.Config, dt kernels.DType, source string, o *bench.Options, gpu bool) (*sparsity.Predictors, error) {
+	var (
+		p   *sparsity.Predictors
+		err error
+		how = "their calibrated thresholds"
+	)
+	switch {
+	case b.path != "":
+		if p, err = sparsity.Load(b.path, m); err != nil {
+			return nil, err
+		}
+	case b.random:
+		if m != nil {
+			p, err = sparsity.RandomPredictors(m, o.MLPDensity, o.HeadDensity, 1)
+		} else {
+			p, err = sparsity.RandomPredictorsForConfig(c, dt, source, o.MLPDensity, o.HeadDensity, 1)
+		}
+		if err != nil {
+			return nil, err
+		}
+		how = fmt.Sprintf("top-k (density %g)", o.MLPDensity)
+		if b.mlpSelect == "threshold" || b.mlpSelect == "" && gpu {
+			// the stats' thresholds, calibrated to the density, and head budgets
+			if err := p.SetSelection(sparsity.Selection{HeadDensity: o.HeadDensity}); err != nil {
+				return nil, err
+			}
+			how = fmt.Sprintf("thresholds calibrated to density %g", o.MLPDensity)
+		}
+		o.MLPDensity, o.HeadDensity = 1, 1 // the predictors select, not random rows
+	default:
+		return nil, nil
+	}
+	if err := applyPredictorDType(p, b.dtype, b.dtypeSet); err != nil {
+		return nil, err
+	}
+	if o.Progress != nil {
+		lo, hi := p.Info.Stats[0].Rank, p.Info.Stats[0].Rank
+		for _, st := range p.Info.Stats {
+			lo, hi = min(lo, st.Rank), max(hi, st.Rank)
+		}
+		fmt.Fprintf(o.Progress, "predictors: MLP rank %d", lo)
+		if hi != lo {
+			fmt.Fprintf(o.Progress, "–%d", hi)
+		}
+		fmt.Fprintf(o.Progress, ", %s (MLP %v), %.1f MB; MLP selected by %s\n", p.Info.Model, p.MLPPredictor(0).A.DType, float64(p.Bytes())/1e6, how)
+	}
+	o.Selector = p // its cost is part of each decode step
+	return p, nil
 }
 
 // loadAs loads the model at path and, when convert is set, converts its
@@ -170,7 +250,11 @@ func writeBench(w io.Writer, r *bench.Result, asJSON bool) error {
 // benchCUDA runs bench.RunCUDA on GPU ordinal: a synthetic shape built on
 // the GPU itself (f16, or bf16 with --dtype bf16), or the model of mf
 // uploaded (f16; bf16 when its weights are bf16).
-func benchCUDA(ordinal int, synthetic string, mf *modelFlags, dtype string, dtypeSet bool, o bench.Options) (*bench.Result, error) {
+//
+// With predictors (bp), they run on the GPU: trained ones for --model, or
+// random ones of the trained size, for a synthetic shape those of its
+// configuration (no host weights).
+func benchCUDA(ordinal int, synthetic string, mf *modelFlags, dtype string, dtypeSet bool, o bench.Options, bp *benchPreds) (*bench.Result, error) {
 	if dtypeSet && dtype != "f16" && (dtype != "bf16" || synthetic == "") {
 		return nil, fmt.Errorf("--device cuda runs f16 weights, or bf16 for bf16 checkpoints and --synthetic shapes (drop --dtype %s)", dtype)
 	}
@@ -181,6 +265,9 @@ func benchCUDA(ordinal int, synthetic string, mf *modelFlags, dtype string, dtyp
 		}
 		cfg, err := model.SyntheticConfig(synthetic)
 		if err != nil {
+			return nil, err
+		}
+		if _, err := bp.load(nil, cfg, dt, "synthetic "+synthetic, &o, true); err != nil {
 			return nil, err
 		}
 		dev, err := cuda.Open(ordinal)
@@ -205,6 +292,9 @@ func benchCUDA(ordinal int, synthetic string, mf *modelFlags, dtype string, dtyp
 		return nil, err
 	}
 	defer m.Close()
+	if _, err := bp.load(m, m.Cfg, 0, path, &o, true); err != nil {
+		return nil, err
+	}
 	g, err := dejavu.UploadCUDA(m, ordinal)
 	if err != nil {
 		return nil, err
