@@ -461,6 +461,46 @@ __device__ __forceinline__ int dot32q(uint4 a0, uint4 a1, const int4* xq) {
     return __dp4a((int)a1.w, b1.w, s);
 }
 
+// q8_load2 loads the first two blocks of 32 weights that thread sub of
+// tpr takes in row r of a Q8_0 matrix (quants Q, f16 scales S; nb blocks
+// a row): blocks sub and sub + tpr, into w and dw (left as they are past
+// the row's end or past rows).
+__device__ __forceinline__ void q8_load2(const signed char* __restrict__ Q, const unsigned short* __restrict__ S, int r, int rows,
+                                         int nb, int sub, int tpr, uint4 (&w)[2][2], float (&dw)[2]) {
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+        int b = sub + k * tpr;
+        if (r < rows && b < nb) {
+            const uint4* p = reinterpret_cast<const uint4*>(Q + (size_t)r * nb * 32 + b * 32);
+            w[k][0] = __ldg(p);
+            w[k][1] = __ldg(p + 1);
+            dw[k] = __half2float(__ushort_as_half(__ldg(S + (size_t)r * nb + b)));
+        }
+    }
+}
+
+// q8_dot is thread sub's part of row r · x (Q8_0 weights, x quantized to
+// xq / xd): Σ dw·dx·Σ q_w·q_x over its blocks sub, sub + tpr, …, the first
+// two from q8_load2, the rest loaded here.
+__device__ __forceinline__ float q8_dot(const signed char* __restrict__ Q, const unsigned short* __restrict__ S, int r, int nb,
+                                        int sub, int tpr, const uint4 (&w)[2][2], const float (&dw)[2], const int4* xq,
+                                        const float* xd) {
+    float a = 0.f;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+        int b = sub + k * tpr;
+        if (b < nb) a += (float)dot32q(w[k][0], w[k][1], xq + 2 * b) * (dw[k] * xd[b]);
+    }
+#pragma unroll 4
+    for (int b = sub + 2 * tpr; b < nb; b += tpr) { // four blocks' loads in flight
+        const uint4* p = reinterpret_cast<const uint4*>(Q + (size_t)r * nb * 32 + b * 32);
+        uint4 a0 = __ldg(p), a1 = __ldg(p + 1);
+        float sc = __half2float(__ushort_as_half(__ldg(S + (size_t)r * nb + b)));
+        a += (float)dot32q(a0, a1, xq + 2 * b) * (sc * xd[b]);
+    }
+    return a;
+}
+
 __device__ __forceinline__ unsigned pack_q4(float a, float b, float c, float d, float id) {
     unsigned q0 = (unsigned)__float2int_rn(a * id) & 0xffu, q1 = (unsigned)__float2int_rn(b * id) & 0xffu;
     unsigned q2 = (unsigned)__float2int_rn(c * id) & 0xffu, q3 = (unsigned)__float2int_rn(d * id) & 0xffu;
@@ -537,16 +577,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
     uint4 w[2][2];
     float dw[2] = {0.f, 0.f};
     int r = blockIdx.x * rpb + slot;
-#pragma unroll
-    for (int k = 0; k < 2; k++) {
-        int b = sub + k * tpr;
-        if (r < rows && b < nb) {
-            const uint4* p = reinterpret_cast<const uint4*>(Q + (size_t)r * cols + b * 32);
-            w[k][0] = __ldg(p);
-            w[k][1] = __ldg(p + 1);
-            dw[k] = __half2float(__ushort_as_half(__ldg(S + (size_t)r * nb + b)));
-        }
-    }
+    q8_load2(Q, S, r, rows, nb, sub, tpr, w, dw);
     PDL_WAIT();
     if (zero && blockIdx.x == 0 && threadIdx.x == 0) *zero = 0;
     const float* xv = x;
@@ -584,33 +615,9 @@ extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
     bool first = true;
     for (int base = blockIdx.x * rpb; base < rows; base += gridDim.x * rpb) {
         r = base + slot;
-        if (!first) {
-#pragma unroll
-            for (int k = 0; k < 2; k++) {
-                int b = sub + k * tpr;
-                if (r < rows && b < nb) {
-                    const uint4* p = reinterpret_cast<const uint4*>(Q + (size_t)r * cols + b * 32);
-                    w[k][0] = __ldg(p);
-                    w[k][1] = __ldg(p + 1);
-                    dw[k] = __half2float(__ushort_as_half(__ldg(S + (size_t)r * nb + b)));
-                }
-            }
-        }
+        if (!first) q8_load2(Q, S, r, rows, nb, sub, tpr, w, dw);
         first = false;
-        float a = 0.f;
-        if (r < rows) {
-#pragma unroll
-            for (int k = 0; k < 2; k++) {
-                int b = sub + k * tpr;
-                if (b < nb) a += (float)dot32q(w[k][0], w[k][1], xq + 2 * b) * (dw[k] * xd[b]);
-            }
-            for (int b = sub + 2 * tpr; b < nb; b += tpr) {
-                const uint4* p = reinterpret_cast<const uint4*>(Q + (size_t)r * cols + b * 32);
-                uint4 a0 = __ldg(p), a1 = __ldg(p + 1);
-                float s = __half2float(__ushort_as_half(__ldg(S + (size_t)r * nb + b)));
-                a += (float)dot32q(a0, a1, xq + 2 * b) * (s * xd[b]);
-            }
-        }
+        float a = r < rows ? q8_dot(Q, S, r, nb, sub, tpr, w, dw, xq, xd) : 0.f;
         if (tpr <= 32) {
             for (int o = tpr >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
         } else {
@@ -680,32 +687,12 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
     int ra = blockIdx.x * (256 / tpa) + sa;
     uint4 wa[2][2];
     float da[2] = {0.f, 0.f};
-    if ((int)blockIdx.x < P) {
-#pragma unroll
-        for (int k = 0; k < 2; k++) {
-            int b = ua + k * tpa;
-            if (ra < R && b < nbA) {
-                const uint4* p = reinterpret_cast<const uint4*>(QA + (size_t)ra * cols + b * 32);
-                wa[k][0] = __ldg(p);
-                wa[k][1] = __ldg(p + 1);
-                da[k] = __half2float(__ushort_as_half(__ldg(SA + (size_t)ra * nbA + b)));
-            }
-        }
-    }
+    if ((int)blockIdx.x < P) q8_load2(QA, SA, ra, R, nbA, ua, tpa, wa, da);
     int C = 256 / tpb, slot = threadIdx.x / tpb, sub = threadIdx.x % tpb;
     int r = blockIdx.x * C + slot;
     uint4 wb[2][2];
     float db[2] = {0.f, 0.f}, pb = 0.f;
-#pragma unroll
-    for (int k = 0; k < 2; k++) {
-        int b = sub + k * tpb;
-        if (r < n && b < nbB) {
-            const uint4* p = reinterpret_cast<const uint4*>(QB + (size_t)r * R + b * 32);
-            wb[k][0] = __ldg(p);
-            wb[k][1] = __ldg(p + 1);
-            db[k] = __half2float(__ushort_as_half(__ldg(SB + (size_t)r * nbB + b)));
-        }
-    }
+    q8_load2(QB, SB, r, n, nbB, sub, tpb, wb, db);
     if (pbias && r < n) pb = __ldg(pbias + r);
     PDL_WAIT();
     // 1. x and its statistics: one pass of sums shifted by x[0] (LayerNorm;
@@ -732,23 +719,9 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
         bool first = true;
         for (int base = blockIdx.x * (256 / tpa); base < R; base += P * (256 / tpa)) {
             int rr = base + sa;
-            float a = 0.f;
-            if (rr < R) {
-                if (first) {
-#pragma unroll
-                    for (int k = 0; k < 2; k++) {
-                        int b = ua + k * tpa;
-                        if (b < nbA) a += (float)dot32q(wa[k][0], wa[k][1], xq + 2 * b) * (da[k] * xd[b]);
-                    }
-                }
-                for (int b = ua + (first ? 2 * tpa : 0); b < nbA; b += tpa) {
-                    const uint4* p = reinterpret_cast<const uint4*>(QA + (size_t)rr * cols + b * 32);
-                    uint4 a0 = __ldg(p), a1 = __ldg(p + 1);
-                    float sc = __half2float(__ushort_as_half(__ldg(SA + (size_t)rr * nbA + b)));
-                    a += (float)dot32q(a0, a1, xq + 2 * b) * (sc * xd[b]);
-                }
-            }
+            if (!first) q8_load2(QA, SA, rr, R, nbA, ua, tpa, wa, da);
             first = false;
+            float a = rr < R ? q8_dot(QA, SA, rr, nbA, ua, tpa, wa, da, xq, xd) : 0.f;
             if (tpa <= 32) {
                 for (int o = tpa >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
             } else {
@@ -788,20 +761,7 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
     quant_x8<true>(h, nbB, hq, hd);
     __syncthreads();
     TL_MARK(6);
-    float a = 0.f;
-    if (r < n) {
-#pragma unroll
-        for (int k = 0; k < 2; k++) {
-            int b = sub + k * tpb;
-            if (b < nbB) a += (float)dot32q(wb[k][0], wb[k][1], hq + 2 * b) * (db[k] * hd[b]);
-        }
-        for (int b = sub + 2 * tpb; b < nbB; b += tpb) {
-            const uint4* p = reinterpret_cast<const uint4*>(QB + (size_t)r * R + b * 32);
-            uint4 a0 = __ldg(p), a1 = __ldg(p + 1);
-            float sc = __half2float(__ushort_as_half(__ldg(SB + (size_t)r * nbB + b)));
-            a += (float)dot32q(a0, a1, hq + 2 * b) * (sc * hd[b]);
-        }
-    }
+    float a = r < n ? q8_dot(QB, SB, r, nbB, sub, tpb, wb, db, hq, hd) : 0.f;
     for (int o = tpb >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
     TL_MARK(7);
     // 5. Compaction in neuron order; the block's place in the selection is
