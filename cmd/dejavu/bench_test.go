@@ -23,15 +23,7 @@ func TestBenchRandomPredictors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r struct {
-		MLP   float64 `json:"mlp_density"`
-		Heads float64 `json:"head_density"`
-		Pred  int64   `json:"predictor_bytes"`
-		Bytes int64   `json:"weight_bytes_per_token"`
-	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	r := parseBench(t, out)
 	if r.MLP <= 0 || r.MLP >= 1 || r.Heads >= 1 || r.Pred <= 0 || r.Bytes <= r.Pred {
 		t.Errorf("bench --random-predictors: %+v", r)
 	}
@@ -110,13 +102,7 @@ func TestBenchRandomThresholds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r struct {
-			MLP  float64 `json:"mlp_density"`
-			Pred int64   `json:"predictor_bytes"`
-		}
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
+		r := parseBench(t, out)
 		if math.Abs(r.MLP-0.5) > 0.15 || r.Pred <= 0 {
 			t.Errorf("--mlp-select %s: %+v, want an MLP density near 0.5", sel, r)
 		}
@@ -136,17 +122,26 @@ func TestBenchCUDAPredictors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r struct {
-			MLP   float64 `json:"mlp_density"`
-			Heads float64 `json:"head_density"`
-			Pred  int64   `json:"predictor_bytes"`
-			Bytes int64   `json:"weight_bytes_per_token"`
-		}
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
+		r := parseBench(t, out)
 		if math.Abs(r.MLP-0.1) > 0.03 || math.Abs(r.Heads-0.5) > 0.05 || r.Pred <= 0 || r.Bytes <= r.Pred {
 			t.Errorf("--mlp-select %s: %+v", sel, r)
 		}
 	}
+}
+
+// benchOut is the part of `dejavu bench --json` the tests read.
+type benchOut struct {
+	MLP   float64 `json:"mlp_density"`
+	Heads float64 `json:"head_density"`
+	Pred  int64   `json:"predictor_bytes"`
+	Bytes int64   `json:"weight_bytes_per_token"`
+}
+
+func parseBench(t *testing.T, out string) benchOut {
+	t.Helper()
+	var r benchOut
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return r
 }

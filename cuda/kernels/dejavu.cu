@@ -176,17 +176,15 @@ __device__ __forceinline__ uint4 ldw(const w16* p) {
     return __ldg(reinterpret_cast<const uint4*>(p));
 }
 
-// load_x copies the input vector x (cols floats) into shared memory xs,
-// normalized when normW is set (LayerNorm with normB, or RMSNorm when rms):
-// the statistics are computed by the block itself (one pass of sums
-// shifted by x[0], one reduction of the two), so the norm needs no kernel
-// of its own. red holds 33 floats. Ends with a barrier. Rows of a
-// multiple of 4 go 16 bytes a load (x and xs 16-byte aligned).
-__device__ void load_x(float* xs, const float* __restrict__ x, int cols, const float* __restrict__ normW,
-                       const float* __restrict__ normB, float eps, int rms, float* red) {
-    bool v4 = (cols & 3) == 0;
-    float K = normW && !rms ? __ldg(x) : 0.f, s1 = 0.f, s2 = 0.f;
-    if (v4) {
+// copy_stats copies x (cols floats) into shared memory xs and returns its
+// mean (0 when rms) and variance about it — the statistics of a LayerNorm
+// or (rms) an RMSNorm — from one pass of sums shifted by x[0] and one
+// reduction of the two. red holds 33 floats; every thread of the block
+// calls it, and xs is complete when it returns. Rows of a multiple of 4
+// go 16 bytes a load (x and xs 16-byte aligned).
+__device__ float2 copy_stats(float* xs, const float* __restrict__ x, int cols, int rms, float* red) {
+    float K = rms ? 0.f : __ldg(x), s1 = 0.f, s2 = 0.f;
+    if ((cols & 3) == 0) {
 #pragma unroll 4
         for (int i = threadIdx.x * 4; i < cols; i += blockDim.x * 4) {
             float4 v = *reinterpret_cast<const float4*>(x + i);
@@ -203,16 +201,29 @@ __device__ void load_x(float* xs, const float* __restrict__ x, int cols, const f
             s2 += (v - K) * (v - K);
         }
     }
+    float2 st = block_sum2(s1, s2, red); // its barriers also publish xs
+    float mean = rms ? 0.f : K + st.x / cols;
+    float var = rms ? st.y / cols : fmaxf(0.f, (st.y - st.x * st.x / cols) / cols);
+    return make_float2(mean, var);
+}
+
+// load_x copies the input vector x (cols floats) into shared memory xs,
+// normalized when normW is set (LayerNorm with normB, or RMSNorm when rms):
+// the statistics are computed by the block itself (copy_stats), so the
+// norm needs no kernel of its own. red holds 33 floats. Ends with a
+// barrier.
+__device__ void load_x(float* xs, const float* __restrict__ x, int cols, const float* __restrict__ normW,
+                       const float* __restrict__ normB, float eps, int rms, float* red) {
     if (normW) {
-        float2 st = block_sum2(s1, s2, red);
-        float mean = rms ? 0.f : K + st.x / cols;
-        float var = rms ? st.y / cols : fmaxf(0.f, (st.y - st.x * st.x / cols) / cols);
-        float inv = rsqrtf(var + eps);
+        float2 st = copy_stats(xs, x, cols, rms, red);
+        float inv = rsqrtf(st.y + eps);
         for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-            float o = (xs[i] - mean) * inv * normW[i];
+            float o = (xs[i] - st.x) * inv * normW[i];
             if (normB) o += normB[i];
             xs[i] = o;
         }
+    } else {
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) xs[i] = x[i];
     }
     __syncthreads();
 }
@@ -635,8 +646,7 @@ extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
 // (docs/gpu.md, v16): what norm_rows (standardized copy), gemv_q8 twice
 // (threshold compare and compact) and gemv over the selection did in four.
 // x is the hidden state entering the MLP (cols floats). Every block:
-//   1. loads x into shared memory and takes its statistics (mean — 0 when
-//      rms — and variance, in one pass of sums shifted by x[0]);
+//   1. loads x into shared memory and takes its statistics (copy_stats);
 //   2. if it is a producer, b < P (P = ⌈R / (256/tpa)⌉ ≤ gridDim.x, tpa
 //      threads a row): quantizes x standardized, (x − mean)·rsqrt(var +
 //      1e-5), to Q8_0 blocks as gemv_q8 does, computes its rows of the
@@ -695,21 +705,9 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
     q8_load2(QB, SB, r, n, nbB, sub, tpb, wb, db);
     if (pbias && r < n) pb = __ldg(pbias + r);
     PDL_WAIT();
-    // 1. x and its statistics: one pass of sums shifted by x[0] (LayerNorm;
-    // unshifted squares for RMSNorm), one reduction of the two.
-    float K = rms ? 0.f : __ldg(x), s1 = 0.f, s2 = 0.f;
-#pragma unroll 4
-    for (int i = threadIdx.x * 4; i < cols; i += blockDim.x * 4) {
-        float4 v = *reinterpret_cast<const float4*>(x + i);
-        *reinterpret_cast<float4*>(xs + i) = v;
-        float a0 = v.x - K, a1 = v.y - K, a2 = v.z - K, a3 = v.w - K;
-        s1 += (a0 + a1) + (a2 + a3);
-        s2 += (a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3);
-    }
-    float2 st = block_sum2(s1, s2, red);
-    float mean = rms ? 0.f : K + st.x / cols;
-    float var = rms ? st.y / cols : fmaxf(0.f, (st.y - st.x * st.x / cols) / cols);
-    float inv = rsqrtf(var + eps), inv2 = rsqrtf(var + 1e-5f);
+    // 1. x and its statistics.
+    float2 st = copy_stats(xs, x, cols, rms, red);
+    float mean = st.x, inv = rsqrtf(st.y + eps), inv2 = rsqrtf(st.y + 1e-5f);
     TL_MARK(2);
     // 2. Producers: x̂ quantized, the first GEMV, arrival at the barrier.
     if ((int)blockIdx.x < P) {
