@@ -835,11 +835,6 @@ func (s *Session) prompt(ids []int, rows int) error {
 				return nil
 			},
 		}
-		join := len(steps) - 1
-		if s.d.joinAt > 0 && s.d.joinAt < join {
-			join = s.d.joinAt
-			steps = slices.Insert(steps[:len(steps)-1], join, steps[len(steps)-1])
-		}
 		for i, st := range steps {
 			if err := st(); err != nil {
 				return fmt.Errorf("layer %d step %d: %w", li, i, err)
@@ -1172,10 +1167,10 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				return nil
 			},
 		}
-		join := len(steps) - 1
-		if s.d.joinAt > 0 && s.d.joinAt < join {
-			join = s.d.joinAt
-			steps = slices.Insert(steps[:len(steps)-1], join, steps[len(steps)-1])
+		// The join is the last step; DEJAVU_CUDA_JOIN moves it before
+		// step joinAt (tuning: where its full edge lands, docs/gpu.md v16).
+		if j := s.d.joinAt; j > 0 && j < len(steps)-1 {
+			steps = slices.Insert(steps[:len(steps)-1], j, steps[len(steps)-1])
 		}
 		for i, st := range steps {
 			if err := st(); err != nil {
