@@ -204,13 +204,26 @@ type evalConfig struct {
 }
 
 // session starts a sequence of ctx tokens on the model's device, sparse
-// when asked (CPU only: masked batches and the predictors run there).
+// when asked: on the CPU with masked batches or (decode) token by token,
+// on a GPU token by token only, with trained predictors running there
+// (masked batches have no GPU kernels).
 func (c *evalConfig) session(ctx int, sparse bool) (dejavu.Sequence, error) {
 	if !sparse {
 		return c.m.NewSequence(ctx)
 	}
 	if c.m.GPU != nil {
-		return nil, fmt.Errorf("sparse evaluation runs on the CPU (drop --device %s, or --sparse)", c.m.Device())
+		if !c.decode {
+			return nil, fmt.Errorf("sparse evaluation on %s runs token by token: add --decode (masked batches run on the CPU only)", c.m.Device())
+		}
+		s, err := c.m.NewSequence(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.m.SetSparse(s, c.sel); err != nil {
+			dejavu.CloseSequence(s)
+			return nil, err
+		}
+		return s, nil
 	}
 	s := c.m.NewSession(ctx)
 	c.m.Model.PrepareSparse()

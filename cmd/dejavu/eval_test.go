@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"dejavu/cuda"
 	"dejavu/eval"
 	"dejavu/kernels"
 	"dejavu/model"
@@ -279,4 +280,42 @@ func relDiffCmd(a, b float64) float64 {
 		d = -d
 	}
 	return d / b
+}
+
+// TestEvalCUDASparse: on a GPU (skipped without one), sparse perplexity
+// in decode mode with trained predictors running there equals the CPU's
+// decode mode up to the GPU's f16 weights; without --decode it is refused
+// (masked batches run on the CPU only).
+func TestEvalCUDASparse(t *testing.T) {
+	if err := cuda.Available(); err != nil {
+		t.Skip(err.Error())
+	}
+	dir := tinyModelDir(t)
+	pred, _ := tinyPredictorsFile(t, dir)
+	text := filepath.Join(t.TempDir(), "text.txt")
+	os.WriteFile(text, []byte(strings.Repeat("The quick brown fox jumps over the lazy dog. ", 8)), 0o644)
+	args := []string{"eval", "ppl", "--json", "--max-tokens", "100", "--predictors", pred, "--predictor-dtype", "f16",
+		"--model", dir, "--threads", "2", "--progress=false", "--ctx", "32", text}
+	type pplOut struct {
+		Perplexity float64 `json:"perplexity"`
+		Mode       string  `json:"mode"`
+		MLPDensity float64 `json:"mlp_density"`
+		DecodeMode bool    `json:"decode_mode"`
+	}
+	var got [2]pplOut
+	for i, dev := range []string{"cpu", "cuda"} {
+		out, err := run(t, append(args, "--decode", "--device", dev)...)
+		if err != nil {
+			t.Fatalf("--device %s: %v", dev, err)
+		}
+		decodeJSON(t, "sparse ppl --decode --device "+dev, out, &got[i])
+	}
+	t.Logf("sparse decode-mode perplexity: CPU %+v, GPU %+v", got[0], got[1])
+	if got[1].Mode != "sparse" || !got[1].DecodeMode || math.Abs(got[1].Perplexity-got[0].Perplexity) > 0.01*got[0].Perplexity ||
+		math.Abs(got[1].MLPDensity-got[0].MLPDensity) > 0.02 {
+		t.Errorf("GPU %+v, CPU %+v", got[1], got[0])
+	}
+	if _, err := run(t, append(args, "--device", "cuda")...); err == nil || !strings.Contains(err.Error(), "--decode") {
+		t.Errorf("sparse eval on the GPU without --decode: %v", err)
+	}
 }
