@@ -406,9 +406,10 @@ func (s *Session) predictA(pr *gpuPredictors, lr *lowRankGPU, head bool, std, ze
 	return h, nil
 }
 
-// predMLPTPR is pred_mlp's threads a row for a Q8_0 matrix of cols
-// columns: enough for at most two blocks of 32 weights each (at most max).
-func predMLPTPR(cols, max int) int {
+// q8TPR is the threads a row of a Q8_0 matrix of cols columns that
+// gemv_q8 and pred_mlp start from: enough for at most two blocks of 32
+// weights each (at most max, a power of two).
+func q8TPR(cols, max int) int {
 	nb := cols / 32
 	tpr := 1
 	for 2*tpr < nb && tpr < max {
@@ -431,7 +432,7 @@ func predMLPSmem(cols, R int) int {
 // than 32 threads.
 func (s *Session) predMLPGrid(lr *lowRankGPU, li int) (tpb, grid int, ok bool) {
 	R, cols := lr.b.cols, lr.a.cols
-	tpb = predMLPTPR(R, 64)
+	tpb = q8TPR(R, 64)
 	if tpb > 32 {
 		return 0, 0, false
 	}
@@ -485,7 +486,7 @@ func (s *Session) predMLP(pr *gpuPredictors, li int, x, normW, normB, out, count
 		rms = 1
 	}
 	return s.d.launch(up.w.kernel("pred_mlp"), [3]int{grid, 1, 1}, b256, predMLPSmem(cols, R),
-		x, normW, normB, s.m.Cfg.NormEps, rms, lr.a.p, lr.a.s, R, predMLPTPR(cols, 256), pr.h, pr.ws+4*selectWords, lr.b.p, lr.b.s,
+		x, normW, normB, s.m.Cfg.NormEps, rms, lr.a.p, lr.a.s, R, q8TPR(cols, 256), pr.h, pr.ws+4*selectWords, lr.b.p, lr.b.s,
 		lr.bias, lr.b.rows, tpb, pr.thr[li], out, count, up.w.p, up.bias, up.y, cols, up.gateOff, up.act)
 }
 

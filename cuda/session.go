@@ -412,10 +412,7 @@ func (s *Session) gemvQ8(op gemvOp) error {
 		return fmt.Errorf("cuda: gemv_q8 normalizes its input only with the predictors' standardization")
 	}
 	nb := op.w.cols / 32
-	tpr := 1
-	for tpr < 256 && 2*tpr < nb {
-		tpr *= 2
-	}
+	tpr := q8TPR(op.w.cols, 256)
 	for tpr < 256 && tpr < nb && blocks(op.rows, 256/tpr) < s.d.SMs {
 		tpr *= 2
 	}

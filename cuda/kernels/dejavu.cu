@@ -758,10 +758,10 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
     // 4. h quantized (from L2: other blocks wrote it), this block's neurons scored.
     quant_x8<true>(h, nbB, hq, hd);
     __syncthreads();
-    TL_MARK(6);
+    TL_MARK(5);
     float a = r < n ? q8_dot(QB, SB, r, nbB, sub, tpb, wb, db, hq, hd) : 0.f;
     for (int o = tpb >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
-    TL_MARK(7);
+    TL_MARK(6);
     // 5. Compaction in neuron order; the block's place in the selection is
     // asked for now and used after the up GEMV (its atomic's round trip
     // under the row loads).
@@ -777,7 +777,7 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
     }
     if (on) sel[off + __popc(m & ((1u << lane) - 1))] = r;
     __syncthreads();
-    TL_MARK(5);
+    TL_MARK(7);
     if (k == 0) return;
     int place = 0;
     if (threadIdx.x == 0) place = atomicAdd(selCount, k);
