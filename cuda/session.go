@@ -642,6 +642,10 @@ func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, 
 		done, nrm.w, nrm.b, nrm.out, s.m.Cfg.NormEps, rms, nrm.std, float32(1e-5), b2i(s.d.accBatch))
 }
 
+// accNormCols is the longest row accum_rows' last block normalizes from
+// registers (ACC_NORM_PER values a thread of 256, cuda/kernels/dejavu.cu).
+const accNormCols = 24 * 256
+
 // chainNorm is the norm that accum_rows' last block applies to the
 // finished sum (out = 0: none): weights w, b (LayerNorm) into out, and the
 // predictors' standardized copy into std when set.
@@ -1009,7 +1013,10 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		pr0 = sp.pred
 	}
 	stdMode := pr0 != nil && preLN && !s.d.fuseNorm && !s.d.selOld && s.d.predStd && pr0.rms == (c.Family == model.Llama)
-	chain := s.d.chain && !s.d.fuseNorm && !s.d.selOld && (!stdMode || s.d.chainStd)
+	// Only rows that accum_rows' last block holds in registers: longer ones
+	// it reads three times from L2, which cost opt-30b's 7168-wide rows
+	// 1.9 ms a step (dense 23.3 vs 21.4 ms; docs/gpu.md, v17).
+	chain := s.d.chain && !s.d.fuseNorm && !s.d.selOld && (!stdMode || s.d.chainStd) && c.Hidden <= accNormCols
 	for li := range g.layers {
 		l := &g.layers[li]
 		var mlpIdx, mlpCnt, headIdx, headCnt uint64

@@ -20,6 +20,7 @@ var synthetic = map[string]Config{
 	"opt-2.7b":     optShape(2560, 32, 32, 10240, 2560, true),
 	"opt-6.7b":     optShape(4096, 32, 32, 16384, 4096, true),
 	"opt-13b":      optShape(5120, 40, 40, 20480, 5120, true),
+	"opt-30b":      optShape(7168, 48, 56, 28672, 7168, true), // 60 GB in f16: the largest OPT one 80 GB GPU holds
 	"llama-2-7b":   llamaShape(4096, 32, 32, 32, 11008, 32000, 4096, false, 10000, nil),
 	"llama-3.2-1b": llamaShape(2048, 16, 32, 8, 8192, 128256, 131072, true, 500000, &RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OrigMaxPosition: 8192}),
 }
