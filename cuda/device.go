@@ -76,7 +76,7 @@ type Device struct {
 	accBatch  bool           // accum_rows: eight rows a step, the tail predicated (off: DEJAVU_CUDA_ACCUM_BATCH=0)
 	accFloor  bool           // accum_rows: at most accumMul·SMs blocks (off: DEJAVU_CUDA_ACCUM_FLOOR=0, the next multiple of the strips above)
 	chainStd  bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
-	chain     bool           // decode: each norm applied by the last block of the accum_rows before it (off: DEJAVU_CUDA_CHAIN=0)
+	chain     bool           // decode: each norm applied by the last block of the accum_rows before it (DEJAVU_CUDA_CHAIN=1; off since v17: norm kernels are faster)
 	predMLP   bool           // predictors: the MLP's norm, Q8_0 threshold predictor and up GEMV in one kernel (pred_mlp; off: DEJAVU_CUDA_PRED_MLP=0)
 	joinAt    int            // decode: the lookahead's join before this step of a layer (0: the end; DEJAVU_CUDA_JOIN, tuning)
 	eagerKV   bool           // sparse decode computes K and V of every head each step (DEJAVU_CUDA_KV=eager; default: deferred, session.go)
@@ -233,7 +233,7 @@ func (d *Device) init() error {
 	d.ahead = os.Getenv("DEJAVU_CUDA_LOOKAHEAD") != "0"
 	d.thrKernel = os.Getenv("DEJAVU_CUDA_THR") == "kernel"
 	d.predStd = os.Getenv("DEJAVU_CUDA_PRED_STD") != "0"
-	d.chain = os.Getenv("DEJAVU_CUDA_CHAIN") != "0"
+	d.chain = os.Getenv("DEJAVU_CUDA_CHAIN") == "1"
 	d.chainStd = os.Getenv("DEJAVU_CUDA_CHAIN_STD") == "1"
 	d.predMLP = os.Getenv("DEJAVU_CUDA_PRED_MLP") != "0"
 	d.joinAt, _ = strconv.Atoi(os.Getenv("DEJAVU_CUDA_JOIN"))

@@ -11,10 +11,10 @@ import (
 
 // TestSparseKnobs times dense and random sparse decode (10% MLP / 50%
 // heads, prompt 16; best median of two 64-step runs) under the v12 tuning
-// knobs, in one process: before (no chained norms, accum_rows without
-// batched rows, grid rounded up), each change, the default, and a few
-// grid sizes, with the baseline repeated at the end (DEJAVU_CUDA_SCALING
-// names the shapes). docs/gpu.md, v12.
+// knobs, in one process: accum_rows without batched rows and with the grid
+// rounded up (v11), chained norms (v12-v16), the defaults and a few grid
+// sizes, with the chain and the defaults repeated at the end
+// (DEJAVU_CUDA_SCALING names the shapes). docs/gpu.md, v12 and v17.
 func TestSparseKnobs(t *testing.T) {
 	names := os.Getenv("DEJAVU_CUDA_SCALING")
 	if names == "" {
@@ -53,17 +53,17 @@ func TestSparseKnobs(t *testing.T) {
 			what       string
 			set, reset func()
 		}
-		off := func() { d.chain, d.accBatch, d.accFloor = false, false, false }
-		on := func() { d.chain, d.accBatch, d.accFloor = true, true, true }
+		def := func() { d.chain, d.accBatch, d.accFloor, d.accumMul, d.upWPR = false, true, true, 0, 0 }
+		chained := func() { d.chain = true }
 		knobs := []knob{
-			{"before (no chain, batch, floor)", off, on},
-			{"chain + batch, no floor", func() { d.accFloor = false }, on},
-			{"after (chain + batch + floor)", func() {}, func() {}},
-			{"after, accum 3·SMs", func() { d.accumMul = 3 }, func() { d.accumMul = 0 }},
-			{"after, accum 5·SMs", func() { d.accumMul = 5 }, func() { d.accumMul = 0 }},
-			{"after, up 2 warps/row", func() { d.upWPR = 2 }, func() { d.upWPR = 0 }},
-			{"before again", off, on},
-			{"after again", func() {}, func() {}},
+			{"v11 (no batch, no floor)", func() { d.accBatch, d.accFloor = false, false }, def},
+			{"chained norms (v12-v16)", chained, def},
+			{"defaults (v17: norm kernels)", func() {}, func() {}},
+			{"defaults, accum 3·SMs", func() { d.accumMul = 3 }, def},
+			{"defaults, accum 5·SMs", func() { d.accumMul = 5 }, def},
+			{"defaults, up 2 warps/row", func() { d.upWPR = 2 }, def},
+			{"chained norms again", chained, def},
+			{"defaults again", func() {}, func() {}},
 		}
 		res := map[string]float64{}
 		for _, mode := range []string{"dense", "sparse"} {
@@ -76,7 +76,7 @@ func TestSparseKnobs(t *testing.T) {
 				k.reset()
 			}
 			if prof, err := ProfileDecode(s); err == nil {
-				fmt.Printf("%s %s step (chain), kernels timed one by one:\n%s", name, mode, prof)
+				fmt.Printf("%s %s step, kernels timed one by one:\n%s", name, mode, prof)
 			}
 		}
 		thr := synthThreshold(c.Hidden, 256, 1.2816)
@@ -85,14 +85,14 @@ func TestSparseKnobs(t *testing.T) {
 		}
 		for _, k := range []knob{
 			{"predicted thr, norms as kernels", func() {}, func() {}},
-			{"predicted thr, chained (double-buffered)", func() { d.chainStd = true }, func() { d.chainStd = false }},
+			{"predicted thr, chained (double-buffered)", func() { d.chain, d.chainStd = true, true }, func() { d.chain, d.chainStd = false, false }},
 			{"predicted thr, norms as kernels again", func() {}, func() {}},
-			{"predicted thr, chained again", func() { d.chainStd = true }, func() { d.chainStd = false }},
+			{"predicted thr, chained again", func() { d.chain, d.chainStd = true, true }, func() { d.chain, d.chainStd = false, false }},
 		} {
 			k.set()
 			v := run(k.what)
 			k.reset()
-			fmt.Printf("%-9s KNOB SUMMARY %-40s %.3f: %.2f× dense\n", name, k.what, v, res["dense after (chain + batch + floor)"]/v)
+			fmt.Printf("%-9s KNOB SUMMARY %-40s %.3f: %.2f× dense\n", name, k.what, v, res["dense defaults (v17: norm kernels)"]/v)
 		}
 		for _, k := range knobs {
 			fmt.Printf("%-9s KNOB SUMMARY %-28s dense %.3f sparse %.3f: %.2f×\n", name, k.what, res["dense "+k.what], res["sparse "+k.what],

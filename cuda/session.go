@@ -1000,14 +1000,17 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 	}
 	act := int(c.Act)
 	L := c.Layers
-	// chain: each accum_rows' last block applies the norm that follows it
-	// (pre-LN: into s.xn, with the predictors' standardized copy; post-LN:
-	// in place), so no norm kernel runs after layer 0's first.
-	// Not with predictors whose inputs the norms standardize (stdMode)
-	// unless chainStd: correct (the head predictor's input is
-	// double-buffered by layer parity, as the down accum_rows writes the
-	// next one while the side stream may read this one) but slower
-	// (opt-6.7b threshold compaction 3.17 → 3.42 ms; docs/gpu.md, v12).
+	// chain (DEJAVU_CUDA_CHAIN=1; off by default since v17: a norm kernel
+	// that loads its weights before its PDL wait now costs less than the
+	// last-block tail, docs/gpu.md): each accum_rows' last block applies
+	// the norm that follows it (pre-LN: into s.xn, with the predictors'
+	// standardized copy; post-LN: in place), so no norm kernel runs after
+	// layer 0's first. Not with predictors whose inputs the norms
+	// standardize (stdMode) unless chainStd: correct (the head predictor's
+	// input is double-buffered by layer parity, as the down accum_rows
+	// writes the next one while the side stream may read this one) but
+	// slower (opt-6.7b threshold compaction 3.17 → 3.42 ms; docs/gpu.md,
+	// v12).
 	var pr0 *gpuPredictors
 	if sp != nil {
 		pr0 = sp.pred
@@ -1069,7 +1072,9 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		// attention norm, or the final norm).
 		var nAttn, nMLP chainNorm
 		if chain && preLN {
-			nAttn = chainNorm{w: mlpW, b: mlpB, out: s.xn, std: stdM}
+			if !(std && s.canPredMLP(pr, li, mlpW)) { // pred_mlp normalizes the MLP's input itself
+				nAttn = chainNorm{w: mlpW, b: mlpB, out: s.xn, std: stdM}
+			}
 			if li+1 < L {
 				nl := &g.layers[li+1]
 				nMLP = chainNorm{w: nl.attnW, b: nl.attnB, out: s.xn}

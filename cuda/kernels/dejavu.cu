@@ -37,10 +37,10 @@
 #define TL_N 65536
 __device__ unsigned long long dejavu_tl[2 * TL_N];
 __device__ unsigned dejavu_tl_n;
-__device__ __forceinline__ void tl_mark(unsigned long long ev) {
+__device__ __forceinline__ void tl_mark(unsigned long long ev, bool any = false) {
     if (threadIdx.x != 0 || threadIdx.y != 0) return;
     bool first = blockIdx.x == 0 && blockIdx.y == 0, last = blockIdx.x == gridDim.x - 1 && blockIdx.y == gridDim.y - 1;
-    if (!first && !last) return;
+    if (!first && !last && !any) return;
     unsigned long long t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
     unsigned i = atomicAdd(&dejavu_tl_n, 1u);
@@ -50,6 +50,7 @@ __device__ __forceinline__ void tl_mark(unsigned long long ev) {
                            (unsigned long long)blockDim.x << 36 | ev << 48 | (unsigned long long)(last && !first) << 52;
 }
 #define TL_MARK(ev) tl_mark(ev)
+#define TL_MARK_ANY(ev) tl_mark(ev, true) // from whichever block gets there (e.g. the last to finish)
 #define PDL_LAUNCH()                                                       \
     do {                                                                   \
         tl_mark(0);                                                        \
@@ -62,10 +63,12 @@ __device__ __forceinline__ void tl_mark(unsigned long long ev) {
     } while (0)
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define TL_MARK(ev)
+#define TL_MARK_ANY(ev)
 #define PDL_LAUNCH() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
 #define PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
 #else
 #define TL_MARK(ev)
+#define TL_MARK_ANY(ev)
 #define PDL_LAUNCH()
 #define PDL_WAIT()
 #endif
@@ -1392,6 +1395,7 @@ template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
     }
     if (!done) return;
     __shared__ int last;
+    TL_MARK(2);
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -1401,6 +1405,7 @@ template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
     }
     __syncthreads();
     if (!last) return;
+    TL_MARK_ANY(3);
     __threadfence();
     float* red = &part[0][0]; // 33 floats
     // The row in registers (ACC_NORM_PER values a thread, loads all in
@@ -1436,6 +1441,7 @@ template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
         }
     }
     float var = block_sum(q, red) / cols;
+    TL_MARK_ANY(4);
     float inv = rsqrtf(var + eps), inv2 = rsqrtf(var + eps2);
     if (reg) {
 #pragma unroll
@@ -1448,6 +1454,7 @@ template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
                 nOut[i] = o;
             }
         }
+        TL_MARK_ANY(5);
         return;
     }
     for (int i = threadIdx.x; i < cols; i += blockDim.x) {
