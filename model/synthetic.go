@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sort"
+	"strings"
 	"unsafe"
 
 	"dejavu/checkpoint"
@@ -58,6 +60,9 @@ func Synthetic(name string, dtype kernels.DType, seed uint64) (*Model, error) {
 	}
 	if dtype != kernels.F32 && dtype != kernels.F16 && dtype != kernels.BF16 && dtype != kernels.Q8_0 {
 		return nil, fmt.Errorf("model: synthetic weights come in f32, f16, bf16 or q8_0, not %v", dtype)
+	}
+	if err := checkSyntheticMemory(name, dtype, syntheticBytes(c, dtype), memAvailable); err != nil {
+		return nil, err
 	}
 	c.DType = dtype.String()
 	g := &weightGen{r: rand.New(rand.NewPCG(seed, seed+1)), dtype: dtype}
@@ -201,4 +206,63 @@ func encode16(v float32, dt kernels.DType) uint16 {
 		return checkpoint.F32ToBF16(v)
 	}
 	return checkpoint.F32ToF16(v)
+}
+
+// syntheticBytes is the memory the weights of shape c take in dtype (the
+// matrices Synthetic builds; norms and biases are a rounding error).
+func syntheticBytes(c Config, dtype kernels.DType) int64 {
+	d, f, qd, kvd := int64(c.Hidden), int64(c.FFN), int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
+	n := int64(c.Vocab) * int64(c.ProjDim)
+	if !c.TiedHead {
+		n *= 2
+	}
+	var pos int64 // OPT's learned positions: f16 beside Q8_0 weights (posMat)
+	if c.Family == OPT {
+		pos = int64(c.MaxPos+2) * d
+		if c.ProjDim != c.Hidden {
+			n += 2 * d * int64(c.ProjDim)
+		}
+	}
+	per := 2*qd*d + 2*kvd*d + 2*f*d
+	if c.Family == Llama {
+		per += f * d
+	}
+	n += int64(c.Layers) * per
+	switch dtype {
+	case kernels.F32:
+		return 4 * (n + pos)
+	case kernels.Q8_0:
+		return n*(kernels.Q8Block+2)/kernels.Q8Block + 2*pos
+	}
+	return 2 * (n + pos)
+}
+
+// checkSyntheticMemory refuses a synthetic model whose weights do not fit
+// in the memory avail reports (when it can tell): building it would get
+// the process killed half-way instead of an error.
+func checkSyntheticMemory(name string, dtype kernels.DType, need int64, avail func() (int64, bool)) error {
+	have, ok := avail()
+	if !ok || need <= have {
+		return nil
+	}
+	return fmt.Errorf("model: synthetic %s in %v needs %.1f GB of memory for its weights; this machine has %.1f GB available (pick a smaller shape or dtype, or --device cuda on a GPU with room)",
+		name, dtype, float64(need)/1e9, float64(have)/1e9)
+}
+
+// memAvailable is MemAvailable from /proc/meminfo, in bytes (false where
+// there is none).
+func memAvailable() (int64, bool) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb * 1024, true
+			}
+		}
+	}
+	return 0, false
 }
