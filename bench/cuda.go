@@ -67,8 +67,9 @@ func RunCUDA(g *cuda.Model, source string, o Options) (*Result, error) {
 	}
 	defer s.Close()
 	ids := promptIDs(o.PromptLen, c.Vocab)
-	// A warm-up pass (module load, cuBLAS handles, first-touch), then the timed one.
-	if _, err := s.Forward(ids[:min(len(ids), 8)], false); err != nil {
+	// A warm-up pass of the same prompt (module load, cuBLAS handles and the
+	// kernels it picks for these shapes, first-touch), then the timed one.
+	if _, err := s.Forward(ids, false); err != nil {
 		return nil, err
 	}
 	s.Reset()

@@ -41,7 +41,7 @@ var ptxFS embed.FS
 var kernelNames = []string{"gemv_f16", "gemv_bf16", "accum_rows_f16", "accum_rows_bf16", "norm_rows", "embed_rows", "add_pos", "add_bias",
 	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope_f16", "qkv_rope_bf16", "select_rows",
 	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast", "kv_clamp",
-	"qkv_defer_f16", "qkv_defer_bf16", "gemv_q8", "fill_random_q8", "pred_mlp_f16", "pred_mlp_bf16"}
+	"qkv_defer_f16", "qkv_defer_bf16", "gemv_q8", "fill_random_q8", "pred_mlp_f16", "pred_mlp_bf16", "attn_prompt"}
 
 // Device is one GPU with its context, stream, cuBLAS handle and kernels.
 type Device struct {
@@ -58,42 +58,43 @@ type Device struct {
 	mod    uintptr
 	fn     map[string]uintptr
 
-	occ       map[[2]int]int // resident blocks per SM by (kernel index, shared memory)
-	minWPR    int            // least warps per row in the GEMV kernels (tuning)
-	fuseNorm  bool           // GEMV blocks normalize their input themselves (tuning; off: one norm kernel)
-	pdl       bool           // launch with programmatic stream serialization (sm_90)
-	attnMode  int            // decode attention: attnSplit (default), attnSplitCombine, attnLegacy (DEJAVU_CUDA_ATTN)
-	splits    int            // decode attention splits per head (0: from the SMs; DEJAVU_CUDA_ATTN_SPLITS)
-	selOld    bool           // predictors: the one-block select_rows and a separate norm (DEJAVU_CUDA_SELECT=legacy)
-	selFast   bool           // predictors: select_fast (one grid barrier; slower) instead of select_multi (DEJAVU_CUDA_SELECT=fast)
-	predNorm  bool           // predictors: standardize with norm_rows, not in the first GEMV's blocks (DEJAVU_CUDA_PRED_NORM=1)
-	ahead     bool           // predictors: the head predictor on the side stream (off: DEJAVU_CUDA_LOOKAHEAD=0)
-	thrKernel bool           // predictors: thresholds applied by the selection kernel, not the second GEMV (DEJAVU_CUDA_THR=kernel)
-	predStd   bool           // predictors: inputs standardized by the model's norm kernel when it runs (off: DEJAVU_CUDA_PRED_STD=0)
-	selG      int            // select_multi's blocks (0: from n; tuning)
-	accumMul  int            // accum_rows aims at accumMul·SMs blocks (0: 4; tuning)
-	upWPR     int            // decode up GEMV's warps per row (0: from the rows expected; tuning)
-	accBatch  bool           // accum_rows: eight rows a step, the tail predicated (off: DEJAVU_CUDA_ACCUM_BATCH=0)
-	accFloor  bool           // accum_rows: at most accumMul·SMs blocks (off: DEJAVU_CUDA_ACCUM_FLOOR=0, the next multiple of the strips above)
-	chainStd  bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
-	chain     bool           // decode: each norm applied by the last block of the accum_rows before it (DEJAVU_CUDA_CHAIN=1; off since v17: norm kernels are faster)
-	predMLP   bool           // predictors: the MLP's norm, Q8_0 threshold predictor and up GEMV in one kernel (pred_mlp; off: DEJAVU_CUDA_PRED_MLP=0)
-	joinAt    int            // decode: the lookahead's join before this step of a layer (0: the end; DEJAVU_CUDA_JOIN, tuning)
-	eagerKV   bool           // sparse decode computes K and V of every head each step (DEJAVU_CUDA_KV=eager; default: deferred, session.go)
-	kvWPR     int            // deferred K/V: qkv_defer's warps per row pair (0: from the units; tuning)
-	kvLoop    bool           // deferred K/V: at most the resident blocks, looping (tests; slower in the graph)
-	kvLate    bool           // deferred K/V: position and counters read after the PDL wait, not before (tests)
-	kvTicket  bool           // deferred K/V: one row of counters moved by the last block (v13's way), not two rows by parity (tests)
-	kvSkip    bool           // deferred K/V: qkv_defer returns at once (tests: its cost in the step; wrong results)
-	q8TPR     [2]int         // gemv_q8's threads per row in a predictor's first / second GEMV (0: from the shape; tuning)
-	q8Warp    bool           // gemv_q8 quantizes x a warp a block of 32, not a thread a block (tests; slower)
-	side      uintptr        // second stream: the lookahead head predictor
-	ev        [3]uintptr     // fork, x read, join events of the lookahead
-	prof      *profiler      // when set, launch times each kernel (not during graph capture)
-	work      chan func()
-	mu        sync.Mutex
-	closed    bool
-	maxSmem   int // largest dynamic shared memory per block (opt-in)
+	occ        map[[2]int]int // resident blocks per SM by (kernel index, shared memory)
+	minWPR     int            // least warps per row in the GEMV kernels (tuning)
+	fuseNorm   bool           // GEMV blocks normalize their input themselves (tuning; off: one norm kernel)
+	pdl        bool           // launch with programmatic stream serialization (sm_90)
+	attnMode   int            // decode attention: attnSplit (default), attnSplitCombine, attnLegacy (DEJAVU_CUDA_ATTN)
+	attnPrompt bool           // prompt attention in tiles of queries (attn_prompt; off: DEJAVU_CUDA_ATTN_PROMPT=0, a block a query)
+	splits     int            // decode attention splits per head (0: from the SMs; DEJAVU_CUDA_ATTN_SPLITS)
+	selOld     bool           // predictors: the one-block select_rows and a separate norm (DEJAVU_CUDA_SELECT=legacy)
+	selFast    bool           // predictors: select_fast (one grid barrier; slower) instead of select_multi (DEJAVU_CUDA_SELECT=fast)
+	predNorm   bool           // predictors: standardize with norm_rows, not in the first GEMV's blocks (DEJAVU_CUDA_PRED_NORM=1)
+	ahead      bool           // predictors: the head predictor on the side stream (off: DEJAVU_CUDA_LOOKAHEAD=0)
+	thrKernel  bool           // predictors: thresholds applied by the selection kernel, not the second GEMV (DEJAVU_CUDA_THR=kernel)
+	predStd    bool           // predictors: inputs standardized by the model's norm kernel when it runs (off: DEJAVU_CUDA_PRED_STD=0)
+	selG       int            // select_multi's blocks (0: from n; tuning)
+	accumMul   int            // accum_rows aims at accumMul·SMs blocks (0: 4; tuning)
+	upWPR      int            // decode up GEMV's warps per row (0: from the rows expected; tuning)
+	accBatch   bool           // accum_rows: eight rows a step, the tail predicated (off: DEJAVU_CUDA_ACCUM_BATCH=0)
+	accFloor   bool           // accum_rows: at most accumMul·SMs blocks (off: DEJAVU_CUDA_ACCUM_FLOOR=0, the next multiple of the strips above)
+	chainStd   bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
+	chain      bool           // decode: each norm applied by the last block of the accum_rows before it (DEJAVU_CUDA_CHAIN=1; off since v17: norm kernels are faster)
+	predMLP    bool           // predictors: the MLP's norm, Q8_0 threshold predictor and up GEMV in one kernel (pred_mlp; off: DEJAVU_CUDA_PRED_MLP=0)
+	joinAt     int            // decode: the lookahead's join before this step of a layer (0: the end; DEJAVU_CUDA_JOIN, tuning)
+	eagerKV    bool           // sparse decode computes K and V of every head each step (DEJAVU_CUDA_KV=eager; default: deferred, session.go)
+	kvWPR      int            // deferred K/V: qkv_defer's warps per row pair (0: from the units; tuning)
+	kvLoop     bool           // deferred K/V: at most the resident blocks, looping (tests; slower in the graph)
+	kvLate     bool           // deferred K/V: position and counters read after the PDL wait, not before (tests)
+	kvTicket   bool           // deferred K/V: one row of counters moved by the last block (v13's way), not two rows by parity (tests)
+	kvSkip     bool           // deferred K/V: qkv_defer returns at once (tests: its cost in the step; wrong results)
+	q8TPR      [2]int         // gemv_q8's threads per row in a predictor's first / second GEMV (0: from the shape; tuning)
+	q8Warp     bool           // gemv_q8 quantizes x a warp a block of 32, not a thread a block (tests; slower)
+	side       uintptr        // second stream: the lookahead head predictor
+	ev         [3]uintptr     // fork, x read, join events of the lookahead
+	prof       *profiler      // when set, launch times each kernel (not during graph capture)
+	work       chan func()
+	mu         sync.Mutex
+	closed     bool
+	maxSmem    int // largest dynamic shared memory per block (opt-in)
 }
 
 // Open starts device ordinal: the driver and cuBLAS are loaded, the
@@ -227,6 +228,7 @@ func (d *Device) init() error {
 	if v, err := strconv.Atoi(os.Getenv("DEJAVU_CUDA_ATTN_SPLITS")); err == nil && v > 0 {
 		d.splits = min(v, maxSplits)
 	}
+	d.attnPrompt = os.Getenv("DEJAVU_CUDA_ATTN_PROMPT") != "0"
 	d.selOld = os.Getenv("DEJAVU_CUDA_SELECT") == "legacy"
 	d.selFast = os.Getenv("DEJAVU_CUDA_SELECT") == "fast"
 	d.predNorm = os.Getenv("DEJAVU_CUDA_PRED_NORM") == "1"
@@ -277,7 +279,7 @@ func (d *Device) init() error {
 	// The attention kernel keeps a row of scores in shared memory, the
 	// GEMV kernels their input vector: allow up to the device's maximum.
 	for _, k := range []string{"attention", "gemv_f16", "gemv_bf16", "gemv_q8", "qkv_rope_f16", "qkv_rope_bf16", "qkv_defer_f16", "qkv_defer_bf16",
-		"select_rows", "attn_split", "select_small", "select_multi", "select_fast"} {
+		"select_rows", "attn_split", "attn_prompt", "select_small", "select_multi", "select_fast"} {
 		limit := d.maxSmem
 		if k == "select_multi" || k == "select_fast" {
 			limit = d.maxSmem - selectStaticSmem // its histogram is static shared memory

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -68,6 +69,140 @@ func TestAttnSplit(t *testing.T) {
 		s.Close()
 		g.Close()
 		m.Close()
+	}
+}
+
+// TestAttnPrompt: prompt attention in tiles of queries (attn_prompt, the
+// default) gives the logits of one block a query (attention), on the
+// fixtures (GQA, head dimension 32, a prompt after a prompt), with a
+// sliding window imposed, and on an opt-125m shape over 600 positions in
+// two batches (many tiles, a batch starting at 7 and at 519).
+func TestAttnPrompt(t *testing.T) {
+	d := gpu(t)
+	defer func(v bool) { d.attnPrompt = v }(d.attnPrompt)
+	check := func(name string, g *Model, ids []int, split int) {
+		t.Helper()
+		V := g.Cfg.Vocab
+		s, err := g.NewSession(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		run := func(tiles bool) []float32 {
+			d.attnPrompt = tiles
+			s.Reset()
+			if _, err := s.Forward(ids[:split], false); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Forward(ids[split:], len(ids) <= 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return slices.Clone(got)
+		}
+		want, got := run(false), run(true)
+		e := rowErr(got, want, V)
+		t.Logf("%-28s %d + %d tokens: rel.err tiles vs a block a query %.2e", name, split, len(ids)-split, e)
+		if e > 5e-3 { // the attention outputs differ in rounding (attnPromptCase: ~1e-7), rounded to 16 bits for the GEMMs after them
+			t.Errorf("%s: attn_prompt's logits differ from attention's by %.3g", name, e)
+		}
+	}
+	for _, c := range []struct{ H, KVH, hd, n, p0, window int }{
+		{8, 2, 64, 300, 37, 0}, {8, 2, 64, 300, 37, 50}, {4, 4, 128, 70, 0, 0}, {6, 3, 32, 33, 500, 7}, {2, 1, 256, 17, 3, 0},
+		{4, 2, 80, 45, 10, 0}, {3, 3, 20, 40, 5, 3},
+	} {
+		attnPromptCase(t, d, c.H, c.KVH, c.hd, c.n, c.p0, c.window)
+	}
+	for _, name := range []string{"opt-preln", "llama-relu-sharded", "mistral-headdim"} {
+		m, g := upload(t, d, "../testdata/models/"+name)
+		ids := make([]int, 60)
+		for i := range ids {
+			ids[i] = (i*37 + 5) % m.Cfg.Vocab
+		}
+		check(name, g, ids, 7)
+		g.Cfg.Window = 9
+		check(name+" window 9", g, ids, 7)
+		g.Close()
+		m.Close()
+	}
+	c, err := model.SyntheticConfig("opt-125m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := d.Synthetic(c, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ids := make([]int, 607)
+	for i := range ids {
+		ids[i] = (i*7919 + 13) % c.Vocab
+	}
+	check("opt-125m", g, ids, 7)
+	g.Cfg.Window = 100
+	check("opt-125m window 100", g, ids, 7)
+}
+
+// attnPromptCase runs attn_prompt and attention on the same random
+// queries and cache (H heads over KVH key/value heads of hd, n queries
+// from position p0, window) and compares their outputs.
+func attnPromptCase(t *testing.T, d *Device, H, KVH, hd, n, p0, window int) {
+	t.Helper()
+	const maxCtx = 600
+	ld := (H + 2*KVH) * hd
+	r := rand.New(rand.NewPCG(uint64(n), uint64(hd)))
+	rnd := func(k int) []float32 {
+		v := make([]float32, k)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	qkv, kc, vc := rnd(n*ld), rnd(KVH*maxCtx*hd), rnd(KVH*maxCtx*hd)
+	want, got := make([]float32, n*H*hd), make([]float32, n*H*hd)
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	err := d.do(func() error {
+		var ps [6]uint64
+		for i, k := range []int{len(qkv), len(kc), len(vc), 1, len(want), len(got)} {
+			p, err := d.alloc(int64(4*k), "attention test")
+			if err != nil {
+				return err
+			}
+			defer free(p)
+			ps[i] = p
+		}
+		for i, v := range [][]float32{qkv, kc, vc} {
+			if err := htod(d, ps[i], v, "attention test"); err != nil {
+				return err
+			}
+		}
+		if err := htod(d, ps[3], []int32{int32(p0)}, "position"); err != nil {
+			return err
+		}
+		if err := d.launch("attention", [3]int{n, H, 1}, [3]int{128, 1, 1}, 4*(5*hd+33+maxCtx), ps[0], ld, ps[1], ps[2], ps[4], H*hd,
+			H, KVH, hd, maxCtx, window, scale, ps[3], uint64(0), uint64(0)); err != nil {
+			return err
+		}
+		if err := d.launch("attn_prompt", [3]int{blocks(n, apQ), H, 1}, [3]int{128, 1, 1}, attnPromptSmem(hd),
+			ps[0], ld, ps[1], ps[2], ps[5], H*hd, H, KVH, hd, maxCtx, window, scale, ps[3], n); err != nil {
+			return err
+		}
+		if err := dtoh(d, want, ps[4], "attention"); err != nil {
+			return err
+		}
+		return dtoh(d, got, ps[5], "attn_prompt")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst, top float64
+	for i := range want {
+		worst = max(worst, math.Abs(float64(got[i]-want[i])))
+		top = max(top, math.Abs(float64(want[i])))
+	}
+	t.Logf("attn_prompt H %d KVH %d hd %3d, %3d queries from %3d, window %2d: max |Δ| %.2e of max %.2f", H, KVH, hd, n, p0, window, worst, top)
+	if worst > 1e-5*max(1, top) {
+		t.Errorf("attn_prompt H %d KVH %d hd %d n %d p0 %d window %d: outputs differ from attention's by %.3g", H, KVH, hd, n, p0, window, worst)
 	}
 }
 

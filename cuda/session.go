@@ -11,8 +11,10 @@ import (
 	"dejavu/model"
 )
 
-// maxBatch is how many prompt tokens one batched (cuBLAS) step processes.
-const maxBatch = 128
+// maxBatch is how many prompt tokens one batched (cuBLAS) step processes:
+// each batch reads every weight once (v17: 512, was 128 — opt-6.7b's
+// 512-token prompt read its 13 GB four times).
+const maxBatch = 512
 
 // Session is one sequence on the GPU: its KV cache (f32, head-major per
 // layer, as on the CPU), position and scratch buffers. Like
@@ -239,7 +241,7 @@ func (s *Session) Close() error {
 // Forward appends ids to the sequence and returns next-token logits, as
 // model.Session.Forward does: with all set, len(ids) rows of Vocab logits
 // (a new slice); otherwise the row of the last position, which the next
-// call overwrites. Prompts run in batches of up to 128 tokens through
+// call overwrites. Prompts run in batches of up to maxBatch (512) tokens through
 // cuBLAS; one id is a decode step (sparse when a selection is set).
 func (s *Session) Forward(ids []int, all bool) ([]float32, error) {
 	c := s.m.Cfg
@@ -722,9 +724,23 @@ func (s *Session) attention(li, n int, heads, count uint64, expectHeads int) err
 		return s.d.launch("attn_combine", [3]int{expectHeads, 1, 1}, [3]int{128, 1, 1}, 4*(33+S),
 			s.attnPart, s.att, S, s.hd, heads, count)
 	}
+	if n > 1 && heads == 0 && s.d.attnPrompt && s.hd <= 32*apE && s.hd%4 == 0 {
+		if smem := attnPromptSmem(s.hd); smem <= s.d.maxSmem {
+			return s.d.launch("attn_prompt", [3]int{blocks(n, apQ), c.Heads, 1}, [3]int{128, 1, 1}, smem,
+				s.qkv, s.qkvRows, kc, vc, s.att, s.qd, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io, n)
+		}
+	}
 	return s.d.launch("attention", [3]int{n, c.Heads, 1}, [3]int{128, 1, 1}, s.smem,
 		s.qkv, s.qkvRows, kc, vc, s.att, s.qd, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io, heads, count)
 }
+
+// attn_prompt's tiles (kernels/dejavu.cu: AP_Q queries and AP_K keys a
+// tile, head dimensions up to 32·AP_E).
+const apQ, apK, apE = 16, 32, 8
+
+// attnPromptSmem is attn_prompt's dynamic shared memory for head
+// dimension hd: the tile's queries, keys (rows padded by 4) and values.
+func attnPromptSmem(hd int) int { return 4 * (apQ*hd + apK*(hd+4) + apK*hd) }
 
 // splits is how many pieces decode attention cuts each head's positions
 // into: about eight blocks per SM over all heads (33 for opt-6.7b's 32

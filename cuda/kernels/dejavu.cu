@@ -1757,6 +1757,122 @@ __device__ void attn_merge(const float* part, int S, int hd, float* out, float* 
     }
 }
 
+// attn_prompt is attention for a prompt batch — the n queries at
+// positions io[0] … io[0] + n − 1 (causal; window > 0: the last window
+// positions only) — as attention computes it, but a block per AP_Q
+// queries of one head: each tile of AP_K keys and values is loaded into
+// shared memory once for all of them, and every query keeps a running
+// max, sum and output (flash attention's online softmax) instead of all
+// its scores. Warp w takes queries w, w + 4, w + 8, w + 12, lane j key j
+// of the tile: its four scores share every 16-byte load of the key, and
+// stay in registers for the softmax; each value row is read once for the
+// four queries. 128 threads; hd a multiple of 4, at most 32·AP_E; dynamic
+// shared memory 4·(AP_Q·hd + AP_K·(hd + 4) + AP_K·hd) bytes (key rows
+// padded by 4 floats: a quarter warp's 16-byte loads hit distinct banks).
+#define AP_Q 16
+#define AP_K 32
+#define AP_E 8
+extern "C" __global__ void __launch_bounds__(128) attn_prompt(const float* __restrict__ qkv, int ld, const float* __restrict__ kc,
+                                                             const float* __restrict__ vc, float* out, int ldo, int H, int KVH,
+                                                             int hd, int maxCtx, int window, float scale,
+                                                             const int* __restrict__ io, int n) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    extern __shared__ float4 sm_ap[];
+    float* qs = reinterpret_cast<float*>(sm_ap); // AP_Q × hd
+    float* ks = qs + AP_Q * hd;                 // AP_K × (hd + 4)
+    float* vs = ks + AP_K * (hd + 4);           // AP_K × hd
+    int h = blockIdx.y, g = h / (H / KVH), i0 = blockIdx.x * AP_Q;
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, h4 = hd >> 2;
+    int p0 = io[0] + i0, nq = min(AP_Q, n - i0);
+    for (int t = threadIdx.x; t < AP_Q * h4; t += blockDim.x) {
+        int qi = t / h4, e = t % h4;
+        reinterpret_cast<float4*>(qs)[t] = qi < nq ? *reinterpret_cast<const float4*>(qkv + (size_t)(i0 + qi) * ld + h * hd + 4 * e)
+                                                   : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    int hi = p0 + nq - 1, lo = window > 0 ? max(0, p0 - window + 1) : 0;
+    const float* K = kc + (size_t)g * maxCtx * hd;
+    const float* V = vc + (size_t)g * maxCtx * hd;
+    const float ninf = __int_as_float(0xff800000);
+    float m[4], l[4], acc[4][AP_E];
+#pragma unroll
+    for (int a = 0; a < 4; a++) {
+        m[a] = ninf;
+        l[a] = 0.f;
+#pragma unroll
+        for (int k = 0; k < AP_E; k++) acc[a][k] = 0.f;
+    }
+    for (int t0 = lo; t0 <= hi; t0 += AP_K) {
+        __syncthreads(); // the previous tile is used up (and the queries are in)
+        for (int t = threadIdx.x; t < AP_K * h4; t += blockDim.x) {
+            int j = t / h4, e = t % h4;
+            float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
+            if (t0 + j <= hi) {
+                kv = *reinterpret_cast<const float4*>(K + (size_t)(t0 + j) * hd + 4 * e);
+                vv = *reinterpret_cast<const float4*>(V + (size_t)(t0 + j) * hd + 4 * e);
+            }
+            *reinterpret_cast<float4*>(ks + j * (hd + 4) + 4 * e) = kv;
+            reinterpret_cast<float4*>(vs)[t] = vv;
+        }
+        __syncthreads();
+        // Scores of key t0 + lane for the warp's four queries.
+        float s[4] = {0.f, 0.f, 0.f, 0.f};
+        const float4* kr = reinterpret_cast<const float4*>(ks + lane * (hd + 4));
+        for (int e = 0; e < h4; e++) {
+            float4 kv = kr[e];
+#pragma unroll
+            for (int a = 0; a < 4; a++) {
+                float4 qv = reinterpret_cast<const float4*>(qs + (w + 4 * a) * hd)[e];
+                s[a] += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+            }
+        }
+        float pv[4];
+#pragma unroll
+        for (int a = 0; a < 4; a++) {
+            int qi = w + 4 * a, pos = t0 + lane, pq = p0 + qi;
+            float sc = qi < nq && pos <= pq && (window <= 0 || pos > pq - window) ? s[a] * scale : ninf;
+            float mt = sc;
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) mt = fmaxf(mt, __shfl_xor_sync(FULL, mt, o));
+            float mn = fmaxf(m[a], mt);
+            pv[a] = 0.f;
+            if (mn == ninf) continue; // nothing visible yet (uniform in the warp)
+            float alpha = __expf(m[a] - mn);
+            pv[a] = __expf(sc - mn);
+            l[a] = l[a] * alpha + warp_sum(pv[a]);
+            m[a] = mn;
+#pragma unroll
+            for (int k = 0; k < AP_E; k++) acc[a][k] *= alpha;
+        }
+        for (int j = 0; j < AP_K; j++) {
+            float vk[AP_E];
+#pragma unroll
+            for (int k = 0; k < AP_E; k++) {
+                int e = lane + 32 * k;
+                vk[k] = e < hd ? vs[j * hd + e] : 0.f;
+            }
+#pragma unroll
+            for (int a = 0; a < 4; a++) {
+                float pj = __shfl_sync(FULL, pv[a], j);
+#pragma unroll
+                for (int k = 0; k < AP_E; k++) acc[a][k] += pj * vk[k];
+            }
+        }
+    }
+#pragma unroll
+    for (int a = 0; a < 4; a++) {
+        int qi = w + 4 * a;
+        if (qi >= nq) continue;
+        float inv = 1.f / l[a];
+        float* o = out + (size_t)(i0 + qi) * ldo + h * hd;
+#pragma unroll
+        for (int k = 0; k < AP_E; k++) {
+            int e = lane + 32 * k;
+            if (e < hd) o[e] = acc[a][k] * inv;
+        }
+    }
+}
+
 // attn_split is decode attention (one token, at position p = io[0]) split
 // over the positions, flash-decoding style: grid (S, heads), block (s, y)
 // takes head h = heads[y] (y < *headCount; all H when heads is NULL) and
