@@ -79,6 +79,7 @@ type Device struct {
 	chainStd   bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
 	chain      bool           // decode: each norm applied by the last block of the accum_rows before it (DEJAVU_CUDA_CHAIN=1; off since v17: norm kernels are faster)
 	predMLP    bool           // predictors: the MLP's norm, Q8_0 threshold predictor and up GEMV in one kernel (pred_mlp; off: DEJAVU_CUDA_PRED_MLP=0)
+	pmPow2     bool           // pred_mlp: 256/tpb neurons a block, not spread over the resident blocks (DEJAVU_CUDA_PRED_MLP_GRID=pow2)
 	joinAt     int            // decode: the lookahead's join before this step of a layer (0: the end; DEJAVU_CUDA_JOIN, tuning)
 	eagerKV    bool           // sparse decode computes K and V of every head each step (DEJAVU_CUDA_KV=eager; default: deferred, session.go)
 	kvWPR      int            // deferred K/V: qkv_defer's warps per row pair (0: from the units; tuning)
@@ -238,6 +239,7 @@ func (d *Device) init() error {
 	d.chain = os.Getenv("DEJAVU_CUDA_CHAIN") == "1"
 	d.chainStd = os.Getenv("DEJAVU_CUDA_CHAIN_STD") == "1"
 	d.predMLP = os.Getenv("DEJAVU_CUDA_PRED_MLP") != "0"
+	d.pmPow2 = os.Getenv("DEJAVU_CUDA_PRED_MLP_GRID") == "pow2"
 	d.joinAt, _ = strconv.Atoi(os.Getenv("DEJAVU_CUDA_JOIN"))
 	d.accBatch = os.Getenv("DEJAVU_CUDA_ACCUM_BATCH") != "0"
 	d.accFloor = os.Getenv("DEJAVU_CUDA_ACCUM_FLOOR") != "0"

@@ -429,18 +429,26 @@ func predMLPSmem(cols, R int) int {
 // fewer threads a neuron (more neurons a block) while the grid would not
 // be resident at once (the kernel has a barrier); ok is false when even
 // one thread a neuron leaves it too large, or a neuron's row needs more
-// than 32 threads.
+// than 32 threads. The neurons are spread evenly over every resident
+// block (v17; DEJAVU_CUDA_PRED_MLP_GRID=pow2: 256/tpb a block, as many
+// blocks as that takes — opt-13b's 160 blocks on 132 SMs left 28 SMs
+// twice the neurons of the others).
 func (s *Session) predMLPGrid(lr *lowRankGPU, li int) (tpb, grid int, ok bool) {
-	R, cols := lr.b.cols, lr.a.cols
+	R, cols, n := lr.b.cols, lr.a.cols, lr.b.rows
 	tpb = q8TPR(R, 64)
 	if tpb > 32 {
 		return 0, 0, false
 	}
 	resident := s.d.resident(s.m.layers[li].up.kernel("pred_mlp"), predMLPSmem(cols, R))
 	for {
-		grid = blocks(lr.b.rows, 256/tpb)
+		grid = blocks(n, 256/tpb)
 		if grid <= resident {
-			return tpb, grid, true
+			if s.d.pmPow2 {
+				return tpb, grid, true
+			}
+			// As many blocks as are resident (at most 256/tpb neurons each),
+			// but at least 8 neurons a block: a small MLP keeps few blocks.
+			return tpb, max(grid, min(resident, blocks(n, 8))), true
 		}
 		if tpb == 1 {
 			return 0, 0, false

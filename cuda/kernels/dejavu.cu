@@ -659,7 +659,9 @@ extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
 //      normB, eps; none when normW is NULL) and waits until all P
 //      producers have arrived (they have the lowest block indices and wait
 //      for nothing, so they always finish);
-//   4. quantizes h and scores its neurons [b·C, (b+1)·C), C = 256/tpb,
+//   4. quantizes h and scores its neurons [b·n/G, (b+1)·n/G) (G blocks, at
+//      most 256/tpb neurons each: the grid can be the resident blocks
+//      whatever n; v17),
 //      against the second GEMV (QB, SB: n × R, bias pbias);
 //   5. compacts those above thr in neuron order, computes y = act(W[r]·x +
 //      b[r]) (gated: times W[r+gateOff]·x + b[r+gateOff]) for them, 8/k
@@ -701,8 +703,11 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
     uint4 wa[2][2];
     float da[2] = {0.f, 0.f};
     if ((int)blockIdx.x < P) q8_load2(QA, SA, ra, R, nbA, ua, tpa, wa, da);
-    int C = 256 / tpb, slot = threadIdx.x / tpb, sub = threadIdx.x % tpb;
-    int r = blockIdx.x * C + slot;
+    // This block's neurons: [b·n/G, (b+1)·n/G) of the G blocks (at most
+    // 256/tpb, one slot of tpb threads each); r = n past them.
+    int slot = threadIdx.x / tpb, sub = threadIdx.x % tpb;
+    int lo = (int)((long long)blockIdx.x * n / gridDim.x), hi = (int)((long long)(blockIdx.x + 1) * n / gridDim.x);
+    int r = lo + slot < hi ? lo + slot : n;
     uint4 wb[2][2];
     float db[2] = {0.f, 0.f}, pb = 0.f;
     q8_load2(QB, SB, r, n, nbB, sub, tpb, wb, db);
