@@ -208,33 +208,31 @@ func encode16(v float32, dt kernels.DType) uint16 {
 	return checkpoint.F32ToF16(v)
 }
 
-// syntheticBytes is the memory the weights of shape c take in dtype (the
-// matrices Synthetic builds; norms and biases are a rounding error).
+// syntheticBytes is the memory the matrices Synthetic builds for shape c
+// take in dtype (by kernels.DType.RowBytes; norms and biases are a
+// rounding error).
 func syntheticBytes(c Config, dtype kernels.DType) int64 {
-	d, f, qd, kvd := int64(c.Hidden), int64(c.FFN), int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim)
-	n := int64(c.Vocab) * int64(c.ProjDim)
+	d, f, qd, kvd := c.Hidden, c.FFN, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	mat := func(rows, cols int, dt kernels.DType) int64 { return int64(rows) * int64(dt.RowBytes(cols)) }
+	n := mat(c.Vocab, c.ProjDim, dtype)
 	if !c.TiedHead {
 		n *= 2
 	}
-	var pos int64 // OPT's learned positions: f16 beside Q8_0 weights (posMat)
 	if c.Family == OPT {
-		pos = int64(c.MaxPos+2) * d
-		if c.ProjDim != c.Hidden {
-			n += 2 * d * int64(c.ProjDim)
+		pos := dtype // learned positions: f16 beside Q8_0 weights (posMat)
+		if pos == kernels.Q8_0 {
+			pos = kernels.F16
+		}
+		n += mat(c.MaxPos+2, d, pos)
+		if c.ProjDim != d {
+			n += mat(d, c.ProjDim, dtype) + mat(c.ProjDim, d, dtype)
 		}
 	}
-	per := 2*qd*d + 2*kvd*d + 2*f*d
+	per := mat(qd, d, dtype) + 2*mat(kvd, d, dtype) + mat(d, qd, dtype) + mat(f, d, dtype) + mat(d, f, dtype)
 	if c.Family == Llama {
-		per += f * d
+		per += mat(f, d, dtype)
 	}
-	n += int64(c.Layers) * per
-	switch dtype {
-	case kernels.F32:
-		return 4 * (n + pos)
-	case kernels.Q8_0:
-		return n*(kernels.Q8Block+2)/kernels.Q8Block + 2*pos
-	}
-	return 2 * (n + pos)
+	return n + int64(c.Layers)*per
 }
 
 // checkSyntheticMemory refuses a synthetic model whose weights do not fit
