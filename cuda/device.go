@@ -76,6 +76,8 @@ type Device struct {
 	upWPR      int            // decode up GEMV's warps per row (0: from the rows expected; tuning)
 	accBatch   bool           // accum_rows: eight rows a step, the tail predicated (off: DEJAVU_CUDA_ACCUM_BATCH=0)
 	accFloor   bool           // accum_rows: at most accumMul·SMs blocks (off: DEJAVU_CUDA_ACCUM_FLOOR=0, the next multiple of the strips above)
+	accEarly   bool           // accum_rows: rows known before the step loaded before the PDL wait (off: DEJAVU_CUDA_ACCUM_EARLY=0)
+	full       uintptr        // the next launch on this stream gets a full dependency, not a programmatic one (then reset)
 	chainStd   bool           // decode: chained norms also with norm-standardized predictor inputs (DEJAVU_CUDA_CHAIN_STD=1)
 	chain      bool           // decode: each norm applied by the last block of the accum_rows before it (DEJAVU_CUDA_CHAIN=1; off since v17: norm kernels are faster)
 	predMLP    bool           // predictors: the MLP's norm, Q8_0 threshold predictor and up GEMV in one kernel (pred_mlp; off: DEJAVU_CUDA_PRED_MLP=0)
@@ -85,6 +87,7 @@ type Device struct {
 	kvWPR      int            // deferred K/V: qkv_defer's warps per row pair (0: from the units; tuning)
 	kvLoop     bool           // deferred K/V: at most the resident blocks, looping (tests; slower in the graph)
 	kvLate     bool           // deferred K/V: position and counters read after the PDL wait, not before (tests)
+	kvHeads    bool           // deferred K/V: decode's head list and plan made before the PDL wait (off: DEJAVU_CUDA_KV_HEADS=0)
 	kvTicket   bool           // deferred K/V: one row of counters moved by the last block (v13's way), not two rows by parity (tests)
 	kvSkip     bool           // deferred K/V: qkv_defer returns at once (tests: its cost in the step; wrong results)
 	q8TPR      [2]int         // gemv_q8's threads per row in a predictor's first / second GEMV (0: from the shape; tuning)
@@ -243,6 +246,8 @@ func (d *Device) init() error {
 	d.joinAt, _ = strconv.Atoi(os.Getenv("DEJAVU_CUDA_JOIN"))
 	d.accBatch = os.Getenv("DEJAVU_CUDA_ACCUM_BATCH") != "0"
 	d.accFloor = os.Getenv("DEJAVU_CUDA_ACCUM_FLOOR") != "0"
+	d.accEarly = os.Getenv("DEJAVU_CUDA_ACCUM_EARLY") != "0"
+	d.kvHeads = os.Getenv("DEJAVU_CUDA_KV_HEADS") != "0"
 	d.eagerKV = os.Getenv("DEJAVU_CUDA_KV") == "eager"
 	ptx, err := readPTX(d.Major)
 	if err != nil {
@@ -384,7 +389,11 @@ func dtoh[T any](d *Device, dst []T, src uint64, what string) error {
 }
 
 // launch runs kernel name on the device stream. Arguments: uint64 (device
-// pointers, size_t), int (passed as int32), int32, float32.
+// pointers, size_t), int (passed as int32), int32, float32. On sm_90 it
+// launches with programmatic stream serialization (the kernel may start
+// before its predecessor ends and waits at griddepcontrol.wait), except
+// the first launch on stream d.full after it was set: that kernel starts
+// only when everything before it has finished.
 func (d *Device) launch(name string, grid, block [3]int, shared int, args ...any) error {
 	f := d.fn[name]
 	vals := make([]uint64, len(args))
@@ -418,7 +427,11 @@ func (d *Device) launch(name string, grid, block [3]int, shared int, args ...any
 		defer d.prof.end(d.stream)
 	}
 	var r int32
-	if d.pdl {
+	full := d.full != 0 && d.full == d.stream
+	if full {
+		d.full = 0
+	}
+	if d.pdl && !full {
 		attr := launchAttr{id: 6} // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
 		attr.val[0] = 1
 		cfg := launchConfig{gx: uint32(grid[0]), gy: uint32(grid[1]), gz: uint32(grid[2]), bx: uint32(block[0]),

@@ -10,11 +10,14 @@ import (
 )
 
 // TestSparseKnobs times dense and random sparse decode (10% MLP / 50%
-// heads, prompt 16; best median of two 64-step runs) under the v12 tuning
+// heads, prompt 16; best median of two 64-step runs) under the tuning
 // knobs, in one process: accum_rows without batched rows and with the grid
-// rounded up (v11), chained norms (v12-v16), the defaults and a few grid
-// sizes, with the chain and the defaults repeated at the end
-// (DEJAVU_CUDA_SCALING names the shapes). docs/gpu.md, v12 and v17.
+// rounded up (v11), nothing loaded before the PDL waits (v17), each of
+// v18's early loads alone, the defaults and the up GEMV at two warps a
+// row, with v17 and the defaults repeated at the end; then predicted
+// decoding (random predictors with thresholds), v17 and the defaults
+// alternated (DEJAVU_CUDA_SCALING names the shapes). docs/gpu.md, v12, v17
+// and v18.
 func TestSparseKnobs(t *testing.T) {
 	names := os.Getenv("DEJAVU_CUDA_SCALING")
 	if names == "" {
@@ -53,16 +56,18 @@ func TestSparseKnobs(t *testing.T) {
 			what       string
 			set, reset func()
 		}
-		def := func() { d.chain, d.accBatch, d.accFloor, d.accumMul, d.upWPR = false, true, true, 0, 0 }
-		chained := func() { d.chain = true }
+		def := func() {
+			d.chain, d.accBatch, d.accFloor, d.accumMul, d.upWPR, d.accEarly, d.kvHeads = false, true, true, 0, 0, true, true
+		}
+		v17 := func() { d.accEarly, d.kvHeads = false, false }
 		knobs := []knob{
-			{"v11 (no batch, no floor)", func() { d.accBatch, d.accFloor = false, false }, def},
-			{"chained norms (v12-v16)", chained, def},
-			{"defaults (v17: norm kernels)", func() {}, func() {}},
-			{"defaults, accum 3·SMs", func() { d.accumMul = 3 }, def},
-			{"defaults, accum 5·SMs", func() { d.accumMul = 5 }, def},
+			{"v11 (no batch, no floor)", func() { v17(); d.accBatch, d.accFloor = false, false }, def},
+			{"v17 (nothing before the PDL waits)", v17, def},
+			{"v18 accum_rows' rows early only", func() { d.kvHeads = false }, def},
+			{"v18 qkv_defer's heads early only", func() { d.accEarly = false }, def},
+			{"defaults (v18)", func() {}, func() {}},
 			{"defaults, up 2 warps/row", func() { d.upWPR = 2 }, def},
-			{"chained norms again", chained, def},
+			{"v17 again", v17, def},
 			{"defaults again", func() {}, func() {}},
 		}
 		res := map[string]float64{}
@@ -84,15 +89,15 @@ func TestSparseKnobs(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range []knob{
-			{"predicted thr, norms as kernels", func() {}, func() {}},
-			{"predicted thr, chained (double-buffered)", func() { d.chain, d.chainStd = true, true }, func() { d.chain, d.chainStd = false, false }},
-			{"predicted thr, norms as kernels again", func() {}, func() {}},
-			{"predicted thr, chained again", func() { d.chain, d.chainStd = true, true }, func() { d.chain, d.chainStd = false, false }},
+			{"predicted thr, v17", v17, def},
+			{"predicted thr, defaults (v18)", func() {}, func() {}},
+			{"predicted thr, v17 again", v17, def},
+			{"predicted thr, defaults again", func() {}, func() {}},
 		} {
 			k.set()
 			v := run(k.what)
 			k.reset()
-			fmt.Printf("%-9s KNOB SUMMARY %-40s %.3f: %.2f× dense\n", name, k.what, v, res["dense defaults (v17: norm kernels)"]/v)
+			fmt.Printf("%-9s KNOB SUMMARY %-40s %.3f: %.2f× dense\n", name, k.what, v, res["dense defaults (v18)"]/v)
 		}
 		for _, k := range knobs {
 			fmt.Printf("%-9s KNOB SUMMARY %-28s dense %.3f sparse %.3f: %.2f×\n", name, k.what, res["dense "+k.what], res["sparse "+k.what],

@@ -433,6 +433,9 @@ func (s *Session) gemvQ8(op gemvOp) error {
 // qkvRope launches qkv_rope for layer li: x (normalized with normW/normB
 // when set) → q, k, v, rotated, k and v stored at the step's position; or,
 // while the session defers K/V, qkv_defer.
+// qkvRope launches layer li's q|k|v (qkv_rope, or qkv_defer with deferred
+// K/V: see launchQKV); decodeKernels makes every head selection before the
+// layer's first kernel, so qkv_defer reads it before its PDL wait.
 func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64, expectHeads int) error {
 	c := s.m.Cfg
 	kc, vc := s.layerKV(li)
@@ -452,19 +455,24 @@ func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64
 			kvUnits = min(c.KVHeads, expectHeads)
 		}
 	}
-	return s.launchQKV(l, x, normW, normB, heads, count, (expectHeads+2*kvUnits)*s.hd/2, kc, vc, done, kin, stat, 1)
+	cur := 1
+	if s.d.kvHeads {
+		cur |= kvmHeads
+	}
+	return s.launchQKV(l, x, normW, normB, heads, count, (expectHeads+2*kvUnits)*s.hd/2, kc, vc, done, kin, stat, cur)
 }
 
 // qkv_defer's mode bits besides cur (kernels/dejavu.cu, KVM_*).
 const (
-	kvmEarly = 2 // position and counters read before the PDL wait
-	kvmSkip  = 4 // return at once (timing only: Device.kvSkip)
-	kvmRows  = 8 // two rows of counters by position parity, no ticket
+	kvmEarly = 2  // position and counters read before the PDL wait
+	kvmSkip  = 4  // return at once (timing only: Device.kvSkip)
+	kvmRows  = 8  // two rows of counters by position parity, no ticket
+	kvmHeads = 16 // the head list and the plan from it before the PDL wait (with kvmEarly)
 )
 
 // launchQKV launches qkv_rope over about units row pairs, or qkv_defer
-// when done is set (deferred K/V; cur = 0: catch-up only; see
-// kernels/dejavu.cu).
+// when done is set (deferred K/V; cur = 0: catch-up only, or with kvmHeads
+// added; see kernels/dejavu.cu).
 func (s *Session) launchQKV(l *layer, x, normW, normB, heads, count uint64, units int, kc, vc, done, kin, stat uint64, cur int) error {
 	c := s.m.Cfg
 	rms, il := 0, 0
@@ -617,7 +625,10 @@ func (s *Session) kvBegin() error {
 	return nil
 }
 
-func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, y uint64, nrm chainNorm) error {
+// accum launches accum_rows (y += the selected rows of wt weighted by a);
+// early says idx and *count may be read before the kernel's PDL wait (see
+// accum_rows; a dense product, count = 0, always may).
+func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, y uint64, nrm chainNorm, early bool) error {
 	gx := blocks(wt.cols, 256)
 	mul := s.d.accumMul
 	if mul == 0 {
@@ -641,7 +652,7 @@ func (s *Session) accum(wt mat, a, idx, count uint64, blk, K, aByRow int, bias, 
 		done = s.attnCnt + 4*uint64(s.m.Cfg.Heads)
 	}
 	return s.d.launch(name, [3]int{gx, gy, 1}, b256, 0, wt.p, a, idx, count, blk, K, aByRow, wt.cols, bias, y,
-		done, nrm.w, nrm.b, nrm.out, s.m.Cfg.NormEps, rms, nrm.std, float32(1e-5), b2i(s.d.accBatch))
+		done, nrm.w, nrm.b, nrm.out, s.m.Cfg.NormEps, rms, nrm.std, float32(1e-5), b2i(s.d.accBatch), b2i((early || count == 0) && s.d.accEarly))
 }
 
 // accNormCols is the longest row accum_rows' last block normalizes from
@@ -1075,6 +1086,14 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				stdH = pr.xsH + uint64(li%2*c.Hidden)*4 // by parity: layer li-1's down accum_rows may write layer li+1's
 			}
 		}
+		// Each layer's first kernel on the main stream starts after the
+		// previous layer has finished (a full edge; with the lookahead the
+		// join is one already), so this layer's kernels may read its head
+		// selection before their PDL waits: the predictor that wrote it ran
+		// in the previous layer.
+		if pr != nil && li > 0 {
+			s.d.full = s.d.stream
+		}
 		if chain && preLN && li > 0 { // the previous layer's down accum_rows wrote s.xn (and stdH)
 			in, attnW, attnB = s.xn, 0, 0
 		} else if std {
@@ -1105,7 +1124,9 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 			nMLP = chainNorm{w: l.mlpW, b: l.mlpB, out: s.x}
 		}
 		mlpIn := in
-		fused := false // the MLP's norm, predictor and up GEMV in one kernel (pred_mlp)
+		fused := false
+		// Selections copied before the step (random) may be read early too.
+		early := sp != nil && sp.pred == nil // the MLP's norm, predictor and up GEMV in one kernel (pred_mlp)
 		if nAttn.out != 0 && preLN {
 			mlpIn = s.xn
 		}
@@ -1139,7 +1160,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				if headIdx != 0 {
 					blk = s.hd
 				}
-				if err := s.accum(l.oT, s.att, headIdx, headCnt, blk, s.qd, 1, l.oB, s.x, nAttn); err != nil {
+				if err := s.accum(l.oT, s.att, headIdx, headCnt, blk, s.qd, 1, l.oB, s.x, nAttn, true); err != nil {
 					return err
 				}
 				if nAttn.out != 0 && preLN {
@@ -1178,7 +1199,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				}
 				return s.gemv(up)
 			},
-			func() error { return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x, nMLP) },
+			func() error { return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x, nMLP, early) },
 			func() error {
 				if !preLN && nMLP.out == 0 {
 					return s.norm(s.x, l.mlpW, l.mlpB, s.x, 0, 1)

@@ -1041,12 +1041,16 @@ __device__ __forceinline__ void load_done(const int* __restrict__ io, const int*
 //   - block 0 keeps x in kin[p] after its units, not before.
 // mode: KVM_CUR (cur above: a decode step's current position),
 // KVM_EARLY, KVM_ROWS, KVM_SKIP (return at once: timing only, results
-// wrong). Dynamic shared memory: as qkv_rope's plus 4·KVH + 2 ints plus
+// wrong), KVM_HEADS (with KVM_EARLY: the head list and the plan made from
+// it — which key/value heads, from which positions — before the PDL wait;
+// the caller guarantees the list was written before this kernel's
+// programmatic predecessors started). Dynamic shared memory: as qkv_rope's plus 4·KVH + 2 ints plus
 // 4·(H + KVH) bytes.
 #define KVM_CUR 1
 #define KVM_EARLY 2
 #define KVM_SKIP 4
 #define KVM_ROWS 8
+#define KVM_HEADS 16
 #define QKVD2_PARAMS const w16* __restrict__ W, const float* __restrict__ x, const float* __restrict__ normW,        \
         const float* __restrict__ normB, float eps, int rms, const float* __restrict__ bias, float* qkv, int cols,    \
         int H, int KVH, int hd, const float* __restrict__ cosT, const float* __restrict__ sinT, int interleave,       \
@@ -1064,16 +1068,89 @@ template <class TW> __device__ __forceinline__ void qkv_defer2_t(QKVD2_PARAMS) {
     int *flag = need + KVH, *dn = need + 2 * KVH, *cOff = need + 3 * KVH, *nNeedS = need + 4 * KVH + 1;
     int *hl = need + 4 * KVH + 2, *dAll = hl + H; // the head list, every done[g]
     int cur = mode & KVM_CUR, rows = mode & KVM_ROWS;
+    int half = hd / 2;
+    int p = 0, nh = H;
+    int nNeed = KVH, nChunks = KVH;
+    // The plan: which key/value heads this launch computes (flag, need),
+    // from which positions (dn), in how many chunks (cOff); block 0 moves
+    // the counters on (KVM_ROWS). Needs the head list, the counters and a
+    // barrier after they were stored.
+    auto plan = [&]() {
+        if (done) {
+            if (heads) {
+                for (int i = threadIdx.x; i < nh; i += blockDim.x) flag[hl[i] / group] = 1;
+                __syncthreads();
+            }
+            if (threadIdx.x < 32) {
+                int lane = threadIdx.x, n = KVH;
+                if (heads) {
+                    n = 0;
+                    for (int g0 = 0; g0 < KVH; g0 += 32) {
+                        int g = g0 + lane;
+                        int f = g < KVH ? flag[g] : 0;
+                        unsigned m = __ballot_sync(FULL, f);
+                        if (f) need[n + __popc(m & ((1u << lane) - 1))] = g;
+                        n += __popc(m);
+                    }
+                    __syncwarp();
+                }
+                int run = 0;
+                for (int i0 = 0; i0 < n; i0 += 32) {
+                    int i = i0 + lane, c = 0;
+                    if (i < n) {
+                        int d0 = dAll[heads ? need[i] : i];
+                        dn[i] = d0;
+                        int L = p + cur - d0;
+                        c = L > 0 ? (L + KV_P - 1) / KV_P : 0;
+                    }
+                    int sc = c;
+#pragma unroll
+                    for (int o = 1; o < 32; o <<= 1) {
+                        int y = __shfl_up_sync(FULL, sc, o);
+                        if (lane >= o) sc += y;
+                    }
+                    if (i < n) cOff[i] = run + sc - c;
+                    run += __shfl_sync(FULL, sc, 31);
+                }
+                if (lane == 0) {
+                    cOff[n] = run;
+                    *nNeedS = n;
+                }
+            }
+            __syncthreads();
+            nNeed = *nNeedS;
+            nChunks = cOff[nNeed];
+            if (rows && blockIdx.x == 0) {
+                // Two rows (KVM_ROWS): this launch reads row p & 1 and block 0
+                // writes row (p + 1) & 1 (the next step's), which no block of
+                // this launch reads: the heads computed here at p + cur, the
+                // others as they were. No ticket, no fence: the next launch
+                // runs after this one (PDL wait, or a copy in between).
+                int* wr = done + ((p + 1) & 1) * KVH;
+                for (int g = threadIdx.x; g < KVH; g += blockDim.x) wr[g] = !heads || flag[g] ? p + cur : dAll[g];
+                if (threadIdx.x == 0 && kvStat) *kvStat = nNeed;
+            }
+        }
+    };
+    auto loadHeads = [&]() {
+        if (!heads) return;
+        nh = *headCount;
+        for (int i = threadIdx.x; i < H; i += blockDim.x) hl[i] = heads[i];
+    };
+    // KVM_HEADS (with KVM_EARLY): the plan before the PDL wait.
+    bool early = (mode & KVM_EARLY) && (mode & KVM_HEADS);
     PDL_LAUNCH();
-    int p = 0;
     if (mode & KVM_EARLY) load_done(io, done, KVH, rows, flag, dAll, p);
+    if (early) {
+        loadHeads();
+        __syncthreads();
+        plan();
+    }
     PDL_WAIT();
     if (mode & KVM_SKIP) return;
     // One round of independent loads: nothing below waits on another global load.
     if (!(mode & KVM_EARLY)) load_done(io, done, KVH, rows, flag, dAll, p);
-    int nh = heads ? *headCount : H;
-    if (heads)
-        for (int i = threadIdx.x; i < H; i += blockDim.x) hl[i] = heads[i];
+    if (!early) loadHeads();
     const float* xv = x;
     if (normW) {
         load_x(xs, x, cols, normW, normB, eps, rms, red); // ends with a barrier
@@ -1081,63 +1158,7 @@ template <class TW> __device__ __forceinline__ void qkv_defer2_t(QKVD2_PARAMS) {
     } else {
         __syncthreads();
     }
-    int half = hd / 2;
-    int nNeed = KVH, nChunks = KVH;
-    if (done) {
-        if (heads) {
-            for (int i = threadIdx.x; i < nh; i += blockDim.x) flag[hl[i] / group] = 1;
-            __syncthreads();
-        }
-        if (threadIdx.x < 32) {
-            int lane = threadIdx.x, n = KVH;
-            if (heads) {
-                n = 0;
-                for (int g0 = 0; g0 < KVH; g0 += 32) {
-                    int g = g0 + lane;
-                    int f = g < KVH ? flag[g] : 0;
-                    unsigned m = __ballot_sync(FULL, f);
-                    if (f) need[n + __popc(m & ((1u << lane) - 1))] = g;
-                    n += __popc(m);
-                }
-                __syncwarp();
-            }
-            int run = 0;
-            for (int i0 = 0; i0 < n; i0 += 32) {
-                int i = i0 + lane, c = 0;
-                if (i < n) {
-                    int d0 = dAll[heads ? need[i] : i];
-                    dn[i] = d0;
-                    int L = p + cur - d0;
-                    c = L > 0 ? (L + KV_P - 1) / KV_P : 0;
-                }
-                int sc = c;
-#pragma unroll
-                for (int o = 1; o < 32; o <<= 1) {
-                    int y = __shfl_up_sync(FULL, sc, o);
-                    if (lane >= o) sc += y;
-                }
-                if (i < n) cOff[i] = run + sc - c;
-                run += __shfl_sync(FULL, sc, 31);
-            }
-            if (lane == 0) {
-                cOff[n] = run;
-                *nNeedS = n;
-            }
-        }
-        __syncthreads();
-        nNeed = *nNeedS;
-        nChunks = cOff[nNeed];
-        if (rows && blockIdx.x == 0) {
-            // Two rows (KVM_ROWS): this launch reads row p & 1 and block 0
-            // writes row (p + 1) & 1 (the next step's), which no block of
-            // this launch reads: the heads computed here at p + cur, the
-            // others as they were. No ticket, no fence: the next launch
-            // runs after this one (PDL wait, or a copy in between).
-            int* wr = done + ((p + 1) & 1) * KVH;
-            for (int g = threadIdx.x; g < KVH; g += blockDim.x) wr[g] = !heads || flag[g] ? p + cur : dAll[g];
-            if (threadIdx.x == 0 && kvStat) *kvStat = nNeed;
-        }
-    }
+    if (!early) plan();
     int nq = cur ? nh * half : 0, nk = nChunks * half;
     int n = nq + 2 * nk;
     int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -1298,6 +1319,13 @@ __device__ __forceinline__ uint4 ld_tail(const w16* row, int c0, int cols) {
 // splits the rows; partial sums meet in shared memory, then one atomic add
 // per column per block.
 //
+// With early set (and batch), idx and *count (when given) were written
+// before this kernel's programmatic predecessors started (the caller
+// guarantees it: a selection copied before the step, or made in an earlier
+// layer behind a full graph edge), so each warp loads its first eight rows
+// before the PDL wait, overlapping the kernel before it. Only a and y are
+// read after the wait.
+//
 // With done set, the block that finishes last (a counter at *done, reset
 // by that block) also normalizes the finished y (LayerNorm with nW/nB, or
 // RMSNorm when rms; eps) into nOut and, when stdOut is set, standardizes
@@ -1307,43 +1335,59 @@ __device__ __forceinline__ uint4 ld_tail(const w16* row, int c0, int cols) {
 #define ACCUM_PARAMS const w16* __restrict__ WT, const float* __restrict__ a, const int* __restrict__ idx, \
         const int* __restrict__ count, int blk, int K, int aByRow, int cols, const float* __restrict__ bias,  \
         float* y, int* done, const float* __restrict__ nW, const float* __restrict__ nB, float* nOut,         \
-        float eps, int rms, float* stdOut, float eps2, int batch
-#define ACCUM_ARGS WT, a, idx, count, blk, K, aByRow, cols, bias, y, done, nW, nB, nOut, eps, rms, stdOut, eps2, batch
+        float eps, int rms, float* stdOut, float eps2, int batch, int early
+#define ACCUM_ARGS WT, a, idx, count, blk, K, aByRow, cols, bias, y, done, nW, nB, nOut, eps, rms, stdOut, eps2, batch, early
 template <class TW> __device__ __forceinline__ void accum_rows_t(ACCUM_PARAMS) {
     __shared__ float part[8][257];
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
     int c0 = blockIdx.x * 256 + lane * 8;
     PDL_LAUNCH();
+    bool vec = (cols & 7) == 0 && c0 + 8 <= cols;
+    // The rows of batch step k (eight a warp, kk = k + 8u; r = -1 past k1).
+    auto load8 = [&](int k, int k1, uint4* v, int* r) {
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            int kk = k + 8 * u;
+            r[u] = -1;
+            v[u] = make_uint4(0, 0, 0, 0);
+            if (kk < k1) {
+                r[u] = idx ? idx[kk / blk] * blk + kk % blk : kk;
+                v[u] = vec ? ldw(WT + (size_t)r[u] * cols + c0) : ld_tail(WT + (size_t)r[u] * cols, c0, cols);
+            }
+        }
+    };
+    bool pre = batch && early;
+    int n = 0, k0 = 0, k1 = 0;
+    uint4 v0[8];
+    int r0[8];
+    if (pre) {
+        n = count ? (*count) * blk : K;
+        int per = (n + gridDim.y - 1) / gridDim.y;
+        k0 = blockIdx.y * per, k1 = min(n, k0 + per);
+        load8(k0 + w, k1, v0, r0);
+    }
     PDL_WAIT();
-    int n = count ? (*count) * blk : K;
-    int per = (n + gridDim.y - 1) / gridDim.y;
-    int k0 = blockIdx.y * per, k1 = min(n, k0 + per);
+    if (!pre) {
+        n = count ? (*count) * blk : K;
+        int per = (n + gridDim.y - 1) / gridDim.y;
+        k0 = blockIdx.y * per, k1 = min(n, k0 + per);
+    }
     float acc[8];
 #pragma unroll
     for (int i = 0; i < 8; i++) acc[i] = 0.f;
-    bool vec = (cols & 7) == 0 && c0 + 8 <= cols;
     int k = k0 + w;
     // batch: eight rows a step, the last step's missing rows predicated
     // off, so a warp's few rows of a sparse product are one round of row
     // indices and one round of loads, not a chain of single rows.
     if (batch) {
-        for (; k < k1; k += 64) {
-            uint4 v[8];
+        for (bool first = pre; k < k1; k += 64, first = false) {
+            if (!first) load8(k, k1, v0, r0);
             float cf[8];
 #pragma unroll
-            for (int u = 0; u < 8; u++) {
-                int kk = k + 8 * u;
-                cf[u] = 0.f;
-                v[u] = make_uint4(0, 0, 0, 0);
-                if (kk < k1) {
-                    int r = idx ? idx[kk / blk] * blk + kk % blk : kk;
-                    cf[u] = aByRow ? a[r] : a[kk];
-                    v[u] = vec ? ldw(WT + (size_t)r * cols + c0) : ld_tail(WT + (size_t)r * cols, c0, cols);
-                }
-            }
+            for (int u = 0; u < 8; u++) cf[u] = r0[u] < 0 ? 0.f : aByRow ? a[r0[u]] : a[k + 8 * u];
 #pragma unroll
             for (int u = 0; u < 8; u++) {
-                const unsigned* h = reinterpret_cast<const unsigned*>(&v[u]);
+                const unsigned* h = reinterpret_cast<const unsigned*>(&v0[u]);
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     float2 f = TW::pair(h[i]);
