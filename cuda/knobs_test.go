@@ -57,7 +57,7 @@ func TestSparseKnobs(t *testing.T) {
 			set, reset func()
 		}
 		def := func() {
-			d.chain, d.accBatch, d.accFloor, d.accumMul, d.upWPR, d.accEarly, d.kvHeads = false, true, true, 0, 0, true, true
+			d.chain, d.accBatch, d.accFloor, d.accumMul, d.upWPR, d.accEarly, d.kvHeads, d.joinAt = false, true, true, 0, 0, true, true, 0
 		}
 		v17 := func() { d.accEarly, d.kvHeads = false, false }
 		knobs := []knob{
@@ -91,8 +91,11 @@ func TestSparseKnobs(t *testing.T) {
 		for _, k := range []knob{
 			{"predicted thr, v17", v17, def},
 			{"predicted thr, defaults (v18)", func() {}, func() {}},
+			{"predicted thr, join before the down projection", func() { d.joinAt = 7 }, def},
+			{"predicted thr, join before the MLP", func() { d.joinAt = 5 }, def},
 			{"predicted thr, v17 again", v17, def},
 			{"predicted thr, defaults again", func() {}, func() {}},
+			{"predicted thr, join before the down projection again", func() { d.joinAt = 7 }, def},
 		} {
 			k.set()
 			v := run(k.what)

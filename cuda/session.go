@@ -1073,7 +1073,8 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		// input) runs on the side stream, beside this layer's attention: a
 		// fork here, an edge back before the attention output changes x,
 		// a join before layer li+1's q|k|v.
-		ahead := pr != nil && li+1 < L && s.d.ahead && !s.d.selOld
+		lookahead := pr != nil && s.d.ahead && !s.d.selOld
+		ahead := lookahead && li+1 < L
 		// With predictors on a pre-LN model whose norms run as kernels, the
 		// norm kernels also write the predictors' standardized inputs (the
 		// same statistics): no standardization of their own, and the head
@@ -1086,12 +1087,13 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				stdH = pr.xsH + uint64(li%2*c.Hidden)*4 // by parity: layer li-1's down accum_rows may write layer li+1's
 			}
 		}
-		// Each layer's first kernel on the main stream starts after the
-		// previous layer has finished (a full edge; with the lookahead the
-		// join is one already), so this layer's kernels may read its head
-		// selection before their PDL waits: the predictor that wrote it ran
-		// in the previous layer.
-		if pr != nil && li > 0 {
+		// This layer's kernels read its head selection before their PDL
+		// waits: the predictor that wrote it must have finished before the
+		// first of them starts. With the lookahead the kernel after the join
+		// (in the previous layer) starts only then (its launch is a full
+		// dependency); without it, the layer's first kernel on the main
+		// stream waits for the previous layer to finish.
+		if pr != nil && li > 0 && !lookahead {
 			s.d.full = s.d.stream
 		}
 		if chain && preLN && li > 0 { // the previous layer's down accum_rows wrote s.xn (and stdH)
@@ -1207,7 +1209,8 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				return nil
 			},
 			func() error {
-				if ahead { // join: layer li+1's heads are chosen
+				if ahead { // join: layer li+1's heads are chosen; the next kernel starts after it
+					s.d.full = s.d.stream
 					return s.d.edge(2, s.d.side, s.d.stream)
 				}
 				return nil
