@@ -88,6 +88,8 @@ func TestSparseKnobs(t *testing.T) {
 		if err := s.setSyntheticPredictorsThr(256, 64, 0.1, 0.5, thr); err != nil {
 			t.Fatal(err)
 		}
+		// joinAt counts decodeKernels' steps of a layer: 5 is the MLP
+		// predictor's, 7 the down projection's.
 		for _, k := range []knob{
 			{"predicted thr, v17", v17, def},
 			{"predicted thr, defaults (v18)", func() {}, func() {}},

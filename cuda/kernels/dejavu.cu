@@ -1044,8 +1044,8 @@ __device__ __forceinline__ void load_done(const int* __restrict__ io, const int*
 // wrong), KVM_HEADS (with KVM_EARLY: the head list and the plan made from
 // it — which key/value heads, from which positions — before the PDL wait;
 // the caller guarantees the list was written before this kernel's
-// programmatic predecessors started). Dynamic shared memory: as qkv_rope's plus 4·KVH + 2 ints plus
-// 4·(H + KVH) bytes.
+// programmatic predecessors started). Dynamic shared memory: as
+// qkv_rope's plus 4·KVH + 2 ints plus 4·(H + KVH) bytes.
 #define KVM_CUR 1
 #define KVM_EARLY 2
 #define KVM_SKIP 4
