@@ -683,15 +683,7 @@ func (s *Session) setSyntheticPredictorsQ(rank, headRank int, mlp, heads float64
 		if gp.ones, err = up.vecs("ones", ones); err != nil {
 			return err
 		}
-		for _, b := range []struct {
-			p *uint64
-			n int
-		}{{&gp.xs, c.Hidden}, {&gp.h, max(rank, headRank)}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords + 2}, {&gp.hH, max(rank, headRank)}, {&gp.zH, c.Heads}, {&gp.xsH, c.Hidden}} {
-			if *b.p, err = up.alloc(int64(4*b.n), "scratch"); err != nil {
-				return err
-			}
-		}
-		if err := zero(s.d, gp.ws, selectWords+2, "select counters"); err != nil {
+		if err := s.predScratch(up, gp, max(rank, headRank)); err != nil {
 			return err
 		}
 		L, F, H := c.Layers, c.FFN, c.Heads

@@ -243,15 +243,7 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 		if gp.ones, err = up.vecs("predictor input weights", ones); err != nil {
 			return fail(err)
 		}
-		for _, b := range []struct {
-			p *uint64
-			n int
-		}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords + 2}, {&gp.hH, maxRank}, {&gp.zH, c.Heads}, {&gp.xsH, 2 * c.Hidden}} {
-			if *b.p, err = up.alloc(int64(4*b.n), "predictor scratch"); err != nil {
-				return fail(err)
-			}
-		}
-		if err := zero(s.d, gp.ws, selectWords+2, "select counters"); err != nil {
+		if err := s.predScratch(up, gp, maxRank); err != nil {
 			return fail(err)
 		}
 		L, F, H := c.Layers, c.FFN, c.Heads
@@ -266,6 +258,24 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 		s.sparse = sp
 		return nil
 	})
+}
+
+// predScratch allocates (with up) gp's scratch for predictors of rank at
+// most maxRank: the standardized inputs (the head predictor's two, by
+// layer parity), the rank-sized products, the logits, and select_multi's
+// and pred_mlp's counters (zeroed).
+func (s *Session) predScratch(up *Model, gp *gpuPredictors, maxRank int) error {
+	c := s.m.Cfg
+	for _, b := range []struct {
+		p *uint64
+		n int
+	}{{&gp.xs, c.Hidden}, {&gp.h, maxRank}, {&gp.z, max(c.FFN, c.Heads)}, {&gp.ws, selectWords + 2}, {&gp.hH, maxRank}, {&gp.zH, c.Heads}, {&gp.xsH, 2 * c.Hidden}} {
+		var err error
+		if *b.p, err = up.alloc(int64(4*b.n), "predictor scratch"); err != nil {
+			return err
+		}
+	}
+	return zero(s.d, gp.ws, selectWords+2, "select counters")
 }
 
 // selectWords is the size of select_multi's workspace: 16 counters and
