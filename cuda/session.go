@@ -432,10 +432,9 @@ func (s *Session) gemvQ8(op gemvOp) error {
 
 // qkvRope launches qkv_rope for layer li: x (normalized with normW/normB
 // when set) → q, k, v, rotated, k and v stored at the step's position; or,
-// while the session defers K/V, qkv_defer.
-// qkvRope launches layer li's q|k|v (qkv_rope, or qkv_defer with deferred
-// K/V: see launchQKV); decodeKernels makes every head selection before the
-// layer's first kernel, so qkv_defer reads it before its PDL wait.
+// while the session defers K/V, qkv_defer, which reads the head list
+// before its PDL wait (decodeKernels makes sure the selection is final by
+// then).
 func (s *Session) qkvRope(li int, l *layer, x, normW, normB, heads, count uint64, expectHeads int) error {
 	c := s.m.Cfg
 	kc, vc := s.layerKV(li)
@@ -1126,9 +1125,9 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 			nMLP = chainNorm{w: l.mlpW, b: l.mlpB, out: s.x}
 		}
 		mlpIn := in
-		fused := false
+		fused := false // the MLP's norm, predictor and up GEMV in one kernel (pred_mlp)
 		// Selections copied before the step (random) may be read early too.
-		early := sp != nil && sp.pred == nil // the MLP's norm, predictor and up GEMV in one kernel (pred_mlp)
+		early := sp != nil && sp.pred == nil
 		if nAttn.out != 0 && preLN {
 			mlpIn = s.xn
 		}
