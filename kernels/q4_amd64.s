@@ -74,8 +74,9 @@
 	VFMADD231PS Y6, Y5, acc
 
 // The Q4_0 kernels take four rows per pass: pass j (R15) computes the
-// rows of indices j, j+q, j+2q, j+3q (q = ⌈n/4⌉; GEMV rows or positions in
-// the gather list) at SI, R10, R11, CX, one block of all four per
+// rows of indices j, j+q, j+2q, j+3q (q = ⌈n/4⌉, odd from 32 on:
+// QKQUARTER; GEMV rows or positions in the gather list) at SI, R10, R11,
+// CX, one block of all four per
 // iteration: x (Y10, Y11), dx (Y12) and 2·sx (Y13) loaded once for the
 // four, accumulators Y1 (rows 0, 1) and Y2 (rows 2, 3). Striding by q
 // makes four sequential streams through the quarters of the matrix, which
@@ -96,14 +97,6 @@
 	IMULQ R9, reg; \
 	ADDQ  AX, reg
 
-// Q40STORE stores lane lane of X1 at y[min(R15 + t·q, n-1)] (DX = t·q,
-// R13 = n-1; clobbers DX).
-#define Q40STORE(lane) \
-	ADDQ  R15, DX; \
-	CMPQ  DX, R13; \
-	CMOVQGT R13, DX; \
-	VEXTRACTPS $lane, X1, (BX)(DX*4)
-
 // func dotQ40VNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
 TEXT ·dotQ40VNNI(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), AX
@@ -118,11 +111,7 @@ TEXT ·dotQ40VNNI(SB), NOSPLIT, $0-72
 
 q40vnnipass:
 	MOVQ  n+56(FP), R13
-	LEAQ  3(R13), R12
-	SHRQ  $2, R12         // q = ceil(n/4), odd from 32 on (QKQUARTER in qk_amd64.s says why)
-	CMPQ  R12, $32
-	JLT   2(PC)
-	ORQ   $1, R12
+	QKQUARTER
 	CMPQ  R15, R12
 	JGE   q40vnnidone
 	DECQ  R13             // n-1
@@ -166,20 +155,7 @@ q40vnniblk:
 	VHADDPS      X3, X1, X1
 	VHADDPS      X4, X2, X2
 	VHADDPS      X2, X1, X1
-	MOVQ         n+56(FP), R13
-	LEAQ         3(R13), R12
-	SHRQ         $2, R12
-	CMPQ         R12, $32
-	JLT          2(PC)
-	ORQ          $1, R12
-	DECQ         R13
-	VMOVSS       X1, (BX)(R15*4)
-	MOVQ         R12, DX
-	Q40STORE(1)
-	LEAQ         (R12)(R12*1), DX
-	Q40STORE(2)
-	LEAQ         (R12)(R12*2), DX
-	Q40STORE(3)
+	R4STORE(X1)
 	INCQ         R15
 	JMP          q40vnnipass
 
@@ -204,11 +180,7 @@ TEXT ·dotQ40AVX2(SB), NOSPLIT, $0-72
 
 q40avx2pass:
 	MOVQ  n+56(FP), R13
-	LEAQ  3(R13), R12
-	SHRQ  $2, R12         // q = ceil(n/4), odd from 32 on (QKQUARTER in qk_amd64.s says why)
-	CMPQ  R12, $32
-	JLT   2(PC)
-	ORQ   $1, R12
+	QKQUARTER
 	CMPQ  R15, R12
 	JGE   q40avx2done
 	DECQ  R13             // n-1
@@ -252,20 +224,7 @@ q40avx2blk:
 	VHADDPS      X3, X1, X1
 	VHADDPS      X4, X2, X2
 	VHADDPS      X2, X1, X1
-	MOVQ         n+56(FP), R13
-	LEAQ         3(R13), R12
-	SHRQ         $2, R12
-	CMPQ         R12, $32
-	JLT          2(PC)
-	ORQ          $1, R12
-	DECQ         R13
-	VMOVSS       X1, (BX)(R15*4)
-	MOVQ         R12, DX
-	Q40STORE(1)
-	LEAQ         (R12)(R12*1), DX
-	Q40STORE(2)
-	LEAQ         (R12)(R12*2), DX
-	Q40STORE(3)
+	R4STORE(X1)
 	INCQ         R15
 	JMP          q40avx2pass
 

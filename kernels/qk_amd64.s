@@ -37,20 +37,6 @@
 // Accumulators Y0..Y3 (rows 0..3). A row's sum does not depend on its
 // place in the pass, so GEMV and gather agree exactly.
 
-// QKQUARTER sets R12 to the pass count q of the four-row kernels from R13
-// = n: ⌈n/4⌉, made odd when it is 32 or more. The four streams of a pass
-// are q·stride bytes apart; for an even q that is often a multiple of a
-// large power of two (2048×8192 Q6_K: q = 512, 3.3 MiB = 105·32 KiB),
-// and such streams, read in lockstep, ran at 15-17 GB/s instead of 20
-// (DRAM bank or cache set conflicts, measured, not analysed further).
-// The extra pass costs at most four rows (clamped to n-1).
-#define QKQUARTER \
-	LEAQ 3(R13), R12; \
-	SHRQ $2, R12; \
-	CMPQ R12, $32; \
-	JLT  2(PC); \
-	ORQ  $1, R12
-
 // Q6KROWADDR turns the row index in reg into the row's address, the index
 // clamped to R13 = n-1.
 #define Q6KROWADDR(reg) \
@@ -61,14 +47,6 @@
 	MOVLQSX (R8)(reg*4), reg; \
 	IMULQ   R9, reg; \
 	ADDQ    AX, reg
-
-// Q6KSTORE stores lane lane of X0 at y[min(R15 + t·q, n-1)] (DX = t·q,
-// R13 = n-1; clobbers DX).
-#define Q6KSTORE(lane) \
-	ADDQ       R15, DX; \
-	CMPQ       DX, R13; \
-	CMOVQGT    R13, DX; \
-	VEXTRACTPS $lane, X0, (BX)(DX*4)
 
 // Q6KSETUP stores the scales of the super-block at row and d·dx of its
 // eight groups (dx at R13) at off(SP) (clobbers Y4).
@@ -360,16 +338,7 @@ q6kblk:
 	VHADDPS      X1, X0, X0
 	VHADDPS      X3, X2, X2
 	VHADDPS      X2, X0, X0
-	MOVQ         n+56(FP), R13
-	QKQUARTER
-	DECQ         R13
-	VMOVSS       X0, (BX)(R15*4)
-	MOVQ         R12, DX
-	Q6KSTORE(1)
-	LEAQ         (R12)(R12*1), DX
-	Q6KSTORE(2)
-	LEAQ         (R12)(R12*2), DX
-	Q6KSTORE(3)
+	R4STORE(X0)
 	INCQ         R15
 	JMP          q6kpass
 
@@ -501,7 +470,7 @@ q6kdone:
 	DECQ DX
 
 // Q4K4END sums each row's accumulators and stores the four values
-// (clamped indices, as Q6KSTORE), then moves to the next pass.
+// (R4STORE: clamped indices), then moves to the next pass.
 #define Q4K4END \
 	VADDPS       Y10, Y0, Y0; \
 	VADDPS       Y11, Y1, Y1; \
@@ -519,16 +488,7 @@ q6kdone:
 	VHADDPS      X3, X2, X2; \
 	VHADDPS      X2, X0, X0; \
 	MOVQ         y+40(FP), BX; \
-	MOVQ         n+56(FP), R13; \
-	QKQUARTER; \
-	DECQ         R13; \
-	VMOVSS       X0, (BX)(R15*4); \
-	MOVQ         R12, DX; \
-	Q6KSTORE(1); \
-	LEAQ         (R12)(R12*1), DX; \
-	Q6KSTORE(2); \
-	LEAQ         (R12)(R12*2), DX; \
-	Q6KSTORE(3); \
+	R4STORE(X0); \
 	INCQ         R15
 
 // func dotQ4KR4VNNI(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
@@ -645,45 +605,15 @@ q4kr4avx2done:
 	VFMADD231PS  Y9, Y7, acc
 
 // Q5K4CHUNKS adds chunk c (qs at qo, x at xo, scales at so+32t(SP)) of
-// the four rows, BITS the chunk's Q5KBITS macro.
-#define Q5K4CHUNKS0(qo, xo, so) \
-	Q5KBITS0(SI); \
+// the four rows, bits the chunk's Q5KBITS macro.
+#define Q5K4CHUNKS(bits, qo, xo, so) \
+	bits(SI); \
 	Q5K4CHUNK(SI, qo, xo, so, Y0); \
-	Q5KBITS0(R10); \
+	bits(R10); \
 	Q5K4CHUNK(R10, qo, xo, so+32, Y1); \
-	Q5KBITS0(R11); \
+	bits(R11); \
 	Q5K4CHUNK(R11, qo, xo, so+64, Y2); \
-	Q5KBITS0(CX); \
-	Q5K4CHUNK(CX, qo, xo, so+96, Y3)
-
-#define Q5K4CHUNKS1(qo, xo, so) \
-	Q5KBITS1(SI); \
-	Q5K4CHUNK(SI, qo, xo, so, Y0); \
-	Q5KBITS1(R10); \
-	Q5K4CHUNK(R10, qo, xo, so+32, Y1); \
-	Q5KBITS1(R11); \
-	Q5K4CHUNK(R11, qo, xo, so+64, Y2); \
-	Q5KBITS1(CX); \
-	Q5K4CHUNK(CX, qo, xo, so+96, Y3)
-
-#define Q5K4CHUNKS2(qo, xo, so) \
-	Q5KBITS2(SI); \
-	Q5K4CHUNK(SI, qo, xo, so, Y0); \
-	Q5KBITS2(R10); \
-	Q5K4CHUNK(R10, qo, xo, so+32, Y1); \
-	Q5KBITS2(R11); \
-	Q5K4CHUNK(R11, qo, xo, so+64, Y2); \
-	Q5KBITS2(CX); \
-	Q5K4CHUNK(CX, qo, xo, so+96, Y3)
-
-#define Q5K4CHUNKS3(qo, xo, so) \
-	Q5KBITS3(SI); \
-	Q5K4CHUNK(SI, qo, xo, so, Y0); \
-	Q5KBITS3(R10); \
-	Q5K4CHUNK(R10, qo, xo, so+32, Y1); \
-	Q5KBITS3(R11); \
-	Q5K4CHUNK(R11, qo, xo, so+64, Y2); \
-	Q5KBITS3(CX); \
+	bits(CX); \
 	Q5K4CHUNK(CX, qo, xo, so+96, Y3)
 
 // func dotQ5KAVX2(w unsafe.Pointer, stride int, xq *int8, dx, sx, y *float32, rows *int32, n, cols int)
@@ -732,10 +662,10 @@ q5kblk:
 	Q4K4ROW(R10, 32, Y1)
 	Q4K4ROW(R11, 64, Y2)
 	Q4K4ROW(CX, 96, Y3)
-	Q5K4CHUNKS0(48, 0, 0)
-	Q5K4CHUNKS1(80, 64, 8)
-	Q5K4CHUNKS2(112, 128, 16)
-	Q5K4CHUNKS3(144, 192, 24)
+	Q5K4CHUNKS(Q5KBITS0, 48, 0, 0)
+	Q5K4CHUNKS(Q5KBITS1, 80, 64, 8)
+	Q5K4CHUNKS(Q5KBITS2, 112, 128, 16)
+	Q5K4CHUNKS(Q5KBITS3, 144, 192, 24)
 	ADDQ         $176, SI
 	ADDQ         $176, R10
 	ADDQ         $176, R11
@@ -758,16 +688,7 @@ q5kblk:
 	VHADDPS      X3, X2, X2
 	VHADDPS      X2, X0, X0
 	MOVQ         y+40(FP), BX
-	MOVQ         n+56(FP), R13
-	QKQUARTER
-	DECQ         R13
-	VMOVSS       X0, (BX)(R15*4)
-	MOVQ         R12, DX
-	Q6KSTORE(1)
-	LEAQ         (R12)(R12*1), DX
-	Q6KSTORE(2)
-	LEAQ         (R12)(R12*2), DX
-	Q6KSTORE(3)
+	R4STORE(X0)
 	INCQ         R15
 	JMP          q5kpass
 
