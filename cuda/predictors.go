@@ -118,12 +118,8 @@ func (g *Model) predictorWeights(p *sparsity.Predictors) (*predWeights, error) {
 }
 
 // q8Mat uploads the Q8_0 matrix w as gemv_q8 reads it: the int8 quants
-// row-major, then (from the next multiple of 256 bytes) the f16 scales.
-// kernels.Mat has no accessor for its blocks, so they are recovered from
-// the decoded rows: a block of llama.cpp's quantization has a quant of
-// magnitude 127 unless it is all zeros, so its scale is max|w|/127 and
-// every quant w/scale, exactly; any block that does not decode back to the
-// same values is an error.
+// row-major, then (from the next multiple of 256 bytes) the f16 scales,
+// both recovered by q8Split.
 func (g *Model) q8Mat(what string, w kernels.Mat) (mat, error) {
 	q, sc, err := q8Split(w)
 	if err != nil {
