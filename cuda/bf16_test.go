@@ -263,6 +263,7 @@ func TestPredictedDecode(t *testing.T) {
 				{"thr-q8-apart", "pred. threshold, q8_0, apart (v15)", true, true, false, true, [2]int{}, false},
 				{"thr-q8", "pred. threshold, q8_0, pred_mlp (v16)", true, true, false, true, [2]int{}, false},
 				{"thr-q8-warp", "pred. threshold, q8_0, x quantized a warp a block", true, true, false, true, [2]int{}, true},
+				{"thr-q8-auto", "pred. threshold, q8_0, pred_mlp, automatic rank", true, true, false, true, [2]int{}, false},
 			}
 			var only []string // DEJAVU_CUDA_PRED_VARIANTS: these keys only (comma-separated)
 			if v := os.Getenv("DEJAVU_CUDA_PRED_VARIANTS"); v != "" {
@@ -275,7 +276,10 @@ func TestPredictedDecode(t *testing.T) {
 				d.predStd, d.thrKernel, d.q8TPR, d.q8Warp = v.std, v.thrKernel, v.tpr, v.qWarp
 				d.predMLP = v.key != "thr-q8-apart"
 				var err error
-				if v.thr {
+				if v.key == "thr-q8-auto" { // the MLP rank dejavu train and --random-predictors give this shape
+					rank := (sparsity.AutoRankForConfig(c, dt, 0, 0.1) + 31) &^ 31 // Q8_0 pads it to whole blocks
+					err = s.setSyntheticPredictorsQ(rank, 64, 0.1, 0.5, synthThreshold(c.Hidden, rank, 1.2816), true)
+				} else if v.thr {
 					err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, v.q8)
 				} else if v.q8 {
 					err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, float32(math.NaN()), true)

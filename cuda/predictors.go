@@ -324,7 +324,6 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 	if useThr {
 		ut = 1
 	}
-	c := s.m.Cfg
 	if !s.d.selOld {
 		z := pr.z
 		if head {
@@ -361,9 +360,7 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 		}
 		return s.selectRows(z, n, k, thr, ut, out, count) // more than 1024 heads, or too many neurons for shared memory
 	}
-	threads := min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32))
-	if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{threads, 1, 1}, 0, s.x, pr.ones, uint64(0), pr.xs, uint64(0),
-		c.Hidden, float32(1e-5), rms, 0, uint64(0), float32(0)); err != nil {
+	if err := s.standardize(pr, pr.xs, rms); err != nil {
 		return err
 	}
 	if err := s.gemv(gemvOp{w: lr.a, x: pr.xs, y: pr.h, rows: lr.a.rows, act: -1}); err != nil {
@@ -375,11 +372,18 @@ func (s *Session) predict(pr *gpuPredictors, lr *lowRankGPU, n, k int, thr float
 	return s.selectRows(pr.z, n, k, thr, ut, out, count)
 }
 
+// standardize launches norm_rows writing the predictors' input, s.x
+// standardized ((x − mean)·rsqrt(var + 1e-5); rms: without the mean), into
+// out.
+func (s *Session) standardize(pr *gpuPredictors, out uint64, rms int) error {
+	return s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{s.normThreads(), 1, 1}, 0, s.x, pr.ones, uint64(0), out, uint64(0),
+		s.m.Cfg.Hidden, float32(1e-5), rms, 0, uint64(0), float32(0))
+}
+
 // predictA launches a predictor's first GEMV, A·x̂ (x̂ as predict says),
 // into the predictor's rank-sized scratch, which it returns; zero, when
 // set, is an int32 the kernel sets to 0 (the threshold selection's count).
 func (s *Session) predictA(pr *gpuPredictors, lr *lowRankGPU, head bool, std, zero uint64) (uint64, error) {
-	c := s.m.Cfg
 	rms := 0
 	if pr.rms {
 		rms = 1
@@ -392,8 +396,7 @@ func (s *Session) predictA(pr *gpuPredictors, lr *lowRankGPU, head bool, std, ze
 	if std != 0 {
 		a.x, a.normW, a.fuse = std, 0, false
 	} else if s.d.predNorm {
-		if err := s.d.launch("norm_rows", [3]int{1, 1, 1}, [3]int{min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32)), 1, 1}, 0,
-			s.x, pr.ones, uint64(0), xs, uint64(0), c.Hidden, float32(1e-5), rms, 0, uint64(0), float32(0)); err != nil {
+		if err := s.standardize(pr, xs, rms); err != nil {
 			return 0, err
 		}
 		a.x, a.normW, a.fuse = xs, 0, false

@@ -676,9 +676,14 @@ func (s *Session) normStd(x, w, b, out, out16 uint64, n int, std uint64) error {
 	if c.Family == model.Llama {
 		rms = 1
 	}
-	threads := min(1024, max(128, blocks(blocks(c.Hidden, 8), 32)*32)) // the row in registers
-	return s.d.launch("norm_rows", [3]int{n, 1, 1}, [3]int{threads, 1, 1}, 0, x, w, b, out, out16, c.Hidden, c.NormEps, rms,
+	return s.d.launch("norm_rows", [3]int{n, 1, 1}, [3]int{s.normThreads(), 1, 1}, 0, x, w, b, out, out16, c.Hidden, c.NormEps, rms,
 		b2i(s.m.bf16), std, float32(1e-5))
+}
+
+// normThreads is norm_rows' block size for a row of the model's width:
+// eight values a thread, the row in registers.
+func (s *Session) normThreads() int {
+	return min(1024, max(128, blocks(blocks(s.m.Cfg.Hidden, 8), 32)*32))
 }
 
 // toF16 rounds activations to the 16-bit type of the model's weights (f16
@@ -1032,20 +1037,24 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 	// the norm that follows it (pre-LN: into s.xn, with the predictors'
 	// standardized copy; post-LN: in place), so no norm kernel runs after
 	// layer 0's first. Not with predictors whose inputs the norms
-	// standardize (stdMode) unless chainStd: correct (the head predictor's
+	// standardize (std) unless chainStd: correct (the head predictor's
 	// input is double-buffered by layer parity, as the down accum_rows
 	// writes the next one while the side stream may read this one) but
 	// slower (opt-6.7b threshold compaction 3.17 → 3.42 ms; docs/gpu.md,
 	// v12).
-	var pr0 *gpuPredictors
+	var pr *gpuPredictors
 	if sp != nil {
-		pr0 = sp.pred
+		pr = sp.pred
 	}
-	stdMode := pr0 != nil && preLN && !s.d.fuseNorm && !s.d.selOld && s.d.predStd && pr0.rms == (c.Family == model.Llama)
+	// With predictors on a pre-LN model whose norms run as kernels, the
+	// norm kernels also write the predictors' standardized inputs (the
+	// same statistics): no standardization of their own, and the head
+	// predictor does not read x.
+	std := pr != nil && preLN && !s.d.fuseNorm && !s.d.selOld && s.d.predStd && pr.rms == (c.Family == model.Llama)
 	// Only rows that accum_rows' last block holds in registers: longer ones
 	// it reads three times from L2, which cost opt-30b's 7168-wide rows
 	// 1.9 ms a step (dense 23.3 vs 21.4 ms; docs/gpu.md, v17).
-	chain := s.d.chain && !s.d.fuseNorm && !s.d.selOld && (!stdMode || s.d.chainStd) && c.Hidden <= accNormCols
+	chain := s.d.chain && !s.d.fuseNorm && !s.d.selOld && (!std || s.d.chainStd) && c.Hidden <= accNormCols
 	for li := range g.layers {
 		l := &g.layers[li]
 		var mlpIdx, mlpCnt, headIdx, headCnt uint64
@@ -1064,21 +1073,12 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		if preLN {
 			attnW, attnB, mlpW, mlpB = l.attnW, l.attnB, l.mlpW, l.mlpB
 		}
-		pr := (*gpuPredictors)(nil)
-		if sp != nil {
-			pr = sp.pred
-		}
 		// The lookahead head predictor (layer li+1's heads from this layer's
 		// input) runs on the side stream, beside this layer's attention: a
 		// fork here, an edge back before the attention output changes x,
 		// a join before layer li+1's q|k|v.
 		lookahead := pr != nil && s.d.ahead && !s.d.selOld
 		ahead := lookahead && li+1 < L
-		// With predictors on a pre-LN model whose norms run as kernels, the
-		// norm kernels also write the predictors' standardized inputs (the
-		// same statistics): no standardization of their own, and the head
-		// predictor does not read x.
-		std := pr != nil && preLN && !s.d.fuseNorm && !s.d.selOld && s.d.predStd && pr.rms == (c.Family == model.Llama)
 		var stdH, stdM uint64
 		if std {
 			stdM = pr.xs

@@ -42,6 +42,14 @@ func RandomPredictorsForConfig(c model.Config, dt kernels.DType, source string, 
 	return randomPredictors(shapeModel(c, dt, source), "", mlpDensity, headDensity, seed)
 }
 
+// AutoRankForConfig is AutoRank for layer l of a model of shape c with
+// weights of type dt (every layer of a synthetic shape has the same): the
+// MLP predictor rank RandomPredictorsForConfig gives it at frac of the
+// layer's bytes.
+func AutoRankForConfig(c model.Config, dt kernels.DType, l int, frac float64) int {
+	return AutoRank(shapeModel(c, dt, ""), l, frac)
+}
+
 // shapeModel is a model with c's layer shapes and no weights: matrices of
 // type dt with rows and columns but no data, enough for AutoRank and
 // layerBytes (nothing may read its rows).

@@ -1796,25 +1796,40 @@ extern "C" __global__ void attention(const float* __restrict__ qkv, int ld, cons
 
 // attn_merge combines the S partial results of one head (part: S rows of
 // hd unnormalized outputs, the split's max score and its sum of
-// exponentials) into out[0 … hd): the flash-decoding combine. ws holds S
+// exponentials) into out[0 … hd): the flash-decoding combine. S ≤
+// blockDim.x: thread s loads split s's max and sum together, while each
+// thread of the output loads its first eight partial values. ws holds S
 // floats; red 33. Every thread of the block calls it.
 __device__ void attn_merge(const float* part, int S, int hd, float* out, float* ws, float* red) {
-    float M = __int_as_float(0xff800000);
-    for (int s = threadIdx.x; s < S; s += blockDim.x) M = fmaxf(M, __ldcg(part + (size_t)s * (hd + 2) + hd));
-    M = block_max(M, red);
-    float l = 0.f;
-    for (int s = threadIdx.x; s < S; s += blockDim.x) {
-        const float* r = part + (size_t)s * (hd + 2);
-        float w = __expf(__ldcg(r + hd) - M); // an empty split (max −inf) weighs 0
-        ws[s] = w;
-        l += w * __ldcg(r + hd + 1);
+    int s = threadIdx.x;
+    float ms = __int_as_float(0xff800000), ls = 0.f;
+    if (s < S) {
+        ms = __ldcg(part + (size_t)s * (hd + 2) + hd);
+        ls = __ldcg(part + (size_t)s * (hd + 2) + hd + 1);
     }
-    l = block_sum(l, red); // ends with every ws[] written (block_sum has barriers)
+    float pv[8];
+    int e0 = threadIdx.x;
+#pragma unroll
+    for (int k = 0; k < 8; k++) pv[k] = e0 < hd && k < S ? __ldcg(part + (size_t)k * (hd + 2) + e0) : 0.f;
+    float M = block_max(ms, red);
+    float w = __expf(ms - M); // an empty split (max −inf) weighs 0
+    if (s < S) ws[s] = w;
+    float l = block_sum(s < S ? w * ls : 0.f, red); // ends with every ws[] written (block_sum has barriers)
     __syncthreads();
     float inv = 1.f / l;
-    for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+    for (int e = e0; e < hd; e += blockDim.x) {
         float o = 0.f;
-        for (int s = 0; s < S; s++) o += ws[s] * __ldcg(part + (size_t)s * (hd + 2) + e);
+        if (e == e0) {
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                if (k < S) o += ws[k] * pv[k];
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                if (k < S) o += ws[k] * __ldcg(part + (size_t)k * (hd + 2) + e);
+        }
+#pragma unroll 8
+        for (int k = 8; k < S; k++) o += ws[k] * __ldcg(part + (size_t)k * (hd + 2) + e);
         out[e] = o * inv;
     }
 }
@@ -1942,10 +1957,14 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt(const float* __res
 // the grid is fixed (a CUDA graph replays it at every position) while the
 // work per block follows the context. Each block writes its unnormalized
 // output, max score and sum of exponentials (f32) to part (H × S rows of
-// hd + 2 floats); with combine set, the last block of each head to finish
-// (counter cnt[h], reset by it) merges the S rows into out[h·hd …],
-// otherwise attn_combine does. 128 threads; dynamic shared memory
-// (hd + 33 + S + ⌈maxCtx/S⌉ + 4·hd) floats.
+// hd + 2 floats); with combine set, the last block of each head
+// to finish (counter cnt[h], reset by it) merges the rows of the ⌈L/c⌉
+// splits that hold positions into out[h·hd …] (the others return at
+// once), otherwise attn_combine merges all S. After the head, one round
+// of independent loads: the query (straight into registers when hd is a
+// multiple of 4), the block's keys and its first values. 128 threads;
+// S ≤ 128 (attn_merge); dynamic shared memory (hd + 33 + S + ⌈maxCtx/S⌉
+// + 4·hd) floats.
 extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float* __restrict__ kc,
                                       const float* __restrict__ vc, float* out, float* part, unsigned* cnt, int H,
                                       int KVH, int hd, int maxCtx, int window, float scale,
@@ -1956,12 +1975,14 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     extern __shared__ float smem[];
     __shared__ int sLast;
     if (heads && (int)blockIdx.y >= *headCount) return;
-    int S = gridDim.x, sp = blockIdx.x;
     int h = heads ? heads[blockIdx.y] : blockIdx.y;
     int p = io[0];
+    int S = gridDim.x, sp = blockIdx.x;
     int lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
     int L = p + 1 - lo;
     int c = (L + S - 1) / S;
+    int Sn = (L + c - 1) / c; // splits holding positions: [0, Sn)
+    if (combine && sp >= Sn) return;
     int t0 = sp * c;
     int n = min(L, t0 + c) - t0;
     if (n < 0) n = 0;
@@ -1972,35 +1993,46 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     float* sc = ws + S;     // c ≤ ⌈maxCtx/S⌉ scores
     float* acc = sc + c;    // 4·hd partials
     const float* qs = qkv + (size_t)h * hd;
-    for (int e = threadIdx.x; e < hd; e += blockDim.x) q[e] = qs[e];
-    __syncthreads();
     const float* K = kc + ((size_t)g * maxCtx + lo + t0) * hd;
     const float* V = vc + ((size_t)g * maxCtx + lo + t0) * hd;
     int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    // The value phase's first loads, issued with the keys': hd threads a
+    // part, parts parts splitting the positions (hd ≤ blockDim.x).
+    int parts = hd <= (int)blockDim.x ? min(4, (int)blockDim.x / hd) : 0;
+    int e = parts ? threadIdx.x % hd : 0, pt = parts ? threadIdx.x / hd : 0;
+    float vp[4] = {0.f, 0.f, 0.f, 0.f};
+    if (pt < parts)
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            if (pt + k * parts < n) vp[k] = __ldg(V + (size_t)(pt + k * parts) * hd + e);
     // Scores: a warp per key, lanes over the head dimension, four keys per
     // warp at a time (four loads in flight per lane).
     bool v4 = (hd & 3) == 0;
+    if (!v4) {
+        for (int i = threadIdx.x; i < hd; i += blockDim.x) q[i] = qs[i];
+        __syncthreads();
+    }
     for (int t = wid; t < n; t += 4 * nw) {
         float a[4] = {0.f, 0.f, 0.f, 0.f};
         int tt[4];
 #pragma unroll
         for (int u = 0; u < 4; u++) tt[u] = min(t + u * nw, n - 1);
         if (v4) {
-            for (int e = lane * 4; e < hd; e += 128) {
-                float4 qv = *reinterpret_cast<const float4*>(q + e);
+            for (int i = lane * 4; i < hd; i += 128) {
+                float4 qv = *reinterpret_cast<const float4*>(qs + i);
                 float4 kv[4];
 #pragma unroll
-                for (int u = 0; u < 4; u++) kv[u] = __ldg(reinterpret_cast<const float4*>(K + (size_t)tt[u] * hd + e));
+                for (int u = 0; u < 4; u++) kv[u] = __ldg(reinterpret_cast<const float4*>(K + (size_t)tt[u] * hd + i));
 #pragma unroll
                 for (int u = 0; u < 4; u++) a[u] += qv.x * kv[u].x + qv.y * kv[u].y + qv.z * kv[u].z + qv.w * kv[u].w;
             }
         } else {
-            for (int e = lane; e < hd; e += 32) {
+            for (int i = lane; i < hd; i += 32) {
                 float kv[4];
 #pragma unroll
-                for (int u = 0; u < 4; u++) kv[u] = __ldg(K + (size_t)tt[u] * hd + e);
+                for (int u = 0; u < 4; u++) kv[u] = __ldg(K + (size_t)tt[u] * hd + i);
 #pragma unroll
-                for (int u = 0; u < 4; u++) a[u] += q[e] * kv[u];
+                for (int u = 0; u < 4; u++) a[u] += q[i] * kv[u];
             }
         }
 #pragma unroll
@@ -2015,21 +2047,22 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     m = block_max(m, red);
     float sum = 0.f;
     for (int t = threadIdx.x; t < n; t += blockDim.x) {
-        float e = __expf(sc[t] - m);
-        sc[t] = e;
-        sum += e;
+        float ex = __expf(sc[t] - m);
+        sc[t] = ex;
+        sum += ex;
     }
     sum = block_sum(sum, red);
     __syncthreads();
     float* pr = part + ((size_t)h * S + sp) * (hd + 2);
     // Weighted values, unnormalized: parts groups of hd threads split the keys.
-    if (hd <= (int)blockDim.x) {
-        int parts = min(4, (int)blockDim.x / hd);
-        int e = threadIdx.x % hd, pt = threadIdx.x / hd;
+    if (parts) {
         if (pt < parts) {
             float s = 0.f;
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                if (pt + k * parts < n) s += sc[pt + k * parts] * vp[k];
 #pragma unroll 4
-            for (int t = pt; t < n; t += parts) s += sc[t] * __ldg(V + (size_t)t * hd + e);
+            for (int t = pt + 4 * parts; t < n; t += parts) s += sc[t] * __ldg(V + (size_t)t * hd + e);
             acc[pt * hd + e] = s;
         }
         __syncthreads();
@@ -2039,11 +2072,11 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
             pr[threadIdx.x] = s;
         }
     } else {
-        for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+        for (int i = threadIdx.x; i < hd; i += blockDim.x) {
             float s = 0.f;
 #pragma unroll 4
-            for (int t = 0; t < n; t++) s += sc[t] * __ldg(V + (size_t)t * hd + e);
-            pr[e] = s;
+            for (int t = 0; t < n; t++) s += sc[t] * __ldg(V + (size_t)t * hd + i);
+            pr[i] = s;
         }
     }
     if (threadIdx.x == 0) {
@@ -2051,15 +2084,15 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
         pr[hd + 1] = sum;
     }
     if (!combine) return;
-    // The last block of head h to finish merges the S partial rows.
+    // The last block of head h to finish merges the Sn partial rows.
     __threadfence();
     __syncthreads();
-    if (threadIdx.x == 0) sLast = atomicAdd(&cnt[h], 1u) == (unsigned)(S - 1);
+    if (threadIdx.x == 0) sLast = atomicAdd(&cnt[h], 1u) == (unsigned)(Sn - 1);
     __syncthreads();
     if (!sLast) return;
     __threadfence();
     if (threadIdx.x == 0) cnt[h] = 0;
-    attn_merge(part + (size_t)h * S * (hd + 2), S, hd, out + (size_t)h * hd, ws, red);
+    attn_merge(part + (size_t)h * S * (hd + 2), Sn, hd, out + (size_t)h * hd, ws, red);
 }
 
 // attn_combine merges attn_split's partial rows (S per head) for head h =
