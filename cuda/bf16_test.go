@@ -335,3 +335,73 @@ func TestPredictedDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIPredictors (diagnostic): the predictors `dejavu bench
+// --random-predictors` uploads (sparsity.RandomPredictorsForConfig:
+// MLP rank from AutoRank, head predictors of rank Heads, q8_0 MLP
+// matrices, calibrated thresholds, heads top-k) against the test's
+// synthetic ones of the same MLP rank, on the shapes DEJAVU_CUDA_CLI_PRED
+// names (f16): ms/token and the kernels timed one by one.
+func TestCLIPredictors(t *testing.T) {
+	names := os.Getenv("DEJAVU_CUDA_CLI_PRED")
+	if names == "" {
+		t.Skip("cuda: DEJAVU_CUDA_CLI_PRED is not set")
+	}
+	d := gpu(t)
+	for _, name := range strings.Split(names, ",") {
+		c, err := model.SyntheticConfig(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := sparsity.RandomPredictorsForConfig(c, kernels.F16, name, 0.1, 0.5, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetSelection(sparsity.Selection{HeadDensity: 0.5}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Quantize(kernels.Q8_0); err != nil {
+			t.Fatal(err)
+		}
+		g, err := d.SyntheticDType(c, 1, kernels.F16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := g.NewSession(512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rank := (p.Info.Stats[0].Rank + 31) &^ 31
+		for _, v := range []string{"cli", "synthetic", "cli"} {
+			if v == "cli" {
+				err = s.SetPredictors(p)
+			} else {
+				err = s.setSyntheticPredictorsQ(rank, 64, 0.1, 0.5, synthThreshold(c.Hidden, rank, 1.2816), true)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.dropGraphs(); err != nil {
+				t.Fatal(err)
+			}
+			tm, err := TimeDecode(s, 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dn := s.Density()
+			fused := 0
+			for li := range c.Layers {
+				if s.canPredMLP(s.sparse.pred, li, g.layers[li].mlpW) {
+					fused++
+				}
+			}
+			fmt.Printf("%s %s predictors (MLP rank %d): median %.3f ms/token (density mlp %.4f heads %.4f), pred_mlp in %d of %d layers\n",
+				name, v, rank, tm.MedianMs, dn.MLP(), dn.Heads(), fused, c.Layers)
+			if prof, err := ProfileDecode(s); err == nil {
+				fmt.Print(prof)
+			}
+		}
+		s.Close()
+		g.Close()
+	}
+}
