@@ -499,8 +499,11 @@ func TestPredictors(t *testing.T) {
 		}
 		cs := m.NewSession(pool, 0)
 		ids := docs[0][:40]
-		for i, sel := range []sparsity.Selection{{Budgets: true}, {MLPDensity: 0.25, HeadDensity: 0.5}, {}, {MLPDensity: 0.25, HeadDensity: 0.5}} {
-			d.ahead = i < 3 // the last: the head predictor in line, not on the side stream
+		// {0.25, 1}: every head (no head list read, no head predictor run,
+		// keys and values not deferred).
+		for i, sel := range []sparsity.Selection{{Budgets: true}, {MLPDensity: 0.25, HeadDensity: 0.5}, {}, {MLPDensity: 0.25, HeadDensity: 1},
+			{MLPDensity: 0.25, HeadDensity: 0.5}} {
+			d.ahead = i < 4 // the last: the head predictor in line, not on the side stream
 			if err := p.SetSelection(sel); err != nil {
 				t.Fatal(err)
 			}

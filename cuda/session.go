@@ -77,6 +77,32 @@ type sparseState struct {
 	counts       []int32        // host copy of the counts (predictors)
 }
 
+// everyHead reports whether layer li of a model with heads heads computes
+// all of them: layer 0 always, the others when the selection takes every
+// head (a head density of 1, or a head predictor whose top-k is all
+// heads). Such a layer reads no head list, and no predictor chooses its
+// heads.
+func (sp *sparseState) everyHead(li, heads int) bool {
+	switch {
+	case li == 0:
+		return true
+	case sp.pred != nil:
+		return sp.pred.headK[li-1] >= heads
+	}
+	return sp.kHeads >= heads
+}
+
+// selectsHeads reports whether any layer of the L reads a head selection
+// (only then do sparse steps defer keys and values).
+func (sp *sparseState) selectsHeads(L, heads int) bool {
+	for li := 1; li < L; li++ {
+		if !sp.everyHead(li, heads) {
+			return true
+		}
+	}
+	return false
+}
+
 // allocs is the device memory of the state.
 func (sp *sparseState) allocs() []uint64 {
 	a := []uint64{sp.sel, sp.pool}
@@ -907,12 +933,12 @@ func (s *Session) decode(id int, wantLogits bool) error {
 		return err
 	}
 	sp := s.sparse
-	if sp != nil {
+	c := s.m.Cfg
+	if sp != nil && sp.selectsHeads(c.Layers, c.Heads) {
 		if err := s.kvBegin(); err != nil {
 			return err
 		}
 	}
-	c := s.m.Cfg
 	kvTotal := int64(c.KVHeads) * int64(c.Layers)
 	mode := 0
 	if sp != nil && sp.pred != nil {
@@ -957,10 +983,16 @@ func (s *Session) decode(id int, wantLogits bool) error {
 		s.density.MLPTotal += int64(c.FFN) * int64(c.Layers)
 		s.density.HeadTotal += int64(c.Heads) * int64(c.Layers)
 		s.density.HeadComputed += int64(c.Heads)
+		heads := func(l int) int64 { // layer l ≥ 1's selected heads
+			if sp.everyHead(l, c.Heads) {
+				return int64(c.Heads)
+			}
+			return int64(sp.counts[2*l+1])
+		}
 		for l := 0; l < c.Layers; l++ {
 			s.density.MLPComputed += int64(sp.counts[2*l])
 			if l > 0 {
-				s.density.HeadComputed += int64(sp.counts[2*l+1])
+				s.density.HeadComputed += heads(l)
 			}
 		}
 		s.density.KVTotal += kvTotal
@@ -970,7 +1002,7 @@ func (s *Session) decode(id int, wantLogits bool) error {
 		case c.KVHeads == c.Heads: // one key/value head per head
 			s.density.KVComputed += int64(c.KVHeads)
 			for l := 1; l < c.Layers; l++ {
-				s.density.KVComputed += int64(sp.counts[2*l+1])
+				s.density.KVComputed += heads(l)
 			}
 		default:
 			if len(s.kvStat) != c.Layers {
@@ -1063,7 +1095,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 			mlpCnt = sp.sel + uint64(2*li)*4
 			mlpIdx = sp.sel + uint64(2*L+li*c.FFN)*4
 			expMLP = sp.kMLP
-			if li > 0 {
+			if !sp.everyHead(li, c.Heads) {
 				headCnt = sp.sel + uint64(2*li+1)*4
 				headIdx = sp.sel + uint64(2*L+L*c.FFN+li*c.Heads)*4
 				expHeads = sp.kHeads
@@ -1078,11 +1110,13 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		// fork here, an edge back before the attention output changes x,
 		// a join before layer li+1's q|k|v.
 		lookahead := pr != nil && s.d.ahead && !s.d.selOld
-		ahead := lookahead && li+1 < L
+		// Layer li+1's heads need choosing (not all of them, not past the end).
+		choose := pr != nil && li+1 < L && !sp.everyHead(li+1, c.Heads)
+		ahead := lookahead && choose
 		var stdH, stdM uint64
 		if std {
 			stdM = pr.xs
-			if li+1 < L {
+			if choose {
 				stdH = pr.xsH + uint64(li%2*c.Hidden)*4 // by parity: layer li-1's down accum_rows may write layer li+1's
 			}
 		}
@@ -1114,7 +1148,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 			if li+1 < L {
 				nl := &g.layers[li+1]
 				nMLP = chainNorm{w: nl.attnW, b: nl.attnB, out: s.xn}
-				if std && li+2 < L {
+				if std && li+2 < L && !sp.everyHead(li+2, c.Heads) {
 					nMLP.std = pr.xsH + uint64((li+1)%2*c.Hidden)*4
 				}
 			} else if g.normW != 0 {
@@ -1133,7 +1167,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		}
 		steps := []func() error{
 			func() error {
-				if pr == nil || li+1 >= L {
+				if !choose {
 					return nil
 				}
 				out, cnt := sp.sel+uint64(2*L+L*c.FFN+(li+1)*c.Heads)*4, sp.sel+uint64(2*(li+1)+1)*4
