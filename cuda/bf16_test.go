@@ -190,11 +190,7 @@ func TestPredictorCache(t *testing.T) {
 // (standardized inputs from the model's norm kernel, compare-and-compact
 // in the B-GEMV for the threshold).
 func TestPredictedDecode(t *testing.T) {
-	names := os.Getenv("DEJAVU_CUDA_SCALING")
-	if names == "" {
-		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
-	}
-	d := gpu(t)
+	d, shapes := synthShapes(t, "DEJAVU_CUDA_SCALING")
 	defer func() {
 		d.predStd, d.thrKernel, d.q8TPR, d.q8Warp, d.predMLP = true, false, [2]int{}, false, true
 	}()
@@ -203,11 +199,8 @@ func TestPredictedDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("device %v: copy bandwidth %.0f GB/s\n", d, bw)
-	for _, name := range strings.Split(names, ",") {
-		c, err := model.SyntheticConfig(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, sh := range shapes {
+		name, c := sh.name, sh.cfg
 		for _, dt := range []kernels.DType{kernels.F16, kernels.BF16} {
 			if dts := os.Getenv("DEJAVU_CUDA_PRED_DTYPES"); dts != "" && !slices.Contains(strings.Split(dts, ","), dt.String()) {
 				continue
@@ -343,16 +336,9 @@ func TestPredictedDecode(t *testing.T) {
 // synthetic ones of the same MLP rank, on the shapes DEJAVU_CUDA_CLI_PRED
 // names (f16): ms/token and the kernels timed one by one.
 func TestCLIPredictors(t *testing.T) {
-	names := os.Getenv("DEJAVU_CUDA_CLI_PRED")
-	if names == "" {
-		t.Skip("cuda: DEJAVU_CUDA_CLI_PRED is not set")
-	}
-	d := gpu(t)
-	for _, name := range strings.Split(names, ",") {
-		c, err := model.SyntheticConfig(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	d, shapes := synthShapes(t, "DEJAVU_CUDA_CLI_PRED")
+	for _, sh := range shapes {
+		name, c := sh.name, sh.cfg
 		p, err := sparsity.RandomPredictorsForConfig(c, kernels.F16, name, 0.1, 0.5, 1)
 		if err != nil {
 			t.Fatal(err)

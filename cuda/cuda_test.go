@@ -325,21 +325,14 @@ func TestTestbed(t *testing.T) {
 // and no graph) and random sparse (10% MLP, 50% heads), against the
 // bandwidth floor (weight bytes / measured copy bandwidth).
 func TestBench(t *testing.T) {
-	names := os.Getenv("DEJAVU_CUDA_BENCH")
-	if names == "" {
-		t.Skip("cuda: DEJAVU_CUDA_BENCH is not set")
-	}
-	d := gpu(t)
+	d, shapes := synthShapes(t, "DEJAVU_CUDA_BENCH")
 	bw, err := d.CopyBandwidth(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Printf("device %v: copy bandwidth %.0f GB/s (read+write)\n", d, bw)
-	for _, name := range strings.Split(names, ",") {
-		c, err := model.SyntheticConfig(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, sh := range shapes {
+		name, c := sh.name, sh.cfg
 		g, err := d.Synthetic(c, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -581,6 +574,33 @@ func TestPredictors(t *testing.T) {
 		pool.Close()
 		m.Close()
 	}
+}
+
+// synthShape is a synthetic model shape a diagnostic test runs on.
+type synthShape struct {
+	name string
+	cfg  model.Config
+}
+
+// synthShapes is the GPU and the synthetic shapes (model.SyntheticConfig)
+// that the environment variable env names, comma-separated; the test is
+// skipped when env is not set (the GPU diagnostics are run by hand).
+func synthShapes(t *testing.T, env string) (*Device, []synthShape) {
+	t.Helper()
+	names := os.Getenv(env)
+	if names == "" {
+		t.Skipf("cuda: %s is not set", env)
+	}
+	d := gpu(t)
+	var shapes []synthShape
+	for _, name := range strings.Split(names, ",") {
+		c, err := model.SyntheticConfig(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shapes = append(shapes, synthShape{name, c})
+	}
+	return d, shapes
 }
 
 // synthPredA bounds the synthetic predictors' uniform weights.

@@ -2,11 +2,7 @@ package cuda
 
 import (
 	"fmt"
-	"os"
-	"strings"
 	"testing"
-
-	"dejavu/model"
 )
 
 // TestSparseKnobs times dense and random sparse decode (10% MLP / 50%
@@ -19,16 +15,9 @@ import (
 // alternated (DEJAVU_CUDA_SCALING names the shapes). docs/gpu.md, v12, v17
 // and v18.
 func TestSparseKnobs(t *testing.T) {
-	names := os.Getenv("DEJAVU_CUDA_SCALING")
-	if names == "" {
-		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
-	}
-	d := gpu(t)
-	for _, name := range strings.Split(names, ",") {
-		c, err := model.SyntheticConfig(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	d, shapes := synthShapes(t, "DEJAVU_CUDA_SCALING")
+	for _, sh := range shapes {
+		name, c := sh.name, sh.cfg
 		g, err := d.Synthetic(c, 1)
 		if err != nil {
 			t.Fatal(err)

@@ -224,11 +224,7 @@ func TestDeferredKV(t *testing.T) {
 // weights; DEJAVU_CUDA_KV_BF16=1 adds bf16. docs/gpu.md, "Deferred K/V"
 // and v14.
 func TestDeferredKVSpeed(t *testing.T) {
-	names := os.Getenv("DEJAVU_CUDA_SCALING")
-	if names == "" {
-		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
-	}
-	d := gpu(t)
+	d, shapes := synthShapes(t, "DEJAVU_CUDA_SCALING")
 	defer func(e bool, w int, l, lt, tk, sk bool) {
 		d.eagerKV, d.kvWPR, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip = e, w, l, lt, tk, sk
 	}(d.eagerKV, d.kvWPR, d.kvLoop, d.kvLate, d.kvTicket, d.kvSkip)
@@ -252,22 +248,20 @@ func TestDeferredKVSpeed(t *testing.T) {
 	}
 	type job struct {
 		name string
+		cfg  model.Config
 		dt   kernels.DType
 	}
 	var jobs []job
-	for _, name := range strings.Split(names, ",") {
-		jobs = append(jobs, job{name, kernels.F16})
+	for _, sh := range shapes {
+		jobs = append(jobs, job{sh.name, sh.cfg, kernels.F16})
 	}
 	if os.Getenv("DEJAVU_CUDA_KV_BF16") == "1" {
-		for _, name := range strings.Split(names, ",") {
-			jobs = append(jobs, job{name, kernels.BF16})
+		for _, sh := range shapes {
+			jobs = append(jobs, job{sh.name, sh.cfg, kernels.BF16})
 		}
 	}
 	for _, jb := range jobs {
-		c, err := model.SyntheticConfig(jb.name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := jb.cfg
 		g, err := d.SyntheticDType(c, 1, jb.dt)
 		if err != nil {
 			t.Fatal(err)

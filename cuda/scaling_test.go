@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strings"
 	"testing"
 
 	"dejavu/model"
@@ -479,20 +478,13 @@ func TestSelectSpeed(t *testing.T) {
 // checks that the split attention's logits match the one-block kernel's
 // after a 128-token prompt.
 func TestDecodeScaling(t *testing.T) {
-	names := os.Getenv("DEJAVU_CUDA_SCALING")
-	if names == "" {
-		t.Skip("cuda: DEJAVU_CUDA_SCALING is not set")
-	}
-	d := gpu(t)
+	d, shapes := synthShapes(t, "DEJAVU_CUDA_SCALING")
 	defer func(m, sp int, so, ah bool) {
 		d.attnMode, d.splits, d.selOld, d.ahead, d.selFast, d.predNorm = m, sp, so, ah, false, false
 	}(d.attnMode, d.splits, d.selOld, d.ahead)
 	modes := map[int]string{attnLegacy: "one block", attnSplit: "split", attnSplitCombine: "split+combine"}
-	for _, name := range strings.Split(names, ",") {
-		c, err := model.SyntheticConfig(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, sh := range shapes {
+		name, c := sh.name, sh.cfg
 		g, err := d.Synthetic(c, 1)
 		if err != nil {
 			t.Fatal(err)

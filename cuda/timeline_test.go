@@ -2,14 +2,11 @@ package cuda
 
 import (
 	"fmt"
-	"os"
 	"sort"
-	"strings"
 	"testing"
 	"unsafe"
 
 	"dejavu/kernels"
-	"dejavu/model"
 )
 
 // TestTimeline prints, for one replayed decode step of each synthetic
@@ -21,11 +18,7 @@ import (
 // the main stream's kernels are the step's critical path, kernel by
 // kernel.
 func TestTimeline(t *testing.T) {
-	names := os.Getenv("DEJAVU_CUDA_TIMELINE")
-	if names == "" {
-		t.Skip("cuda: DEJAVU_CUDA_TIMELINE is not set")
-	}
-	d := gpu(t)
+	d, shapes := synthShapes(t, "DEJAVU_CUDA_TIMELINE")
 	var buf, cnt uint64
 	err := d.do(func() error {
 		var sz uint64
@@ -38,11 +31,8 @@ func TestTimeline(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	for _, name := range strings.Split(names, ",") {
-		c, err := model.SyntheticConfig(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, sh := range shapes {
+		name, c := sh.name, sh.cfg
 		g, err := d.SyntheticDType(c, 1, kernels.F16)
 		if err != nil {
 			t.Fatal(err)
