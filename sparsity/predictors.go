@@ -300,9 +300,10 @@ func (p *Predictors) MLP(l int, x []float32, dst []int32) []int32 {
 }
 
 // Heads implements model.Selector: the heads of layer l+1 predicted
-// important from layer l's attention input.
+// important from layer l's attention input (every head, without running
+// the predictor, when its budget is all of them).
 func (p *Predictors) Heads(l int, x []float32, dst []int32) []int32 {
-	if l >= len(p.head) {
+	if l >= len(p.head) || p.headK[l] >= p.Info.Heads {
 		for h := 0; h < p.Info.Heads; h++ {
 			dst = append(dst, int32(h))
 		}
