@@ -2,7 +2,10 @@ package cuda
 
 import (
 	"fmt"
+	"math"
+	"os"
 	"sort"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -42,14 +45,27 @@ func TestTimeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		thr := synthThreshold(c.Hidden, 256, 1.2816)
-		for _, mode := range []string{"dense", "random", "predicted"} {
-			switch mode {
-			case "random":
+		modes := []string{"dense", "random", "predicted"}
+		if v := os.Getenv("DEJAVU_CUDA_TL_MODES"); v != "" { // e.g. dense,0.22/1: predicted at those MLP / head densities
+			modes = strings.Split(v, ",")
+		}
+		for _, mode := range modes {
+			var fm, fh float64
+			switch _, perr := fmt.Sscanf(mode, "%g/%g", &fm, &fh); {
+			case mode == "dense":
+			case mode == "random":
 				s.SetRandomSparse(0.1, 0.5, 7)
-			case "predicted":
+			case mode == "predicted":
 				if err := s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, true); err != nil {
 					t.Fatal(err)
 				}
+			case perr == nil && fm > 0 && fm < 1 && fh > 0 && fh <= 1:
+				z := math.Sqrt2 * math.Erfinv(1-2*fm) // the upper-tail fraction fm of a normal
+				if err := s.setSyntheticPredictorsQ(256, 64, fm, fh, synthThreshold(c.Hidden, 256, z), true); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				t.Fatalf("DEJAVU_CUDA_TL_MODES: %q is not dense, random, predicted or mlp/heads densities", mode)
 			}
 			if err := s.dropGraphs(); err != nil {
 				t.Fatal(err)
