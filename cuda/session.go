@@ -756,7 +756,7 @@ func (s *Session) attention(li, n int, heads, count uint64, expectHeads int) err
 		if s.d.attnMode == attnSplitCombine {
 			combine = 0
 		}
-		smem := 4 * (5*s.hd + 33 + S + blocks(s.maxCtx, S))
+		smem := 4 * (5*s.hd + 33 + S + max(blocks(s.maxCtx, S), attnCMin))
 		if err := s.d.launch("attn_split", [3]int{S, expectHeads, 1}, [3]int{128, 1, 1}, smem,
 			s.qkv, kc, vc, s.att, s.attnPart, s.attnCnt, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io,
 			heads, count, combine); err != nil || combine == 1 {
@@ -774,6 +774,10 @@ func (s *Session) attention(li, n int, heads, count uint64, expectHeads int) err
 	return s.d.launch("attention", [3]int{n, c.Heads, 1}, [3]int{128, 1, 1}, s.smem,
 		s.qkv, s.qkvRows, kc, vc, s.att, s.qd, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io, heads, count)
 }
+
+// attnCMin is the fewest positions an attn_split block takes
+// (kernels/dejavu.cu, ATTN_CMIN).
+const attnCMin = 8
 
 // attn_prompt's tiles (kernels/dejavu.cu: AP_Q queries and AP_K keys a
 // tile, head dimensions up to 32·AP_E).

@@ -1953,9 +1953,10 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt(const float* __res
 // attn_split is decode attention (one token, at position p = io[0]) split
 // over the positions, flash-decoding style: grid (S, heads), block (s, y)
 // takes head h = heads[y] (y < *headCount; all H when heads is NULL) and
-// positions [s·c, min(L, (s+1)·c)) of the L in the window, c = ⌈L/S⌉, so
-// the grid is fixed (a CUDA graph replays it at every position) while the
-// work per block follows the context. Each block writes its unnormalized
+// positions [s·c, min(L, (s+1)·c)) of the L in the window, c = max(⌈L/S⌉,
+// ATTN_CMIN), so the grid is fixed (a CUDA graph replays it at every
+// position) while the work per block follows the context (and a short
+// context fills few splits, whose merge reads few rows). Each block writes its unnormalized
 // output, max score and sum of exponentials (f32) to part (H × S rows of
 // hd + 2 floats); with combine set, the last block of each head
 // to finish (counter cnt[h], reset by it) merges the rows of the ⌈L/c⌉
@@ -1963,8 +1964,9 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt(const float* __res
 // once), otherwise attn_combine merges all S. After the head, one round
 // of independent loads: the query (straight into registers when hd is a
 // multiple of 4), the block's keys and its first values. 128 threads;
-// S ≤ 128 (attn_merge); dynamic shared memory (hd + 33 + S + ⌈maxCtx/S⌉
-// + 4·hd) floats.
+// S ≤ 128 (attn_merge); dynamic shared memory (hd + 33 + S +
+// max(⌈maxCtx/S⌉, ATTN_CMIN) + 4·hd) floats.
+#define ATTN_CMIN 8
 extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float* __restrict__ kc,
                                       const float* __restrict__ vc, float* out, float* part, unsigned* cnt, int H,
                                       int KVH, int hd, int maxCtx, int window, float scale,
@@ -1980,7 +1982,7 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     int S = gridDim.x, sp = blockIdx.x;
     int lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
     int L = p + 1 - lo;
-    int c = (L + S - 1) / S;
+    int c = max((L + S - 1) / S, ATTN_CMIN);
     int Sn = (L + c - 1) / c; // splits holding positions: [0, Sn)
     if (combine && sp >= Sn) return;
     int t0 = sp * c;
@@ -1990,21 +1992,20 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     float* q = smem;        // hd
     float* red = q + hd;    // 33
     float* ws = red + 33;   // S (merge weights)
-    float* sc = ws + S;     // c ≤ ⌈maxCtx/S⌉ scores
+    float* sc = ws + S;     // c ≤ max(⌈maxCtx/S⌉, ATTN_CMIN) scores
     float* acc = sc + c;    // 4·hd partials
     const float* qs = qkv + (size_t)h * hd;
     const float* K = kc + ((size_t)g * maxCtx + lo + t0) * hd;
     const float* V = vc + ((size_t)g * maxCtx + lo + t0) * hd;
     int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    // The value phase's first loads, issued with the keys': hd threads a
-    // part, parts parts splitting the positions (hd ≤ blockDim.x).
+    // The value phase's first loads (eight a thread), issued with the
+    // keys': hd threads a part, parts parts splitting the positions (hd ≤
+    // blockDim.x).
     int parts = hd <= (int)blockDim.x ? min(4, (int)blockDim.x / hd) : 0;
     int e = parts ? threadIdx.x % hd : 0, pt = parts ? threadIdx.x / hd : 0;
-    float vp[4] = {0.f, 0.f, 0.f, 0.f};
-    if (pt < parts)
+    float vp[8];
 #pragma unroll
-        for (int k = 0; k < 4; k++)
-            if (pt + k * parts < n) vp[k] = __ldg(V + (size_t)(pt + k * parts) * hd + e);
+    for (int k = 0; k < 8; k++) vp[k] = pt < parts && pt + k * parts < n ? __ldg(V + (size_t)(pt + k * parts) * hd + e) : 0.f;
     // Scores: a warp per key, lanes over the head dimension, four keys per
     // warp at a time (four loads in flight per lane).
     bool v4 = (hd & 3) == 0;
@@ -2042,6 +2043,7 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
         }
     }
     __syncthreads();
+    TL_MARK(2);
     float m = __int_as_float(0xff800000);
     for (int t = threadIdx.x; t < n; t += blockDim.x) m = fmaxf(m, sc[t]);
     m = block_max(m, red);
@@ -2053,16 +2055,17 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     }
     sum = block_sum(sum, red);
     __syncthreads();
+    TL_MARK(3);
     float* pr = part + ((size_t)h * S + sp) * (hd + 2);
     // Weighted values, unnormalized: parts groups of hd threads split the keys.
     if (parts) {
         if (pt < parts) {
             float s = 0.f;
 #pragma unroll
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < 8; k++)
                 if (pt + k * parts < n) s += sc[pt + k * parts] * vp[k];
 #pragma unroll 4
-            for (int t = pt + 4 * parts; t < n; t += parts) s += sc[t] * __ldg(V + (size_t)t * hd + e);
+            for (int t = pt + 8 * parts; t < n; t += parts) s += sc[t] * __ldg(V + (size_t)t * hd + e);
             acc[pt * hd + e] = s;
         }
         __syncthreads();
@@ -2087,12 +2090,15 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     // The last block of head h to finish merges the Sn partial rows.
     __threadfence();
     __syncthreads();
+    TL_MARK(4);
     if (threadIdx.x == 0) sLast = atomicAdd(&cnt[h], 1u) == (unsigned)(Sn - 1);
     __syncthreads();
     if (!sLast) return;
     __threadfence();
+    TL_MARK_ANY(5);
     if (threadIdx.x == 0) cnt[h] = 0;
     attn_merge(part + (size_t)h * S * (hd + 2), Sn, hd, out + (size_t)h * hd, ws, red);
+    TL_MARK_ANY(6);
 }
 
 // attn_combine merges attn_split's partial rows (S per head) for head h =
