@@ -1956,16 +1956,16 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt(const float* __res
 // positions [s·c, min(L, (s+1)·c)) of the L in the window, c = max(⌈L/S⌉,
 // ATTN_CMIN), so the grid is fixed (a CUDA graph replays it at every
 // position) while the work per block follows the context (and a short
-// context fills few splits, whose merge reads few rows). Each block writes its unnormalized
-// output, max score and sum of exponentials (f32) to part (H × S rows of
-// hd + 2 floats); with combine set, the last block of each head
-// to finish (counter cnt[h], reset by it) merges the rows of the ⌈L/c⌉
-// splits that hold positions into out[h·hd …] (the others return at
-// once), otherwise attn_combine merges all S. After the head, one round
-// of independent loads: the query (straight into registers when hd is a
-// multiple of 4), the block's keys and its first values. 128 threads;
-// S ≤ 128 (attn_merge); dynamic shared memory (hd + 33 + S +
-// max(⌈maxCtx/S⌉, ATTN_CMIN) + 4·hd) floats.
+// context fills few splits, whose merge reads few rows). Each block writes
+// its unnormalized output, max score and sum of exponentials (f32) to part
+// (H × S rows of hd + 2 floats); with combine set, the last block of each
+// head to finish (counter cnt[h], reset by it) merges the rows of the ⌈L/c⌉
+// splits that hold positions into out[h·hd …] (the others return at once),
+// otherwise attn_combine merges all S. After the head, one round of
+// independent loads: the query (straight into registers when hd is a
+// multiple of 4), the block's keys and its first values. 128 threads; S ≤
+// 128 (attn_merge); dynamic shared memory (hd + 33 + S + max(⌈maxCtx/S⌉,
+// ATTN_CMIN) + 4·hd) floats.
 #define ATTN_CMIN 8
 extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float* __restrict__ kc,
                                       const float* __restrict__ vc, float* out, float* part, unsigned* cnt, int H,
