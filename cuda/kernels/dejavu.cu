@@ -2044,17 +2044,33 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     }
     __syncthreads();
     TL_MARK(2);
-    float m = __int_as_float(0xff800000);
-    for (int t = threadIdx.x; t < n; t += blockDim.x) m = fmaxf(m, sc[t]);
-    m = block_max(m, red);
-    float sum = 0.f;
-    for (int t = threadIdx.x; t < n; t += blockDim.x) {
-        float ex = __expf(sc[t] - m);
-        sc[t] = ex;
-        sum += ex;
+    float m = __int_as_float(0xff800000), sum = 0.f;
+    if (n <= 32) { // a warp's softmax, one barrier (the block's reductions below give the same result)
+        if (wid == 0) {
+            float v = lane < n ? sc[lane] : m;
+            float mm = warp_max(v);
+            float ex = lane < n ? __expf(v - mm) : 0.f;
+            if (lane < n) sc[lane] = ex;
+            float ss = warp_sum(ex);
+            if (lane == 0) {
+                red[0] = mm;
+                red[1] = ss;
+            }
+        }
+        __syncthreads();
+        m = red[0];
+        sum = red[1];
+    } else {
+        for (int t = threadIdx.x; t < n; t += blockDim.x) m = fmaxf(m, sc[t]);
+        m = block_max(m, red);
+        for (int t = threadIdx.x; t < n; t += blockDim.x) {
+            float ex = __expf(sc[t] - m);
+            sc[t] = ex;
+            sum += ex;
+        }
+        sum = block_sum(sum, red);
+        __syncthreads();
     }
-    sum = block_sum(sum, red);
-    __syncthreads();
     TL_MARK(3);
     float* pr = part + ((size_t)h * S + sp) * (hd + 2);
     // Weighted values, unnormalized: parts groups of hd threads split the keys.
@@ -2066,13 +2082,16 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
                 if (pt + k * parts < n) s += sc[pt + k * parts] * vp[k];
 #pragma unroll 4
             for (int t = pt + 8 * parts; t < n; t += parts) s += sc[t] * __ldg(V + (size_t)t * hd + e);
-            acc[pt * hd + e] = s;
+            if (parts == 1) pr[e] = s; // one part: no sum across threads
+            else acc[pt * hd + e] = s;
         }
-        __syncthreads();
-        if (threadIdx.x < hd) {
-            float s = 0.f;
-            for (int k = 0; k < parts; k++) s += acc[k * hd + threadIdx.x];
-            pr[threadIdx.x] = s;
+        if (parts > 1) {
+            __syncthreads();
+            if (threadIdx.x < hd) {
+                float s = 0.f;
+                for (int k = 0; k < parts; k++) s += acc[k * hd + threadIdx.x];
+                pr[threadIdx.x] = s;
+            }
         }
     } else {
         for (int i = threadIdx.x; i < hd; i += blockDim.x) {
