@@ -142,6 +142,41 @@ __device__ float block_max(float v, float* sh) {
     return t;
 }
 
+// block_softmax replaces the scores sc[0 … n) (shared memory, complete on
+// entry) by exp(sc − max) and returns (max, Σ exp); every thread of the
+// block calls it, and it ends with a barrier. Up to 32 scores go through
+// one warp's shuffles (one barrier instead of five; the block's reductions
+// would add the same values in the same order). red holds 33 floats.
+__device__ float2 block_softmax(float* sc, int n, float* red) {
+    int lane = threadIdx.x & 31;
+    float m = __int_as_float(0xff800000), sum = 0.f;
+    if (n <= 32) {
+        if (threadIdx.x < 32) {
+            float v = lane < n ? sc[lane] : m;
+            float mm = warp_max(v);
+            float ex = lane < n ? __expf(v - mm) : 0.f;
+            if (lane < n) sc[lane] = ex;
+            float ss = warp_sum(ex);
+            if (lane == 0) {
+                red[0] = mm;
+                red[1] = ss;
+            }
+        }
+        __syncthreads();
+        return make_float2(red[0], red[1]);
+    }
+    for (int t = threadIdx.x; t < n; t += blockDim.x) m = fmaxf(m, sc[t]);
+    m = block_max(m, red);
+    for (int t = threadIdx.x; t < n; t += blockDim.x) {
+        float e = __expf(sc[t] - m);
+        sc[t] = e;
+        sum += e;
+    }
+    sum = block_sum(sum, red);
+    __syncthreads();
+    return make_float2(m, sum);
+}
+
 // Weight storage types: WF16 and WBF16 turn a 32-bit pair of 16-bit
 // weights into two floats, and one 16-bit weight into a float.
 struct WF16 {
@@ -1756,18 +1791,7 @@ extern "C" __global__ void attention(const float* __restrict__ qkv, int ld, cons
         if (lane == 0) sc[t] = s * scale;
     }
     __syncthreads();
-    float m = __int_as_float(0xff800000);
-    for (int t = threadIdx.x; t < L; t += blockDim.x) m = fmaxf(m, sc[t]);
-    m = block_max(m, red);
-    float sum = 0.f;
-    for (int t = threadIdx.x; t < L; t += blockDim.x) {
-        float e = __expf(sc[t] - m);
-        sc[t] = e;
-        sum += e;
-    }
-    sum = block_sum(sum, red);
-    __syncthreads();
-    float inv = 1.f / sum;
+    float inv = 1.f / block_softmax(sc, L, red).y;
     // Weighted values: parts = blockDim / hd groups of threads split the keys.
     float* o = out + (size_t)i * ldo + h * hd;
     if (hd <= (int)blockDim.x) {
@@ -2044,33 +2068,8 @@ extern "C" __global__ void attn_split(const float* __restrict__ qkv, const float
     }
     __syncthreads();
     TL_MARK(2);
-    float m = __int_as_float(0xff800000), sum = 0.f;
-    if (n <= 32) { // a warp's softmax, one barrier (the block's reductions below give the same result)
-        if (wid == 0) {
-            float v = lane < n ? sc[lane] : m;
-            float mm = warp_max(v);
-            float ex = lane < n ? __expf(v - mm) : 0.f;
-            if (lane < n) sc[lane] = ex;
-            float ss = warp_sum(ex);
-            if (lane == 0) {
-                red[0] = mm;
-                red[1] = ss;
-            }
-        }
-        __syncthreads();
-        m = red[0];
-        sum = red[1];
-    } else {
-        for (int t = threadIdx.x; t < n; t += blockDim.x) m = fmaxf(m, sc[t]);
-        m = block_max(m, red);
-        for (int t = threadIdx.x; t < n; t += blockDim.x) {
-            float ex = __expf(sc[t] - m);
-            sc[t] = ex;
-            sum += ex;
-        }
-        sum = block_sum(sum, red);
-        __syncthreads();
-    }
+    float2 ms = block_softmax(sc, n, red);
+    float m = ms.x, sum = ms.y;
     TL_MARK(3);
     float* pr = part + ((size_t)h * S + sp) * (hd + 2);
     // Weighted values, unnormalized: parts groups of hd threads split the keys.
