@@ -563,6 +563,32 @@ __device__ __forceinline__ float q8_dot(const signed char* __restrict__ Q, const
     return a;
 }
 
+// q8_rows computes the rows of a Q8_0 product (Q, S: rows × nb blocks)
+// that a block takes — start + slot, start + stride + slot, … below rows,
+// slot = threadIdx.x / tpr with tpr threads a row — against x quantized
+// to xq / xd; the first row's first two blocks are already in w / dw
+// (q8_load2). out(r, a) receives row r's product from its first thread.
+// Every thread makes the same trips (group_sum2 has barriers, tpr > 32).
+template <class F>
+__device__ __forceinline__ void q8_rows(const signed char* __restrict__ Q, const unsigned short* __restrict__ S, int rows, int nb,
+                                        int tpr, int start, int stride, uint4 (&w)[2][2], float (&dw)[2], const int4* xq,
+                                        const float* xd, float* part, F out) {
+    int slot = threadIdx.x / tpr, sub = threadIdx.x % tpr;
+    bool first = true;
+    for (int base = start; base < rows; base += stride) {
+        int r = base + slot;
+        if (!first) q8_load2(Q, S, r, rows, nb, sub, tpr, w, dw);
+        first = false;
+        float a = r < rows ? q8_dot(Q, S, r, nb, sub, tpr, w, dw, xq, xd) : 0.f;
+        if (tpr <= 32) {
+            for (int o = tpr >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
+        } else {
+            a = group_sum2(a, 0.f, tpr >> 5, part).x;
+        }
+        if (r < rows && sub == 0) out(r, a);
+    }
+}
+
 __device__ __forceinline__ unsigned pack_q4(float a, float b, float c, float d, float id) {
     unsigned q0 = (unsigned)__float2int_rn(a * id) & 0xffu, q1 = (unsigned)__float2int_rn(b * id) & 0xffu;
     unsigned q2 = (unsigned)__float2int_rn(c * id) & 0xffu, q3 = (unsigned)__float2int_rn(d * id) & 0xffu;
@@ -674,23 +700,11 @@ extern "C" __global__ void __launch_bounds__(256) gemv_q8(Q8_PARAMS) {
     }
     if (!qWarp) quant_x8(xv, nb, xq, xd);
     __syncthreads();
-    bool first = true;
-    for (int base = blockIdx.x * rpb; base < rows; base += gridDim.x * rpb) {
-        r = base + slot;
-        if (!first) q8_load2(Q, S, r, rows, nb, sub, tpr, w, dw);
-        first = false;
-        float a = r < rows ? q8_dot(Q, S, r, nb, sub, tpr, w, dw, xq, xd) : 0.f;
-        if (tpr <= 32) {
-            for (int o = tpr >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
-        } else {
-            a = group_sum2(a, 0.f, tpr >> 5, part).x;
-        }
-        if (r < rows && sub == 0) {
-            if (bias) a += bias[r];
-            y[r] = a;
-            if (selOut && a > thr) selOut[atomicAdd(selCount, 1)] = r;
-        }
-    }
+    q8_rows(Q, S, rows, nb, tpr, blockIdx.x * rpb, gridDim.x * rpb, w, dw, xq, xd, part, [&](int row, float a) {
+        if (bias) a += bias[row];
+        y[row] = a;
+        if (selOut && a > thr) selOut[atomicAdd(selCount, 1)] = row;
+    });
 }
 
 // pred_mlp runs a decode step's MLP predictor and up GEMV in one kernel
@@ -770,19 +784,8 @@ template <class TW> __device__ __forceinline__ void pred_mlp_t(PM_PARAMS) {
         quant4_x8(xs, nbA, xq, xd, mean, inv2);
         __syncthreads();
         if (blockIdx.x == 0 && threadIdx.x == 0) *selCount = 0;
-        bool first = true;
-        for (int base = blockIdx.x * (256 / tpa); base < R; base += P * (256 / tpa)) {
-            int rr = base + sa;
-            if (!first) q8_load2(QA, SA, rr, R, nbA, ua, tpa, wa, da);
-            first = false;
-            float a = rr < R ? q8_dot(QA, SA, rr, nbA, ua, tpa, wa, da, xq, xd) : 0.f;
-            if (tpa <= 32) {
-                for (int o = tpa >> 1; o > 0; o >>= 1) a += __shfl_xor_sync(FULL, a, o);
-            } else {
-                a = group_sum2(a, 0.f, tpa >> 5, part).x;
-            }
-            if (rr < R && ua == 0) h[rr] = a;
-        }
+        q8_rows(QA, SA, R, nbA, tpa, blockIdx.x * (256 / tpa), P * (256 / tpa), wa, da, xq, xd, part,
+                [&](int rr, float a) { h[rr] = a; });
         __syncthreads();
         if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.s32 [%0], 1;" ::"l"(bar) : "memory");
     }
