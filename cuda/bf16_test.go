@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -257,43 +258,61 @@ func TestPredictedDecode(t *testing.T) {
 				{"thr-q8", "pred. threshold, q8_0, pred_mlp (v16)", true, true, false, true, [2]int{}, false},
 				{"thr-q8-warp", "pred. threshold, q8_0, x quantized a warp a block", true, true, false, true, [2]int{}, true},
 				{"thr-q8-auto", "pred. threshold, q8_0, pred_mlp, automatic rank", true, true, false, true, [2]int{}, false},
+				// The MLP predictors reading the layer's input (sparsity.MLPInputLayer):
+				// predicted on the side stream beside the attention.
+				{"thr-q8-layer", "pred. threshold, q8_0, from the layer input", true, true, false, true, [2]int{}, false},
+				{"thr-q8-auto-layer", "pred. threshold, q8_0, automatic rank, from the layer input", true, true, false, true, [2]int{}, false},
 			}
 			var only []string // DEJAVU_CUDA_PRED_VARIANTS: these keys only (comma-separated)
 			if v := os.Getenv("DEJAVU_CUDA_PRED_VARIANTS"); v != "" {
 				only = strings.Split(v, ",")
 			}
-			for _, v := range variants {
-				if only != nil && !slices.Contains(only, v.key) {
-					continue
-				}
-				d.predStd, d.thrKernel, d.q8TPR, d.q8Warp = v.std, v.thrKernel, v.tpr, v.qWarp
-				d.predMLP = v.key != "thr-q8-apart"
-				var err error
-				if v.key == "thr-q8-auto" { // the MLP rank dejavu train and --random-predictors give this shape
-					rank := (sparsity.AutoRankForConfig(c, dt, 0, 0.1) + 31) &^ 31 // Q8_0 pads it to whole blocks
-					err = s.setSyntheticPredictorsQ(rank, 64, 0.1, 0.5, synthThreshold(c.Hidden, rank, 1.2816), true)
-				} else if v.thr {
-					err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, v.q8)
-				} else if v.q8 {
-					err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, float32(math.NaN()), true)
-				} else {
-					err = s.setSyntheticPredictors(256, 64, 0.1, 0.5)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, prompt := range []int{16, 128} {
-					timeIt(v.key, v.what, prompt)
-				}
-				if !v.thr { // top-k: exactly k neurons
-					kM := clampK(0.1, c.FFN)
-					if gd := s.Density(); math.Abs(gd.MLP()-float64(kM)/float64(c.FFN)) > 1e-9 {
-						t.Errorf("%s %s: MLP density %.6f, want %.6f", name, v.what, gd.MLP(), float64(kM)/float64(c.FFN))
+			// DEJAVU_CUDA_PRED_ROUNDS: the variants this many times over (prompt 16 only when more than one).
+			rounds, _ := strconv.Atoi(os.Getenv("DEJAVU_CUDA_PRED_ROUNDS"))
+			var all []int
+			for i := range max(1, rounds) {
+				all = append(all, i)
+			}
+			for _, round := range all {
+				for _, v := range variants {
+					if only != nil && !slices.Contains(only, v.key) {
+						continue
 					}
-				}
-				if dt == kernels.F16 && name == "opt-6.7b" && (v.key == "thr-q8-apart" || v.key == "thr-q8") {
-					if prof, err := ProfileDecode(s); err == nil {
-						fmt.Printf("%s %s, kernels timed one by one:\n%s", name, v.what, prof)
+					d.predStd, d.thrKernel, d.q8TPR, d.q8Warp = v.std, v.thrKernel, v.tpr, v.qWarp
+					d.predMLP = v.key != "thr-q8-apart"
+					var err error
+					if strings.HasPrefix(v.key, "thr-q8-auto") { // the MLP rank dejavu train and --random-predictors give this shape
+						rank := (sparsity.AutoRankForConfig(c, dt, 0, 0.1) + 31) &^ 31 // Q8_0 pads it to whole blocks
+						err = s.setSyntheticPredictorsQ(rank, 64, 0.1, 0.5, synthThreshold(c.Hidden, rank, 1.2816), true)
+					} else if v.thr {
+						err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, v.q8)
+					} else if v.q8 {
+						err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, float32(math.NaN()), true)
+					} else {
+						err = s.setSyntheticPredictors(256, 64, 0.1, 0.5)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					s.sparse.pred.early = strings.HasSuffix(v.key, "-layer")
+					prompts := []int{16, 128}
+					if len(all) > 1 {
+						prompts = prompts[:1]
+						fmt.Printf("round %d: ", round)
+					}
+					for _, prompt := range prompts {
+						timeIt(v.key, v.what, prompt)
+					}
+					if !v.thr { // top-k: exactly k neurons
+						kM := clampK(0.1, c.FFN)
+						if gd := s.Density(); math.Abs(gd.MLP()-float64(kM)/float64(c.FFN)) > 1e-9 {
+							t.Errorf("%s %s: MLP density %.6f, want %.6f", name, v.what, gd.MLP(), float64(kM)/float64(c.FFN))
+						}
+					}
+					if dt == kernels.F16 && name == "opt-6.7b" && (v.key == "thr-q8-apart" || v.key == "thr-q8") {
+						if prof, err := ProfileDecode(s); err == nil {
+							fmt.Printf("%s %s, kernels timed one by one:\n%s", name, v.what, prof)
+						}
 					}
 				}
 			}
@@ -310,9 +329,15 @@ func TestPredictedDecode(t *testing.T) {
 					if err := s.setSyntheticPredictorsQ(256, 64, fm, fh, synthThreshold(c.Hidden, 256, z), true); err != nil {
 						t.Fatal(err)
 					}
-					key := "dens " + pair
-					timeIt(key, fmt.Sprintf("pred. threshold q8_0 at %s (mlp/heads)", pair), 16)
-					fmt.Printf("%-9s %-4v DENSITY %s: %.3f ms/token, %.2f× dense\n", name, dt, pair, res[key+" 16"], res["dense 16"]/res[key+" 16"])
+					for _, early := range []bool{false, true} { // the MLP predicted from its block's input / the layer's
+						s.sparse.pred.early = early
+						key, what := "dens "+pair, ""
+						if early {
+							key, what = "dens-layer "+pair, ", from the layer input"
+						}
+						timeIt(key, fmt.Sprintf("pred. threshold q8_0 at %s (mlp/heads)%s", pair, what), 16)
+						fmt.Printf("%-9s %-4v DENSITY %s%s: %.3f ms/token, %.2f× dense\n", name, dt, pair, what, res[key+" 16"], res["dense 16"]/res[key+" 16"])
+					}
 				}
 			}
 			for _, prompt := range []int{16, 128} {

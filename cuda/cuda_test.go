@@ -434,12 +434,17 @@ func TestPredictors(t *testing.T) {
 	for _, run := range []struct {
 		name string
 		dt   kernels.DType
-		q8   bool // 8-bit MLP predictors (sparsity.Predictors.Quantize): gemv_q8 on the GPU
-	}{{"opt-preln", kernels.F16, false}, {"llama-relu-sharded", kernels.F16, false}, {"opt-preln", kernels.BF16, false}, {"llama-relu-sharded", kernels.BF16, false},
-		{"opt-preln", kernels.F16, true}, {"llama-relu-sharded", kernels.F16, true}} {
+		q8   bool   // 8-bit MLP predictors (sparsity.Predictors.Quantize): gemv_q8 on the GPU
+		in   string // what the MLP predictors read (sparsity.MLPInputLayer: predicted beside the attention)
+	}{{"opt-preln", kernels.F16, false, ""}, {"llama-relu-sharded", kernels.F16, false, ""}, {"opt-preln", kernels.BF16, false, ""}, {"llama-relu-sharded", kernels.BF16, false, ""},
+		{"opt-preln", kernels.F16, true, ""}, {"llama-relu-sharded", kernels.F16, true, ""},
+		{"opt-preln", kernels.F16, false, sparsity.MLPInputLayer}, {"llama-relu-sharded", kernels.F16, true, sparsity.MLPInputLayer}} {
 		name := run.name
 		if run.q8 {
 			name += " q8_0 predictors"
+		}
+		if run.in != "" {
+			name += " (MLP predicted from the layer input)"
 		}
 		m, err := model.Load(filepath.Join("..", "testdata", "models", run.name))
 		if err != nil {
@@ -466,7 +471,7 @@ func TestPredictors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := sparsity.Train(m, pool, ds, sparsity.TrainOptions{Rank: 8, Epochs: 2, Batch: 64})
+		p, err := sparsity.Train(m, pool, ds, sparsity.TrainOptions{Rank: 8, Epochs: 2, Batch: 64, MLPInput: run.in})
 		if err != nil {
 			t.Fatal(err)
 		}

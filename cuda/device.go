@@ -93,7 +93,7 @@ type Device struct {
 	q8TPR      [2]int         // gemv_q8's threads per row in a predictor's first / second GEMV (0: from the shape; tuning)
 	q8Warp     bool           // gemv_q8 quantizes x a warp a block of 32, not a thread a block (tests; slower)
 	side       uintptr        // second stream: the lookahead head predictor
-	ev         [3]uintptr     // fork, x read, join events of the lookahead
+	ev         [4]uintptr     // fork, x read, join events of the lookahead; the MLP selection made on the side stream
 	prof       *profiler      // when set, launch times each kernel (not during graph capture)
 	work       chan func()
 	mu         sync.Mutex

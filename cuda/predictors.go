@@ -16,6 +16,7 @@ import (
 // the session's.
 type gpuPredictors struct {
 	rms         bool
+	early       bool // the MLP predictors read the layer's input (sparsity.MLPInputLayer): run beside the attention
 	mlp, head   []lowRankGPU
 	mlpK, headK []int
 	thr         []float32
@@ -190,7 +191,9 @@ type lowRankGPU struct {
 // on the GPU, inside the step's CUDA graph: for each layer the lookahead
 // head predictor (layer l's attention input → layer l+1's heads; layer 0
 // computes all heads) and the MLP predictor (the hidden state entering the
-// MLP → its neurons), each a standardization, two GEMVs and a top-k
+// MLP → its neurons; with predictors of the layer's input,
+// sparsity.MLPInputLayer, on the side stream too, beside the attention,
+// joined before the up GEMV), each a standardization, two GEMVs and a top-k
 // selection kernel — or, for a threshold, the second GEMV compares and
 // compacts its outputs itself — with the budgets of p's current Selection
 // (call again after p.SetSelection). nil turns sparse decoding off. As in
@@ -217,7 +220,7 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 			return err
 		}
 		up := &Model{dev: s.d}
-		gp := &gpuPredictors{rms: p.RMSInput(), mlp: pw.mlp, head: pw.head}
+		gp := &gpuPredictors{rms: p.RMSInput(), early: p.MLPFromLayerInput(), mlp: pw.mlp, head: pw.head}
 		fail := func(err error) error {
 			freeAll(up.allocs)
 			return err
@@ -407,7 +410,7 @@ func (s *Session) predictA(pr *gpuPredictors, lr *lowRankGPU, head bool, std, ze
 	if err := s.gemv(a); err != nil {
 		return 0, err
 	}
-	if head && std == 0 && s.d.stream == s.d.side { // the main stream may now change x
+	if std == 0 && s.d.stream == s.d.side { // the main stream may now change x
 		if err := check("cuEventRecord", drv.cuEventRecord(s.d.ev[1], s.d.side)); err != nil {
 			return 0, err
 		}
@@ -473,7 +476,7 @@ func (s *Session) predMLPGrid(lr *lowRankGPU, li int) (tpb, grid int, ok bool) {
 // KiB and a grid resident at once (predMLPGrid).
 func (s *Session) canPredMLP(pr *gpuPredictors, li int, normW uint64) bool {
 	lr := &pr.mlp[li]
-	if !s.d.predMLP || s.d.selOld || s.d.thrKernel || !pr.useThr[li] || !lr.a.q8 || !lr.b.q8 || lr.a.cols%32 != 0 || lr.b.cols%32 != 0 {
+	if pr.early || !s.d.predMLP || s.d.selOld || s.d.thrKernel || !pr.useThr[li] || !lr.a.q8 || !lr.b.q8 || lr.a.cols%32 != 0 || lr.b.cols%32 != 0 {
 		return false
 	}
 	if normW != 0 && pr.rms != (s.m.Cfg.Family == model.Llama) {

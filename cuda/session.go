@@ -1116,12 +1116,21 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		lookahead := pr != nil && s.d.ahead && !s.d.selOld
 		// Layer li+1's heads need choosing (not all of them, not past the end).
 		choose := pr != nil && li+1 < L && !sp.everyHead(li+1, c.Heads)
+		// The MLP predictor reads this layer's input too (sparsity.MLPInputLayer):
+		// it runs at the start of the layer, on the side stream with the
+		// lookahead (first: its join comes sooner), joined before the up GEMV.
+		mlpFirst := pr != nil && pr.early && !s.d.selOld
+		mlpSide := mlpFirst && lookahead
 		ahead := lookahead && choose
+		side := ahead || mlpSide // a fork at the start of the layer
 		var stdH, stdM uint64
 		if std {
 			stdM = pr.xs
-			if choose {
+			if choose || mlpFirst {
 				stdH = pr.xsH + uint64(li%2*c.Hidden)*4 // by parity: layer li-1's down accum_rows may write layer li+1's
+			}
+			if mlpFirst {
+				stdM = stdH // the layer's input, standardized by the attention's norm
 			}
 		}
 		// This layer's kernels read its head selection before their PDL
@@ -1148,11 +1157,14 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		if chain && preLN {
 			if !(std && s.canPredMLP(pr, li, mlpW)) { // pred_mlp normalizes the MLP's input itself
 				nAttn = chainNorm{w: mlpW, b: mlpB, out: s.xn, std: stdM}
+				if mlpFirst {
+					nAttn.std = 0 // stdM is the layer's input, which the predictor reads
+				}
 			}
 			if li+1 < L {
 				nl := &g.layers[li+1]
 				nMLP = chainNorm{w: nl.attnW, b: nl.attnB, out: s.xn}
-				if std && li+2 < L && !sp.everyHead(li+2, c.Heads) {
+				if std && li+2 < L && (!sp.everyHead(li+2, c.Heads) || mlpFirst) {
 					nMLP.std = pr.xsH + uint64((li+1)%2*c.Hidden)*4
 				}
 			} else if g.normW != 0 {
@@ -1168,21 +1180,37 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		early := sp != nil && sp.pred == nil
 		if nAttn.out != 0 && preLN {
 			mlpIn = s.xn
+		} else if mlpFirst {
+			mlpIn = s.x // in may be the attention's normalized input (std); the up GEMV normalizes x itself
 		}
 		steps := []func() error{
 			func() error {
+				main := s.d.stream
+				if side {
+					if err := s.d.edge(0, main, s.d.side); err != nil {
+						return err
+					}
+				}
+				if mlpFirst {
+					if mlpSide {
+						s.d.stream = s.d.side
+					}
+					err := s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt, false, stdM)
+					if err == nil && mlpSide {
+						err = check("cuEventRecord", drv.cuEventRecord(s.d.ev[3], s.d.side))
+					}
+					s.d.stream = main
+					if err != nil {
+						return err
+					}
+				}
 				if !choose {
 					return nil
 				}
 				out, cnt := sp.sel+uint64(2*L+L*c.FFN+(li+1)*c.Heads)*4, sp.sel+uint64(2*(li+1)+1)*4
-				if !ahead {
-					return s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true, stdH)
+				if ahead {
+					s.d.stream = s.d.side
 				}
-				main := s.d.stream
-				if err := s.d.edge(0, main, s.d.side); err != nil {
-					return err
-				}
-				s.d.stream = s.d.side
 				err := s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true, stdH)
 				s.d.stream = main
 				return err
@@ -1190,7 +1218,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads) },
 			func() error { return s.attention(li, 1, headIdx, headCnt, expHeads) },
 			func() error {
-				if ahead && stdH == 0 { // the side stream has read x
+				if side && stdH == 0 { // the side stream has read x
 					if err := check("cuStreamWaitEvent", drv.cuStreamWaitEvent(s.d.stream, s.d.ev[1], 0)); err != nil {
 						return err
 					}
@@ -1217,6 +1245,13 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				if pr == nil {
 					return nil
 				}
+				if mlpSide { // join: the neurons are chosen; the up GEMV starts after it
+					s.d.full = s.d.stream
+					return check("cuStreamWaitEvent", drv.cuStreamWaitEvent(s.d.stream, s.d.ev[3], 0))
+				}
+				if mlpFirst {
+					return nil
+				}
 				if fused = nAttn.out == 0 && s.canPredMLP(pr, li, mlpW); fused {
 					return nil // pred_mlp below: the norm, the predictor and the up GEMV in one kernel
 				}
@@ -1238,7 +1273,9 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 				}
 				return s.gemv(up)
 			},
-			func() error { return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x, nMLP, early) },
+			func() error {
+				return s.accum(l.downT, s.h, mlpIdx, mlpCnt, 1, c.FFN, 0, l.downB, s.x, nMLP, early || mlpSide)
+			},
 			func() error {
 				if !preLN && nMLP.out == 0 {
 					return s.norm(s.x, l.mlpW, l.mlpB, s.x, 0, 1)

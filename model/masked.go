@@ -38,6 +38,12 @@ func (s *Session) masking() bool { return s.maskBatches && s.sel != nil }
 func (s *Session) maskBegin(li int, x []float32, n int) {
 	c := s.m.Cfg
 	H, d := c.Heads, c.Hidden
+	if mlpFromLayerInput(s.sel) {
+		if s.maskIn == nil {
+			s.maskIn = make([]float32, maxBatch*d)
+		}
+		copy(s.maskIn, x[:n*d])
+	}
 	s.headMask, s.nextMask = s.nextMask, s.headMask
 	cur := s.headMask[:n*H]
 	if o := s.oracle(); o != nil {
@@ -97,10 +103,14 @@ func (s *Session) maskHeads(n int) {
 
 // maskNeurons zeroes, in each of n rows of act (n × FFN activations, the
 // input of the down projection), the neurons the selector does not pick
-// from that row's residual x (the MLP block's input, as in sparseStep).
+// from that row's residual x (the MLP block's input, as in sparseStep; the
+// layer's input, kept by maskBegin, for a LayerInputMLP selector).
 func (s *Session) maskNeurons(li int, x, act []float32, n int) {
 	c := s.m.Cfg
 	d, f := c.Hidden, c.FFN
+	if mlpFromLayerInput(s.sel) {
+		x = s.maskIn[:n*d]
+	}
 	for i := 0; i < n; i++ {
 		s.neurons = s.sel.MLP(li, x[i*d:(i+1)*d], s.neurons[:0])
 		s.density.MLPComputed += int64(len(s.neurons))

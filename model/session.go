@@ -51,6 +51,7 @@ type Session struct {
 	look                      *lookahead // asynchronous head prediction (SetAsync)
 	maskBatches               bool       // SetSparseBatches (masked.go)
 	headMask, nextMask        []bool     // maxBatch × Heads
+	maskIn                    []float32  // maxBatch × Hidden: the layer input, for a LayerInputMLP selector
 
 	// Recording for predictor training (see record.go).
 	rec                              Recorder

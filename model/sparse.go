@@ -11,11 +11,28 @@ import (
 // duplicate-free indices appended to dst[:0].
 type Selector interface {
 	// MLP picks neurons of layer l from the hidden state entering the MLP
-	// block (the residual stream before the block's norm).
+	// block (the residual stream before the block's norm), or from the one
+	// entering the layer when the selector says so (LayerInputMLP).
 	MLP(l int, x []float32, dst []int32) []int32
 	// Heads picks heads of layer l+1 from the hidden state entering layer
 	// l's attention block (the lookahead); layer 0 computes all heads.
 	Heads(l int, x []float32, dst []int32) []int32
+}
+
+// LayerInputMLP is implemented by a Selector whose MLP method reads the
+// hidden state entering the layer (the attention block's input, before its
+// norm), as DejaVu's reference code feeds its MLP predictors, instead of
+// the one entering the MLP block: the neurons are then chosen at the start
+// of the layer, and a GPU can run that prediction beside the attention.
+type LayerInputMLP interface {
+	MLPFromLayerInput() bool
+}
+
+// mlpFromLayerInput reports whether sel's MLP predictions read the layer's
+// input.
+func mlpFromLayerInput(sel Selector) bool {
+	li, ok := sel.(LayerInputMLP)
+	return ok && li.MLPFromLayerInput()
 }
 
 // sparseWeights are the neuron-major matrices of the sparse path: one
@@ -250,6 +267,7 @@ func (s *Session) sparseStep(id int) {
 	s.embed([]int{id}, x)
 	s.density.Tokens++
 	la := s.look
+	early := mlpFromLayerInput(s.sel)
 	for li := range m.Layers {
 		l := &m.Layers[li]
 		// Heads of this layer: chosen by the previous layer's lookahead.
@@ -263,6 +281,9 @@ func (s *Session) sparseStep(id int) {
 			s.heads = append(s.heads, la.heads...)
 		} else {
 			s.heads = append(s.heads, s.nextHeads...)
+		}
+		if early { // before the lookahead starts: never concurrent with it
+			s.neurons = s.sel.MLP(li, x, s.neurons[:0])
 		}
 		if li+1 < len(m.Layers) { // the lookahead: heads of the next layer
 			if la != nil {
@@ -287,10 +308,12 @@ func (s *Session) sparseStep(id int) {
 		}
 
 		// MLP over the selected neurons.
-		if la != nil && la.shared {
-			la.wait()
+		if !early {
+			if la != nil && la.shared {
+				la.wait()
+			}
+			s.neurons = s.sel.MLP(li, x, s.neurons[:0])
 		}
-		s.neurons = s.sel.MLP(li, x, s.neurons[:0])
 		s.density.MLPComputed += int64(len(s.neurons))
 		s.density.MLPTotal += int64(c.FFN)
 		in = x

@@ -484,3 +484,85 @@ func TestAsyncSparseDecodeDoesNotAllocate(t *testing.T) {
 	}
 	s.SetAsync(nil)
 }
+
+// layerInputSelector is an inputSelector whose MLP predictions read the
+// layer's input (LayerInputMLP). In decode steps it counts, per layer,
+// MLP calls whose input equals the head prediction's input of that layer
+// (the layer's attention input, read just before or after: either order).
+type layerInputSelector struct {
+	*inputSelector
+	heads, mlp [][]float32 // latest inputs per layer
+	same, diff int
+}
+
+func (s *layerInputSelector) MLPFromLayerInput() bool { return true }
+
+func (s *layerInputSelector) check(l int) {
+	if l < len(s.heads) && l < len(s.mlp) && s.heads[l] != nil && s.mlp[l] != nil {
+		if slices.Equal(s.heads[l], s.mlp[l]) {
+			s.same++
+		} else {
+			s.diff++
+		}
+		s.heads[l], s.mlp[l] = nil, nil
+	}
+}
+
+func keep(dst [][]float32, l int, x []float32) [][]float32 {
+	for len(dst) <= l {
+		dst = append(dst, nil)
+	}
+	dst[l] = append([]float32{}, x...)
+	return dst
+}
+
+func (s *layerInputSelector) Heads(l int, x []float32, dst []int32) []int32 {
+	s.heads = keep(s.heads, l, x)
+	s.check(l)
+	return s.inputSelector.Heads(l, x, dst)
+}
+
+func (s *layerInputSelector) MLP(l int, x []float32, dst []int32) []int32 {
+	s.mlp = keep(s.mlp, l, x)
+	s.check(l)
+	return s.inputSelector.MLP(l, x, dst)
+}
+
+// TestLayerInputMLP: a LayerInputMLP selector is asked for the neurons with
+// the layer's input (what the head lookahead reads), in decode steps and in
+// masked batches alike (which agree), and that changes the decode.
+func TestLayerInputMLP(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	for _, name := range []string{"opt-preln", "llama-silu", "opt-postln"} {
+		m, err := Load(filepath.Join("..", "testdata", "models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.PrepareSparse()
+		ids := []int{1, 5, 9, 2, 7, 11, 3, 8, 4, 6}
+		dec := m.NewSession(pool, 0)
+		sel := &layerInputSelector{inputSelector: newInputSelector(m.Cfg, 0.4, 0.5)}
+		dec.SetSelector(sel)
+		want := decodeAll(t, dec, ids)
+		if sel.diff != 0 || sel.same != len(ids)*(m.Cfg.Layers-1) {
+			t.Errorf("%s decode: %d MLP predictions read the layer's input, %d another (want %d, 0)", name, sel.same, sel.diff, len(ids)*(m.Cfg.Layers-1))
+		}
+		blk := m.NewSession(pool, 0)
+		blk.SetSelector(newInputSelector(m.Cfg, 0.4, 0.5))
+		if other := decodeAll(t, blk, ids); slices.Equal(other, want) {
+			t.Errorf("%s: predicting from the layer's input decodes as from the MLP block's", name)
+		}
+		// Batches: equal to the decode, which read the layer's input (and
+		// differs from reading the MLP block's).
+		bat := m.NewSession(pool, 0)
+		bat.SetSelector(&layerInputSelector{inputSelector: newInputSelector(m.Cfg, 0.4, 0.5)})
+		bat.SetSparseBatches(true)
+		got, err := bat.Forward(ids, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRows(t, name+" layer-input sparse batches vs decode", got, want, m.Cfg.Vocab, 1e-4)
+		m.Close()
+	}
+}

@@ -219,6 +219,11 @@ func (p *Predictors) finish() error {
 	default:
 		return fmt.Errorf("unknown input norm %q", in.Norm)
 	}
+	switch in.MLPInput {
+	case "", MLPInputBlock, MLPInputLayer:
+	default:
+		return fmt.Errorf("unknown MLP predictor input %q (want %q or %q)", in.MLPInput, MLPInputBlock, MLPInputLayer)
+	}
 	for l, st := range in.Stats {
 		if st.Budget < 0 || st.Budget > in.FFN || (l+1 < in.Layers && (st.HeadBudget < 1 || st.HeadBudget > in.Heads)) {
 			return fmt.Errorf("layer %d: budgets %d neurons, %d heads out of range", l, st.Budget, st.HeadBudget)

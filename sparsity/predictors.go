@@ -52,13 +52,16 @@ type LayerStats struct {
 
 // Info is the predictors file's description (its "info" metadata).
 type Info struct {
-	Model       string       `json:"model"`
-	Layers      int          `json:"layers"`
-	Hidden      int          `json:"hidden"`
-	FFN         int          `json:"ffn"`
-	Heads       int          `json:"heads"`
-	Norm        string       `json:"input_norm"` // "layernorm" or "rms" (no affine)
-	Kind        string       `json:"kind"`       // "linear-lowrank"
+	Model  string `json:"model"`
+	Layers int    `json:"layers"`
+	Hidden int    `json:"hidden"`
+	FFN    int    `json:"ffn"`
+	Heads  int    `json:"heads"`
+	Norm   string `json:"input_norm"` // "layernorm" or "rms" (no affine)
+	// MLPInput is what the MLP predictors read: MLPInputBlock ("", files
+	// before it existed) or MLPInputLayer.
+	MLPInput    string       `json:"mlp_input,omitempty"`
+	Kind        string       `json:"kind"` // "linear-lowrank"
 	Tokens      int          `json:"train_tokens"`
 	ValTokens   int          `json:"val_tokens"`
 	Recall      float64      `json:"recall_target"`
@@ -66,6 +69,17 @@ type Info struct {
 	HeadRecallT float64      `json:"head_recall_target"`
 	Stats       []LayerStats `json:"stats"`
 }
+
+// What an MLP predictor reads (Info.MLPInput, TrainOptions.MLPInput).
+const (
+	// MLPInputBlock: the hidden state entering the MLP block, after the
+	// attention (the prediction waits for the attention).
+	MLPInputBlock = "block"
+	// MLPInputLayer: the hidden state entering the layer, as DejaVu's
+	// reference code feeds its MLP predictors (the residual before the
+	// attention): the prediction can run beside the attention.
+	MLPInputLayer = "layer"
+)
 
 // lowRank is z = B·(A·x̂) + bias: A is Rank×In, B is Out×Rank.
 type lowRank struct {
@@ -283,6 +297,18 @@ func (p *Predictors) logits(lr *lowRank, x []float32) []float32 {
 	p.exec.MatVec(z, lr.B, h)
 	kernels.Add(z, lr.Bias)
 	return z
+}
+
+// MLPFromLayerInput implements model.LayerInputMLP: true when the MLP
+// predictors read the hidden state entering the layer.
+func (p *Predictors) MLPFromLayerInput() bool { return p.Info.MLPInput == MLPInputLayer }
+
+// mlpInput is Info.MLPInput with files from before it existed named.
+func (p *Predictors) mlpInput() string {
+	if p.Info.MLPInput == "" {
+		return MLPInputBlock
+	}
+	return p.Info.MLPInput
 }
 
 // MLP implements model.Selector: the neurons of layer l predicted active.

@@ -70,6 +70,25 @@ func shapeModel(c model.Config, dt kernels.DType, source string) *model.Model {
 	return m
 }
 
+// SetRandomMLPInput makes random predictors (RandomPredictors,
+// RandomPredictorsForConfig) stand for predictors trained on the given
+// MLP input (MLPInputBlock or MLPInputLayer): the same weights and
+// selections, read from the other hidden state, which moves where the
+// prediction runs, not what it costs. Trained predictors refuse: they read
+// what they were trained on.
+func (p *Predictors) SetRandomMLPInput(in string) error {
+	if p.Info.Tokens > 0 {
+		return fmt.Errorf("sparsity: these predictors were trained on the MLP input %q; their input cannot change", p.mlpInput())
+	}
+	switch in {
+	case MLPInputBlock, MLPInputLayer:
+	default:
+		return fmt.Errorf("sparsity: unknown MLP predictor input %q (want %q or %q)", in, MLPInputBlock, MLPInputLayer)
+	}
+	p.Info.MLPInput = in
+	return nil
+}
+
 // randomStdInputs is the number of random inputs the thresholds of random
 // predictors are calibrated on.
 const randomStdInputs = 32

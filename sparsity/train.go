@@ -35,6 +35,10 @@ type TrainOptions struct {
 	// this fraction of a token's head-norm mass instead of the top HeadFrac.
 	HeadLabelMass float64
 	Seed          uint64
+	// MLPInput is what the MLP predictors read: MLPInputBlock (""; the
+	// default) or MLPInputLayer (DejaVu's choice: the prediction overlaps
+	// the attention).
+	MLPInput string
 	// Progress, if set, is called after each epoch of each predictor.
 	Progress func(layer int, what string, epoch, epochs int)
 }
@@ -91,6 +95,14 @@ func layerBytes(m *model.Model, l int) int64 {
 func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Predictors, error) {
 	o.defaults()
 	c := m.Cfg
+	layerIn := false
+	switch o.MLPInput {
+	case "", MLPInputBlock:
+	case MLPInputLayer:
+		layerIn = true
+	default:
+		return nil, fmt.Errorf("sparsity: unknown MLP predictor input %q (want %q or %q)", o.MLPInput, MLPInputBlock, MLPInputLayer)
+	}
 	fp := Fingerprint(m)
 	if !fingerprintMatches(m, fp, ds.Fingerprint) {
 		return nil, fmt.Errorf("sparsity: the activations in %s were recorded from another model (%s, fingerprint %.12s…), not %s (%.12s…): collect them again", ds.Dir, ds.Model, ds.Fingerprint, m.Source, fp)
@@ -125,14 +137,28 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 	p := &Predictors{Fingerprint: fp, Info: Info{Model: m.Source, Layers: c.Layers, Hidden: c.Hidden,
 		FFN: c.FFN, Heads: c.Heads, Norm: norm, Kind: "linear-lowrank", Tokens: N - nVal, ValTokens: nVal,
 		Recall: o.Recall, HeadFrac: o.HeadFrac, HeadRecallT: o.HeadRecall}}
+	if layerIn {
+		p.Info.MLPInput = MLPInputLayer
+	}
 	rms := norm == "rms"
 	rng := rand.New(rand.NewPCG(o.Seed, 0x5eed))
 	nHeadPos := max(1, int(math.Ceil(o.HeadFrac*float64(c.Heads))))
 	for l := 0; l < c.Layers; l++ {
 		last := l+1 == c.Layers
-		ld, err := ds.Layer(l, !last, true, true, false)
+		ld, err := ds.Layer(l, !last || layerIn, true, true, false)
 		if err != nil {
 			return nil, err
+		}
+		std := func(X []float32) []float32 {
+			X = X[:N*c.Hidden]
+			for i := 0; i < N; i++ {
+				standardize(X[i*c.Hidden:(i+1)*c.Hidden], X[i*c.Hidden:(i+1)*c.Hidden], rms)
+			}
+			return X
+		}
+		var Xa []float32 // standardized attention inputs (lookahead, and the MLP predictor's with layerIn)
+		if !last || layerIn {
+			Xa = std(ld.AttnIn)
 		}
 		st := LayerStats{Layer: l, LayerBytes: layerBytes(m, l)}
 		st.Rank = o.Rank
@@ -140,9 +166,10 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 			st.Rank = AutoRank(m, l, o.BytesFrac)
 		}
 		st.Rank = min(st.Rank, c.Hidden, c.FFN)
-		X := ld.MLPIn[:N*c.Hidden]
-		for i := 0; i < N; i++ {
-			standardize(X[i*c.Hidden:(i+1)*c.Hidden], X[i*c.Hidden:(i+1)*c.Hidden], rms)
+		Xm := std(ld.MLPIn) // the MLP block's standardized inputs: exact activations
+		X := Xm
+		if layerIn {
+			X = Xa
 		}
 		fd := &fitData{X: X, in: c.Hidden, Y: ld.Act, stride: (c.FFN + 7) / 8, out: c.FFN, train: train, val: val}
 		prog := func(e int) {
@@ -165,15 +192,11 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 		st.TrueDensity, st.PredDensity = cal.trueDensity, float64(cal.k)/float64(c.FFN)
 		st.Threshold, st.ThreshDensity = cal.thr, cal.thrDensity
 		st.PredictorBytes = lr.A.Bytes() + lr.B.Bytes() + 4*int64(len(lr.Bias))
-		mlpCurves(pool, m, l, &lr, fd, &st, o.Mass)
+		mlpCurves(pool, m, l, &lr, fd, Xm, &st, o.Mass)
 		if !last {
 			next, err := ds.Layer(l+1, false, false, false, true)
 			if err != nil {
 				return nil, err
-			}
-			Xa := ld.AttnIn[:N*c.Hidden]
-			for i := 0; i < N; i++ {
-				standardize(Xa[i*c.Hidden:(i+1)*c.Hidden], Xa[i*c.Hidden:(i+1)*c.Hidden], rms)
 			}
 			var hy []byte
 			if o.HeadLabelMass > 0 {
@@ -261,9 +284,10 @@ func headMassLabels(norms []float32, H int, frac float64) []byte {
 
 // mlpCurves measures layer l's MLP predictor on the validation rows of fd:
 // the activation-mass recall and the (per-token) neuron recall at every
-// budget; with mass > 0 the layer's budget becomes the smallest reaching
+// budget (activations recomputed from Xm, the MLP block's standardized
+// inputs); with mass > 0 the layer's budget becomes the smallest reaching
 // that mass recall.
-func mlpCurves(pool *kernels.Pool, m *model.Model, l int, lr *lowRank, fd *fitData, st *LayerStats, mass float64) {
+func mlpCurves(pool *kernels.Pool, m *model.Model, l int, lr *lowRank, fd *fitData, Xm []float32, st *LayerStats, mass float64) {
 	F := fd.out
 	n := len(fd.val)
 	zs := predLogits(pool, lr, fd.X, fd.in, fd.val)
@@ -276,7 +300,7 @@ func mlpCurves(pool *kernels.Pool, m *model.Model, l int, lr *lowRank, fd *fitDa
 		}
 	}
 	st.RecallCurve = coverCurve(pool, zs, bits, n, F, 8)
-	mw := neuronMass(m, pool, l, fd.X, fd.val)
+	mw := neuronMass(m, pool, l, Xm, fd.val)
 	if mw == nil {
 		mw = bits // post-LN: no exact activations; every active neuron counts the same
 	}

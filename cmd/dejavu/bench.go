@@ -115,6 +115,7 @@ Progress goes to stderr; --json prints one object.`,
 	registerPredictorDType(f, &bp.dtype)
 	f.BoolVar(&bp.random, "random-predictors", false, "sparse decode through predictors of the trained size with random weights, selecting --mlp-density and --head-density (their cost included; for --synthetic shapes)")
 	f.StringVar(&bp.mlpSelect, "mlp-select", "", "how --random-predictors select MLP neurons: threshold (per-layer logit thresholds calibrated to select about --mlp-density, as trained predictors select by default; on the GPU the predictor, selection and up GEMV run as one kernel) or topk (exactly --mlp-density of each layer's neurons; on the GPU a selection kernel); heads are always the top --head-density (default: threshold with --device cuda, topk on the CPU)")
+	f.StringVar(&bp.mlpInput, "mlp-input", sparsity.MLPInputBlock, "what --random-predictors' MLP predictors stand for reading: block (the MLP block's input) or layer (the layer's input, as 'dejavu train --mlp-input layer': on the GPU predicted beside the attention)")
 	f.StringVar(&async, "async", "off", "asynchronous head lookahead with --predictors: off, shared (the predictors themselves, overlapping attention) or clone (a copy on its own thread, overlapping attention and MLP; --async alone); CPU only (the GPU always runs the lookahead on a second stream)")
 	f.Lookup("async").NoOptDefVal = "clone"
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -128,6 +129,7 @@ type benchPreds struct {
 	dtype     string // --predictor-dtype
 	dtypeSet  bool
 	mlpSelect string // --mlp-select: "" (by device), "threshold" or "topk"
+	mlpInput  string // --mlp-input (random predictors)
 }
 
 // check refuses the predictor flag combinations that make no sense, before
@@ -150,6 +152,9 @@ func (b *benchPreds) check(cmd *cobra.Command, o bench.Options, gpu bool, synthe
 	}
 	if fl.Changed("mlp-select") && !b.random {
 		return fmt.Errorf("--mlp-select is for --random-predictors (trained predictors select by their calibrated thresholds)")
+	}
+	if fl.Changed("mlp-input") && !b.random {
+		return fmt.Errorf("--mlp-input is for --random-predictors (trained predictors read what they were trained on: 'dejavu train --mlp-input')")
 	}
 	if !gpu {
 		return nil
@@ -189,6 +194,9 @@ func (b *benchPreds) load(m *model.Model, c model.Config, dt kernels.DType, sour
 		}
 		if err != nil {
 			return nil, err
+		}
+		if err := p.SetRandomMLPInput(b.mlpInput); err != nil {
+			return nil, fmt.Errorf("--mlp-input: %w", err)
 		}
 		how = fmt.Sprintf("top-k (density %g)", o.MLPDensity)
 		if b.mlpSelect == "threshold" || b.mlpSelect == "" && gpu {

@@ -35,6 +35,10 @@ Weighted binary cross-entropy, AdamW, the last 10% of the tokens for
 validation; the epoch needing the fewest neurons for --recall is kept, and a
 per-layer budget (top-k, multiples of 8) and logit threshold are calibrated.
 --rank auto keeps each layer's predictors under 10% of its weight bytes.
+--mlp-input layer trains the MLP predictors on the hidden state entering the
+layer (as DejaVu's reference code does) instead of the one entering the MLP
+block: the prediction no longer waits for the attention, so the GPU runs it
+beside the attention.
 
 The predictors go to --out, by default <model dir>/` + sparsity.DefaultFileName + `
 (or ./` + sparsity.DefaultFileName + ` when the model directory is read-only).`,
@@ -77,6 +81,7 @@ The predictors go to --out, by default <model dir>/` + sparsity.DefaultFileName 
 	f.Float64Var(&o.Mass, "mass", 0, "per-layer MLP budget: smallest reaching this activation-mass recall on validation (0: use --recall)")
 	f.Float64Var(&o.HeadMass, "head-mass", 0, "per-layer head budget: smallest reaching this head-norm-mass recall on validation (0: use --head-recall)")
 	f.Float64Var(&o.HeadLabelMass, "head-label-mass", 0, "label as important the fewest heads covering this fraction of the head-norm mass (0: the top --head-frac)")
+	f.StringVar(&o.MLPInput, "mlp-input", sparsity.MLPInputBlock, "what the MLP predictors read: block (the MLP block's input) or layer (the layer's input: predicted beside the attention)")
 	f.IntVar(&o.MaxTokens, "max-tokens", 0, "use at most this many recorded tokens (0: all)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	return c
