@@ -354,3 +354,52 @@ func TestThresholdSpecs(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerInputPredictors: MLP predictors trained on the layer's input
+// say so (model.LayerInputMLP) through a save and load, differ from those
+// of the MLP block's input, and the input cannot be changed afterwards;
+// random predictors take either input; unknown inputs are refused.
+func TestLayerInputPredictors(t *testing.T) {
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	m := loadTiny(t, "opt-preln")
+	dir := t.TempDir()
+	ds, blockP := collectTrain(t, m, pool, dir)
+	if blockP.MLPFromLayerInput() {
+		t.Fatal("default predictors read the layer's input")
+	}
+	p, err := Train(m, pool, ds, TrainOptions{Rank: 8, Epochs: 2, Batch: 64, MLPInput: MLPInputLayer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "layer.safetensors")
+	if err := p.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Load(path, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.MLPFromLayerInput() || !q.MLPFromLayerInput() || q.Info.MLPInput != MLPInputLayer {
+		t.Fatalf("layer-input predictors: %v, after load %v (%q)", p.MLPFromLayerInput(), q.MLPFromLayerInput(), q.Info.MLPInput)
+	}
+	if slices.Equal(p.MLPPredictor(0).Bias, blockP.MLPPredictor(0).Bias) {
+		t.Error("the layer's input trained the same predictor as the MLP block's")
+	}
+	if err := q.SetRandomMLPInput(MLPInputBlock); err == nil {
+		t.Error("trained predictors changed their input")
+	}
+	if _, err := Train(m, pool, ds, TrainOptions{Rank: 8, Epochs: 1, MLPInput: "attention"}); err == nil || !strings.Contains(err.Error(), "attention") {
+		t.Errorf("unknown input: %v", err)
+	}
+	r, err := RandomPredictors(m, 0.25, 0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetRandomMLPInput(MLPInputLayer); err != nil || !r.MLPFromLayerInput() {
+		t.Errorf("random predictors of the layer's input: %v", err)
+	}
+	if err := r.SetRandomMLPInput("bogus"); err == nil {
+		t.Error("unknown input accepted")
+	}
+}
