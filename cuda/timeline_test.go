@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"dejavu/kernels"
+	"dejavu/sparsity"
 )
 
 // TestTimeline prints, for one replayed decode step of each synthetic
@@ -46,7 +47,9 @@ func TestTimeline(t *testing.T) {
 		}
 		thr := synthThreshold(c.Hidden, 256, 1.2816)
 		modes := []string{"dense", "random", "predicted"}
-		if v := os.Getenv("DEJAVU_CUDA_TL_MODES"); v != "" { // e.g. dense,0.22/1: predicted at those MLP / head densities
+		// e.g. dense,0.22/1: predicted at those MLP / head densities; auto:
+		// MLP predictors of the automatic rank; -layer: of the layer input.
+		if v := os.Getenv("DEJAVU_CUDA_TL_MODES"); v != "" {
 			modes = strings.Split(v, ",")
 		}
 		for _, mode := range modes {
@@ -55,8 +58,13 @@ func TestTimeline(t *testing.T) {
 			case mode == "dense":
 			case mode == "random":
 				s.SetRandomSparse(0.1, 0.5, 7)
-			case mode == "predicted":
+			case mode == "predicted", mode == "predicted-layer":
 				if err := s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, true); err != nil {
+					t.Fatal(err)
+				}
+			case mode == "auto", mode == "auto-layer": // MLP predictors of the automatic rank
+				rank := (sparsity.AutoRankForConfig(c, kernels.F16, 0, 0.1) + 31) &^ 31
+				if err := s.setSyntheticPredictorsQ(rank, 64, 0.1, 0.5, synthThreshold(c.Hidden, rank, 1.2816), true); err != nil {
 					t.Fatal(err)
 				}
 			case perr == nil && fm > 0 && fm < 1 && fh > 0 && fh <= 1:
@@ -65,7 +73,10 @@ func TestTimeline(t *testing.T) {
 					t.Fatal(err)
 				}
 			default:
-				t.Fatalf("DEJAVU_CUDA_TL_MODES: %q is not dense, random, predicted or mlp/heads densities", mode)
+				t.Fatalf("DEJAVU_CUDA_TL_MODES: %q is not dense, random, predicted[-layer], auto[-layer] or mlp/heads densities", mode)
+			}
+			if s.sparse != nil && s.sparse.pred != nil { // "-layer": the MLP predicted from the layer input (v20)
+				s.sparse.pred.early = strings.HasSuffix(mode, "-layer")
 			}
 			if err := s.dropGraphs(); err != nil {
 				t.Fatal(err)
