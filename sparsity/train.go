@@ -182,7 +182,10 @@ func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Pr
 		if c.Family == model.Llama {
 			first = &m.Layers[l].Gate
 		}
-		if w, b, ok := exactLinear(m, l, first); ok {
+		// Started from the up projection itself when it is exact for the
+		// input (the MLP block's); from the layer's input that start is
+		// worse than a random one (docs/sparsity.md).
+		if w, b, ok := exactLinear(m, l, first); ok && !layerIn {
 			init = func(t *trainer) { initLowRank(t, w, b, rng) }
 		}
 		lr, cal, best := fit(pool, fd, st.Rank, 8, o.Recall, &o, rng, prog, init)
