@@ -499,9 +499,14 @@ func TestPredictors(t *testing.T) {
 		ids := docs[0][:40]
 		// {0.25, 1}: every head (no head list read, no head predictor run,
 		// keys and values not deferred).
-		for i, sel := range []sparsity.Selection{{Budgets: true}, {MLPDensity: 0.25, HeadDensity: 0.5}, {}, {MLPDensity: 0.25, HeadDensity: 1},
-			{MLPDensity: 0.25, HeadDensity: 0.5}} {
-			d.ahead = i < 4 // the last: the head predictor in line, not on the side stream
+		sels := []sparsity.Selection{{Budgets: true}, {MLPDensity: 0.25, HeadDensity: 0.5}, {}, {MLPDensity: 0.25, HeadDensity: 1},
+			{MLPDensity: 0.25, HeadDensity: 0.5}}
+		if run.in != "" {
+			sels = append(sels, sparsity.Selection{}) // and the legacy selection kernels (DEJAVU_CUDA_SELECT=legacy)
+		}
+		for i, sel := range sels {
+			d.ahead = i < 4 // then: the head predictor in line, not on the side stream
+			d.selOld = i == 5
 			if err := p.SetSelection(sel); err != nil {
 				t.Fatal(err)
 			}
@@ -564,8 +569,8 @@ func TestPredictors(t *testing.T) {
 			gd, cd := s.Density(), cs.Density()
 			cpuMLP := float64(cd.MLPComputed-before.MLPComputed) / float64(cd.MLPTotal-before.MLPTotal)
 			cpuHeads := float64(cd.HeadComputed-before.HeadComputed) / float64(cd.HeadTotal-before.HeadTotal)
-			t.Logf("%s %v %+v lookahead %v: GPU density mlp %.3f heads %.3f, CPU %.3f %.3f; logits vs CPU sparse: worst rel.err %.2e",
-				name, run.dt, sel, d.ahead, gd.MLP(), gd.Heads(), cpuMLP, cpuHeads, worst)
+			t.Logf("%s %v %+v lookahead %v legacy %v: GPU density mlp %.3f heads %.3f, CPU %.3f %.3f; logits vs CPU sparse: worst rel.err %.2e",
+				name, run.dt, sel, d.ahead, d.selOld, gd.MLP(), gd.Heads(), cpuMLP, cpuHeads, worst)
 			if math.Abs(gd.MLP()-cpuMLP) > 0.01 || math.Abs(gd.Heads()-cpuHeads) > 0.01 {
 				t.Errorf("%s %+v: densities differ from the CPU's", name, sel)
 			}
@@ -573,7 +578,7 @@ func TestPredictors(t *testing.T) {
 				t.Errorf("%s %+v: sparse logits differ from the CPU's: %.3g", name, sel, worst)
 			}
 		}
-		d.ahead = true
+		d.ahead, d.selOld = true, false
 		s.Close()
 		g.Close()
 		pool.Close()

@@ -1119,7 +1119,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		// The MLP predictor reads this layer's input too (sparsity.MLPInputLayer):
 		// it runs at the start of the layer, on the side stream with the
 		// lookahead (first: its join comes sooner), joined before the up GEMV.
-		mlpFirst := pr != nil && pr.early && !s.d.selOld
+		mlpFirst := pr != nil && pr.early
 		mlpSide := mlpFirst && lookahead
 		ahead := lookahead && choose
 		side := ahead || mlpSide // a fork at the start of the layer
