@@ -269,11 +269,8 @@ func TestPredictedDecode(t *testing.T) {
 			}
 			// DEJAVU_CUDA_PRED_ROUNDS: the variants this many times over (prompt 16 only when more than one).
 			rounds, _ := strconv.Atoi(os.Getenv("DEJAVU_CUDA_PRED_ROUNDS"))
-			var all []int
-			for i := range max(1, rounds) {
-				all = append(all, i)
-			}
-			for _, round := range all {
+			rounds = max(1, rounds)
+			for round := range rounds {
 				for _, v := range variants {
 					if only != nil && !slices.Contains(only, v.key) {
 						continue
@@ -281,9 +278,8 @@ func TestPredictedDecode(t *testing.T) {
 					d.predStd, d.thrKernel, d.q8TPR, d.q8Warp = v.std, v.thrKernel, v.tpr, v.qWarp
 					d.predMLP = v.key != "thr-q8-apart"
 					var err error
-					if strings.HasPrefix(v.key, "thr-q8-auto") { // the MLP rank dejavu train and --random-predictors give this shape
-						rank := (sparsity.AutoRankForConfig(c, dt, 0, 0.1) + 31) &^ 31 // Q8_0 pads it to whole blocks
-						err = s.setSyntheticPredictorsQ(rank, 64, 0.1, 0.5, synthThreshold(c.Hidden, rank, 1.2816), true)
+					if strings.HasPrefix(v.key, "thr-q8-auto") {
+						err = s.setAutoRankPredictors(dt)
 					} else if v.thr {
 						err = s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, v.q8)
 					} else if v.q8 {
@@ -294,9 +290,9 @@ func TestPredictedDecode(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					s.sparse.pred.early = strings.HasSuffix(v.key, "-layer")
+					s.sparse.pred.layerIn = strings.HasSuffix(v.key, "-layer")
 					prompts := []int{16, 128}
-					if len(all) > 1 {
+					if rounds > 1 {
 						prompts = prompts[:1]
 						fmt.Printf("round %d: ", round)
 					}
@@ -330,7 +326,7 @@ func TestPredictedDecode(t *testing.T) {
 						t.Fatal(err)
 					}
 					for _, early := range []bool{false, true} { // the MLP predicted from its block's input / the layer's
-						s.sparse.pred.early = early
+						s.sparse.pred.layerIn = early
 						key, what := "dens "+pair, ""
 						if early {
 							key, what = "dens-layer "+pair, ", from the layer input"

@@ -640,6 +640,16 @@ func (s *Session) setSyntheticPredictorsThr(rank, headRank int, mlp, heads float
 	return s.setSyntheticPredictorsQ(rank, headRank, mlp, heads, thr, false)
 }
 
+// setAutoRankPredictors sets synthetic q8_0 predictors of the MLP rank
+// `dejavu train` and --random-predictors give the session's shape
+// (sparsity.AutoRankForConfig with weights of type dt, padded to whole
+// Q8_0 blocks), thresholds selecting ~10% of the neurons, heads top-k 50%.
+func (s *Session) setAutoRankPredictors(dt kernels.DType) error {
+	c := s.m.Cfg
+	rank := (sparsity.AutoRankForConfig(c, dt, 0, 0.1) + 31) &^ 31
+	return s.setSyntheticPredictorsQ(rank, 64, 0.1, 0.5, synthThreshold(c.Hidden, rank, 1.2816), true)
+}
+
 // setSyntheticPredictorsQ is setSyntheticPredictorsThr with the MLP
 // predictors stored in 8 bits when q8 is set (Q8_0 as gemv_q8 reads it:
 // quants uniform in [-127, 127], every scale synthPredA/127; rank a

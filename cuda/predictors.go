@@ -16,7 +16,7 @@ import (
 // the session's.
 type gpuPredictors struct {
 	rms         bool
-	early       bool // the MLP predictors read the layer's input (sparsity.MLPInputLayer): run beside the attention
+	layerIn     bool // the MLP predictors read the layer's input (sparsity.MLPInputLayer): run beside the attention
 	mlp, head   []lowRankGPU
 	mlpK, headK []int
 	thr         []float32
@@ -220,7 +220,7 @@ func (s *Session) SetPredictors(p *sparsity.Predictors) error {
 			return err
 		}
 		up := &Model{dev: s.d}
-		gp := &gpuPredictors{rms: p.RMSInput(), early: p.MLPFromLayerInput(), mlp: pw.mlp, head: pw.head}
+		gp := &gpuPredictors{rms: p.RMSInput(), layerIn: p.MLPFromLayerInput(), mlp: pw.mlp, head: pw.head}
 		fail := func(err error) error {
 			freeAll(up.allocs)
 			return err
@@ -476,7 +476,7 @@ func (s *Session) predMLPGrid(lr *lowRankGPU, li int) (tpb, grid int, ok bool) {
 // KiB and a grid resident at once (predMLPGrid).
 func (s *Session) canPredMLP(pr *gpuPredictors, li int, normW uint64) bool {
 	lr := &pr.mlp[li]
-	if pr.early || !s.d.predMLP || s.d.selOld || s.d.thrKernel || !pr.useThr[li] || !lr.a.q8 || !lr.b.q8 || lr.a.cols%32 != 0 || lr.b.cols%32 != 0 {
+	if pr.layerIn || !s.d.predMLP || s.d.selOld || s.d.thrKernel || !pr.useThr[li] || !lr.a.q8 || !lr.b.q8 || lr.a.cols%32 != 0 || lr.b.cols%32 != 0 {
 		return false
 	}
 	if normW != 0 && pr.rms != (s.m.Cfg.Family == model.Llama) {

@@ -1119,7 +1119,7 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 		// The MLP predictor reads this layer's input too (sparsity.MLPInputLayer):
 		// it runs at the start of the layer, on the side stream with the
 		// lookahead (first: its join comes sooner), joined before the up GEMV.
-		mlpFirst := pr != nil && pr.early
+		mlpFirst := pr != nil && pr.layerIn
 		mlpSide := mlpFirst && lookahead
 		ahead := lookahead && choose
 		side := ahead || mlpSide // a fork at the start of the layer
@@ -1191,15 +1191,22 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 						return err
 					}
 				}
-				if mlpFirst {
-					if mlpSide {
+				// onSide runs f's launches on the side stream when set.
+				onSide := func(set bool, f func() error) error {
+					if set {
 						s.d.stream = s.d.side
 					}
-					err := s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt, false, stdM)
-					if err == nil && mlpSide {
-						err = check("cuEventRecord", drv.cuEventRecord(s.d.ev[3], s.d.side))
-					}
+					err := f()
 					s.d.stream = main
+					return err
+				}
+				if mlpFirst {
+					err := onSide(mlpSide, func() error {
+						if err := s.predict(pr, &pr.mlp[li], c.FFN, pr.mlpK[li], pr.thr[li], pr.useThr[li], mlpIdx, mlpCnt, false, stdM); err != nil || !mlpSide {
+							return err
+						}
+						return check("cuEventRecord", drv.cuEventRecord(s.d.ev[3], s.d.side))
+					})
 					if err != nil {
 						return err
 					}
@@ -1208,12 +1215,9 @@ func (s *Session) decodeKernels(sp *sparseState) error {
 					return nil
 				}
 				out, cnt := sp.sel+uint64(2*L+L*c.FFN+(li+1)*c.Heads)*4, sp.sel+uint64(2*(li+1)+1)*4
-				if ahead {
-					s.d.stream = s.d.side
-				}
-				err := s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true, stdH)
-				s.d.stream = main
-				return err
+				return onSide(ahead, func() error {
+					return s.predict(pr, &pr.head[li], c.Heads, pr.headK[li], 0, false, out, cnt, true, stdH)
+				})
 			},
 			func() error { return s.qkvRope(li, l, in, attnW, attnB, headIdx, headCnt, expHeads) },
 			func() error { return s.attention(li, 1, headIdx, headCnt, expHeads) },

@@ -10,7 +10,6 @@ import (
 	"unsafe"
 
 	"dejavu/kernels"
-	"dejavu/sparsity"
 )
 
 // TestTimeline prints, for one replayed decode step of each synthetic
@@ -62,9 +61,8 @@ func TestTimeline(t *testing.T) {
 				if err := s.setSyntheticPredictorsQ(256, 64, 0.1, 0.5, thr, true); err != nil {
 					t.Fatal(err)
 				}
-			case mode == "auto", mode == "auto-layer": // MLP predictors of the automatic rank
-				rank := (sparsity.AutoRankForConfig(c, kernels.F16, 0, 0.1) + 31) &^ 31
-				if err := s.setSyntheticPredictorsQ(rank, 64, 0.1, 0.5, synthThreshold(c.Hidden, rank, 1.2816), true); err != nil {
+			case mode == "auto", mode == "auto-layer":
+				if err := s.setAutoRankPredictors(kernels.F16); err != nil {
 					t.Fatal(err)
 				}
 			case perr == nil && fm > 0 && fm < 1 && fh > 0 && fh <= 1:
@@ -76,7 +74,7 @@ func TestTimeline(t *testing.T) {
 				t.Fatalf("DEJAVU_CUDA_TL_MODES: %q is not dense, random, predicted[-layer], auto[-layer] or mlp/heads densities", mode)
 			}
 			if s.sparse != nil && s.sparse.pred != nil { // "-layer": the MLP predicted from the layer input (v20)
-				s.sparse.pred.early = strings.HasSuffix(mode, "-layer")
+				s.sparse.pred.layerIn = strings.HasSuffix(mode, "-layer")
 			}
 			if err := s.dropGraphs(); err != nil {
 				t.Fatal(err)

@@ -219,10 +219,8 @@ func (p *Predictors) finish() error {
 	default:
 		return fmt.Errorf("unknown input norm %q", in.Norm)
 	}
-	switch in.MLPInput {
-	case "", MLPInputBlock, MLPInputLayer:
-	default:
-		return fmt.Errorf("unknown MLP predictor input %q (want %q or %q)", in.MLPInput, MLPInputBlock, MLPInputLayer)
+	if err := checkMLPInput(in.MLPInput); err != nil {
+		return err
 	}
 	for l, st := range in.Stats {
 		if st.Budget < 0 || st.Budget > in.FFN || (l+1 < in.Layers && (st.HeadBudget < 1 || st.HeadBudget > in.Heads)) {

@@ -303,6 +303,16 @@ func (p *Predictors) logits(lr *lowRank, x []float32) []float32 {
 // predictors read the hidden state entering the layer.
 func (p *Predictors) MLPFromLayerInput() bool { return p.Info.MLPInput == MLPInputLayer }
 
+// checkMLPInput refuses an MLP predictor input other than MLPInputBlock,
+// MLPInputLayer or "" (the block's, as files from before it existed).
+func checkMLPInput(in string) error {
+	switch in {
+	case "", MLPInputBlock, MLPInputLayer:
+		return nil
+	}
+	return fmt.Errorf("unknown MLP predictor input %q (want %q or %q)", in, MLPInputBlock, MLPInputLayer)
+}
+
 // mlpInput is Info.MLPInput with files from before it existed named.
 func (p *Predictors) mlpInput() string {
 	if p.Info.MLPInput == "" {

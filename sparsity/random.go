@@ -80,10 +80,8 @@ func (p *Predictors) SetRandomMLPInput(in string) error {
 	if p.Info.Tokens > 0 {
 		return fmt.Errorf("sparsity: these predictors were trained on the MLP input %q; their input cannot change", p.mlpInput())
 	}
-	switch in {
-	case MLPInputBlock, MLPInputLayer:
-	default:
-		return fmt.Errorf("sparsity: unknown MLP predictor input %q (want %q or %q)", in, MLPInputBlock, MLPInputLayer)
+	if err := checkMLPInput(in); err != nil {
+		return fmt.Errorf("sparsity: %w", err)
 	}
 	p.Info.MLPInput = in
 	return nil

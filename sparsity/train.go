@@ -95,14 +95,10 @@ func layerBytes(m *model.Model, l int) int64 {
 func Train(m *model.Model, pool *kernels.Pool, ds *Dataset, o TrainOptions) (*Predictors, error) {
 	o.defaults()
 	c := m.Cfg
-	layerIn := false
-	switch o.MLPInput {
-	case "", MLPInputBlock:
-	case MLPInputLayer:
-		layerIn = true
-	default:
-		return nil, fmt.Errorf("sparsity: unknown MLP predictor input %q (want %q or %q)", o.MLPInput, MLPInputBlock, MLPInputLayer)
+	if err := checkMLPInput(o.MLPInput); err != nil {
+		return nil, fmt.Errorf("sparsity: %w", err)
 	}
+	layerIn := o.MLPInput == MLPInputLayer
 	fp := Fingerprint(m)
 	if !fingerprintMatches(m, fp, ds.Fingerprint) {
 		return nil, fmt.Errorf("sparsity: the activations in %s were recorded from another model (%s, fingerprint %.12s…), not %s (%.12s…): collect them again", ds.Dir, ds.Model, ds.Fingerprint, m.Source, fp)
