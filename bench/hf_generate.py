@@ -7,7 +7,8 @@ attention, on a randomly initialised OPT model with the shapes of a real one
     python3 bench/hf_generate.py --shape opt-6.7b --prompt 16 --tokens 64
 
 Prints one line per shape: ms/token (median and p90 of the per-step times,
-each step timed by a stopping criterion that synchronises the GPU), the
+each step timed by a stopping criterion that synchronises the GPU), the ms
+of one forward over the prompt (median of three after a warm-up), the
 weight bytes and the effective GB/s. --json writes the numbers to a file.
 """
 import argparse
@@ -68,13 +69,22 @@ def bench(shape, prompt, tokens, seed):
         t0 = time.perf_counter()
         model.generate(ids, max_new_tokens=tokens, min_new_tokens=tokens,
                        stopping_criteria=StoppingCriteriaList([timer]), **kw)
+        # The prompt alone: one forward over it with the cache on (what the
+        # first generate step does before its token), median of three after one.
+        pre = []
+        for _ in range(4):
+            torch.cuda.synchronize()
+            t1 = time.perf_counter()
+            model(ids, use_cache=True)
+            torch.cuda.synchronize()
+            pre.append((time.perf_counter() - t1) * 1e3)
     steps = [(b - a) * 1e3 for a, b in zip([t0] + timer.times[:-1], timer.times)]
     decode = sorted(steps[1:])  # the first step includes the prompt
     med = statistics.median(decode)
     p90 = decode[int(len(decode) * 0.9)]
     del model
     torch.cuda.empty_cache()
-    return dict(shape=shape, prompt=prompt, tokens=tokens, median_ms=med, p90_ms=p90,
+    return dict(shape=shape, prompt=prompt, tokens=tokens, median_ms=med, p90_ms=p90, prompt_ms=statistics.median(pre[1:]),
                 weight_bytes=nbytes, gbs=nbytes / med / 1e6, device=torch.cuda.get_device_name(0),
                 torch=torch.__version__, attn=impl, dtype=dtype)
 
@@ -92,7 +102,7 @@ def main():
         r = bench(shape, a.prompt, a.tokens, a.seed)
         out.append(r)
         print(f"transformers {shape:9s} {r['device']} ({r['dtype']}, {r['attn']}): median {r['median_ms']:.2f} ms/token, "
-              f"p90 {r['p90_ms']:.2f}, weights {r['weight_bytes'] / 1e9:.2f} GB, {r['gbs']:.0f} GB/s", flush=True)
+              f"p90 {r['p90_ms']:.2f}, prompt of {r['prompt']} {r['prompt_ms']:.1f} ms, weights {r['weight_bytes'] / 1e9:.2f} GB, {r['gbs']:.0f} GB/s", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

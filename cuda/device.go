@@ -41,7 +41,7 @@ var ptxFS embed.FS
 var kernelNames = []string{"gemv_f16", "gemv_bf16", "accum_rows_f16", "accum_rows_bf16", "norm_rows", "embed_rows", "add_pos", "add_bias",
 	"to_f16", "act_rows", "rope_store", "attention", "fill_random", "qkv_rope_f16", "qkv_rope_bf16", "select_rows",
 	"attn_split", "attn_combine", "select_small", "select_multi", "select_fast", "kv_clamp",
-	"qkv_defer_f16", "qkv_defer_bf16", "gemv_q8", "fill_random_q8", "pred_mlp_f16", "pred_mlp_bf16", "attn_prompt"}
+	"qkv_defer_f16", "qkv_defer_bf16", "gemv_q8", "fill_random_q8", "pred_mlp_f16", "pred_mlp_bf16", "attn_prompt", "attn_prompt_tc"}
 
 // Device is one GPU with its context, stream, cuBLAS handle and kernels.
 type Device struct {
@@ -63,7 +63,7 @@ type Device struct {
 	fuseNorm   bool           // GEMV blocks normalize their input themselves (tuning; off: one norm kernel)
 	pdl        bool           // launch with programmatic stream serialization (sm_90)
 	attnMode   int            // decode attention: attnSplit (default), attnSplitCombine, attnLegacy (DEJAVU_CUDA_ATTN)
-	attnPrompt bool           // prompt attention in tiles of queries (attn_prompt; off: DEJAVU_CUDA_ATTN_PROMPT=0, a block a query)
+	attnPrompt int            // prompt attention: apTC (default), apTiles (DEJAVU_CUDA_ATTN_PROMPT=f32) or apBlock (=0)
 	splits     int            // decode attention splits per head (0: from the SMs; DEJAVU_CUDA_ATTN_SPLITS)
 	selOld     bool           // predictors: the one-block select_rows and a separate norm (DEJAVU_CUDA_SELECT=legacy)
 	selFast    bool           // predictors: select_fast (one grid barrier; slower) instead of select_multi (DEJAVU_CUDA_SELECT=fast)
@@ -232,7 +232,14 @@ func (d *Device) init() error {
 	if v, err := strconv.Atoi(os.Getenv("DEJAVU_CUDA_ATTN_SPLITS")); err == nil && v > 0 {
 		d.splits = min(v, maxSplits)
 	}
-	d.attnPrompt = os.Getenv("DEJAVU_CUDA_ATTN_PROMPT") != "0"
+	switch os.Getenv("DEJAVU_CUDA_ATTN_PROMPT") {
+	case "0":
+		d.attnPrompt = apBlock
+	case "f32":
+		d.attnPrompt = apTiles
+	default:
+		d.attnPrompt = apTC
+	}
 	d.selOld = os.Getenv("DEJAVU_CUDA_SELECT") == "legacy"
 	d.selFast = os.Getenv("DEJAVU_CUDA_SELECT") == "fast"
 	d.predNorm = os.Getenv("DEJAVU_CUDA_PRED_NORM") == "1"
@@ -286,7 +293,7 @@ func (d *Device) init() error {
 	// The attention kernel keeps a row of scores in shared memory, the
 	// GEMV kernels their input vector: allow up to the device's maximum.
 	for _, k := range []string{"attention", "gemv_f16", "gemv_bf16", "gemv_q8", "qkv_rope_f16", "qkv_rope_bf16", "qkv_defer_f16", "qkv_defer_bf16",
-		"select_rows", "attn_split", "attn_prompt", "select_small", "select_multi", "select_fast"} {
+		"select_rows", "attn_split", "attn_prompt", "attn_prompt_tc", "select_small", "select_multi", "select_fast"} {
 		limit := d.maxSmem
 		if k == "select_multi" || k == "select_fast" {
 			limit = d.maxSmem - selectStaticSmem // its histogram is static shared memory

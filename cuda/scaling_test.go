@@ -71,14 +71,15 @@ func TestAttnSplit(t *testing.T) {
 	}
 }
 
-// TestAttnPrompt: prompt attention in tiles of queries (attn_prompt, the
-// default) gives the logits of one block a query (attention), on the
-// fixtures (GQA, head dimension 32, a prompt after a prompt), with a
-// sliding window imposed, and on an opt-125m shape over 600 positions in
-// two batches (many tiles, a batch starting at 7 and at 519).
+// TestAttnPrompt: prompt attention in tiles of queries (attn_prompt_tc on
+// the tensor cores, the default, and attn_prompt in f32) gives the logits
+// of one block a query (attention), on the fixtures (GQA, head dimensions
+// 16 and 32, a prompt after a prompt), with a sliding window imposed, and
+// on an opt-125m shape over 600 positions in two batches (many tiles, a
+// batch starting at 7 and at 519).
 func TestAttnPrompt(t *testing.T) {
 	d := gpu(t)
-	defer func(v bool) { d.attnPrompt = v }(d.attnPrompt)
+	defer func(v int) { d.attnPrompt = v }(d.attnPrompt)
 	check := func(name string, g *Model, ids []int, split int) {
 		t.Helper()
 		V := g.Cfg.Vocab
@@ -87,8 +88,8 @@ func TestAttnPrompt(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		run := func(tiles bool) []float32 {
-			d.attnPrompt = tiles
+		run := func(mode int) []float32 {
+			d.attnPrompt = mode
 			s.Reset()
 			if _, err := s.Forward(ids[:split], false); err != nil {
 				t.Fatal(err)
@@ -99,16 +100,26 @@ func TestAttnPrompt(t *testing.T) {
 			}
 			return slices.Clone(got)
 		}
-		want, got := run(false), run(true)
-		e := rowErr(got, want, V)
-		t.Logf("%-28s %d + %d tokens: rel.err tiles vs a block a query %.2e", name, split, len(ids)-split, e)
-		if e > 5e-3 { // the attention outputs differ in rounding (attnPromptCase: ~1e-7), rounded to 16 bits for the GEMMs after them
-			t.Errorf("%s: attn_prompt's logits differ from attention's by %.3g", name, e)
+		want := run(apBlock)
+		for _, mode := range []int{apTiles, apTC} {
+			e := rowErr(run(mode), want, V)
+			k, _, _ := d.promptKernel(g.Cfg.HeadDim)
+			t.Logf("%-28s %d + %d tokens: rel.err %s vs a block a query %.2e", name, split, len(ids)-split, k, e)
+			// f32 tiles: the attention outputs differ in rounding (attnPromptCase: ~1e-7), then rounded to 16
+			// bits for the GEMMs after them; tensor cores: queries, keys, probabilities and values in f16 too
+			// (~1e-3 of an output), which a bf16 model's rounding of the activations after it amplifies.
+			tol := map[int]float64{apTiles: 5e-3, apTC: fixtureTol}[mode]
+			if mode == apTC && g.BF16() {
+				tol = bf16Tol
+			}
+			if e > tol {
+				t.Errorf("%s: %s's logits differ from attention's by %.3g", name, k, e)
+			}
 		}
 	}
 	for _, c := range []struct{ H, KVH, hd, n, p0, window int }{
 		{8, 2, 64, 300, 37, 0}, {8, 2, 64, 300, 37, 50}, {4, 4, 128, 70, 0, 0}, {6, 3, 32, 33, 500, 7}, {2, 1, 256, 17, 3, 0},
-		{4, 2, 80, 45, 10, 0}, {3, 3, 20, 40, 5, 3},
+		{4, 2, 80, 45, 10, 0}, {3, 3, 20, 40, 5, 3}, {4, 2, 16, 130, 0, 0}, {2, 2, 128, 200, 300, 20},
 	} {
 		attnPromptCase(t, d, c.H, c.KVH, c.hd, c.n, c.p0, c.window)
 	}
@@ -142,9 +153,10 @@ func TestAttnPrompt(t *testing.T) {
 	check("opt-125m window 100", g, ids, 7)
 }
 
-// attnPromptCase runs attn_prompt and attention on the same random
-// queries and cache (H heads over KVH key/value heads of hd, n queries
-// from position p0, window) and compares their outputs.
+// attnPromptCase runs attn_prompt, attn_prompt_tc (where the head
+// dimension allows it) and attention on the same random queries and cache
+// (H heads over KVH key/value heads of hd, n queries from position p0,
+// window) and compares their outputs.
 func attnPromptCase(t *testing.T, d *Device, H, KVH, hd, n, p0, window int) {
 	t.Helper()
 	const maxCtx = 600
@@ -158,11 +170,12 @@ func attnPromptCase(t *testing.T, d *Device, H, KVH, hd, n, p0, window int) {
 		return v
 	}
 	qkv, kc, vc := rnd(n*ld), rnd(KVH*maxCtx*hd), rnd(KVH*maxCtx*hd)
-	want, got := make([]float32, n*H*hd), make([]float32, n*H*hd)
+	tc := hd%16 == 0 && hd <= aptD
+	want, got, gotTC := make([]float32, n*H*hd), make([]float32, n*H*hd), make([]float32, n*H*hd)
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	err := d.do(func() error {
-		var ps [6]uint64
-		for i, k := range []int{len(qkv), len(kc), len(vc), 1, len(want), len(got)} {
+		var ps [7]uint64
+		for i, k := range []int{len(qkv), len(kc), len(vc), 1, len(want), len(got), len(gotTC)} {
 			p, err := d.alloc(int64(4*k), "attention test")
 			if err != nil {
 				return err
@@ -186,6 +199,15 @@ func attnPromptCase(t *testing.T, d *Device, H, KVH, hd, n, p0, window int) {
 			ps[0], ld, ps[1], ps[2], ps[5], H*hd, H, KVH, hd, maxCtx, window, scale, ps[3], n); err != nil {
 			return err
 		}
+		if tc {
+			if err := d.launch("attn_prompt_tc", [3]int{blocks(n, aptQ), H, 1}, [3]int{128, 1, 1}, attnPromptTCSmem(hd),
+				ps[0], ld, ps[1], ps[2], ps[6], H*hd, H, KVH, hd, maxCtx, window, scale, ps[3], n); err != nil {
+				return err
+			}
+			if err := dtoh(d, gotTC, ps[6], "attn_prompt_tc"); err != nil {
+				return err
+			}
+		}
 		if err := dtoh(d, want, ps[4], "attention"); err != nil {
 			return err
 		}
@@ -194,14 +216,27 @@ func attnPromptCase(t *testing.T, d *Device, H, KVH, hd, n, p0, window int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var worst, top float64
-	for i := range want {
-		worst = max(worst, math.Abs(float64(got[i]-want[i])))
-		top = max(top, math.Abs(float64(want[i])))
+	diff := func(got []float32) (worst, top float64) {
+		for i := range want {
+			worst = max(worst, math.Abs(float64(got[i]-want[i])))
+			top = max(top, math.Abs(float64(want[i])))
+		}
+		return worst, top
 	}
-	t.Logf("attn_prompt H %d KVH %d hd %3d, %3d queries from %3d, window %2d: max |Δ| %.2e of max %.2f", H, KVH, hd, n, p0, window, worst, top)
+	worst, top := diff(got)
+	t.Logf("attn_prompt    H %d KVH %d hd %3d, %3d queries from %3d, window %2d: max |Δ| %.2e of max %.2f", H, KVH, hd, n, p0, window, worst, top)
 	if worst > 1e-5*max(1, top) {
 		t.Errorf("attn_prompt H %d KVH %d hd %d n %d p0 %d window %d: outputs differ from attention's by %.3g", H, KVH, hd, n, p0, window, worst)
+	}
+	if !tc {
+		return
+	}
+	// f16 operands: queries and keys rounded to 2⁻¹¹ of their size move a
+	// score by ~1e-3·‖q‖‖k‖·scale, probabilities and values add as much.
+	worst, top = diff(gotTC)
+	t.Logf("attn_prompt_tc H %d KVH %d hd %3d, %3d queries from %3d, window %2d: max |Δ| %.2e of max %.2f", H, KVH, hd, n, p0, window, worst, top)
+	if worst > 1e-2*max(1, top) {
+		t.Errorf("attn_prompt_tc H %d KVH %d hd %d n %d p0 %d window %d: outputs differ from attention's by %.3g", H, KVH, hd, n, p0, window, worst)
 	}
 }
 

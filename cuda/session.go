@@ -765,9 +765,9 @@ func (s *Session) attention(li, n int, heads, count uint64, expectHeads int) err
 		return s.d.launch("attn_combine", [3]int{expectHeads, 1, 1}, [3]int{128, 1, 1}, 4*(33+S),
 			s.attnPart, s.att, S, s.hd, heads, count)
 	}
-	if n > 1 && heads == 0 && s.d.attnPrompt && s.hd <= 32*apE && s.hd%4 == 0 {
-		if smem := attnPromptSmem(s.hd); smem <= s.d.maxSmem {
-			return s.d.launch("attn_prompt", [3]int{blocks(n, apQ), c.Heads, 1}, [3]int{128, 1, 1}, smem,
+	if n > 1 && heads == 0 {
+		if k, grid, smem := s.d.promptKernel(s.hd); k != "" {
+			return s.d.launch(k, [3]int{blocks(n, grid), c.Heads, 1}, [3]int{128, 1, 1}, smem,
 				s.qkv, s.qkvRows, kc, vc, s.att, s.qd, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io, n)
 		}
 	}
@@ -779,13 +779,41 @@ func (s *Session) attention(li, n int, heads, count uint64, expectHeads int) err
 // (kernels/dejavu.cu, ATTN_CMIN).
 const attnCMin = 8
 
+// Prompt attention kernels (Device.attnPrompt).
+const (
+	apBlock = iota // attention: one block a query
+	apTiles        // attn_prompt: tiles of queries, f32 products
+	apTC           // attn_prompt_tc: tiles on the tensor cores, f16 operands
+)
+
 // attn_prompt's tiles (kernels/dejavu.cu: AP_Q queries and AP_K keys a
-// tile, head dimensions up to 32·AP_E).
-const apQ, apK, apE = 16, 32, 8
+// tile, head dimensions up to 32·AP_E), and attn_prompt_tc's (APT_Q
+// queries, APT_K keys, head dimensions multiples of 16 up to APT_D).
+const (
+	apQ, apK, apE    = 16, 32, 8
+	aptQ, aptK, aptD = 64, 64, 128
+)
 
 // attnPromptSmem is attn_prompt's dynamic shared memory for head
 // dimension hd: the tile's queries, keys (rows padded by 4) and values.
 func attnPromptSmem(hd int) int { return 4 * (apQ*hd + apK*(hd+4) + apK*hd) }
+
+// attnPromptTCSmem is attn_prompt_tc's: the tile's f16 keys and
+// transposed values, rows padded by 8.
+func attnPromptTCSmem(hd int) int { return 2 * (aptK*(hd+8) + hd*(aptK+8)) }
+
+// promptKernel is the prompt attention kernel for head dimension hd, the
+// queries a block takes and its shared memory: the tensor cores' where the
+// head dimension allows it, else f32 tiles, else ("") one block a query.
+func (d *Device) promptKernel(hd int) (string, int, int) {
+	if d.attnPrompt == apTC && hd%16 == 0 && hd <= aptD && attnPromptTCSmem(hd) <= d.maxSmem {
+		return "attn_prompt_tc", aptQ, attnPromptTCSmem(hd)
+	}
+	if d.attnPrompt >= apTiles && hd%4 == 0 && hd <= 32*apE && attnPromptSmem(hd) <= d.maxSmem {
+		return "attn_prompt", apQ, attnPromptSmem(hd)
+	}
+	return "", 0, 0
+}
 
 // splits is how many pieces decode attention cuts each head's positions
 // into: about eight blocks per SM over all heads (33 for opt-6.7b's 32

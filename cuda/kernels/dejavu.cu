@@ -1977,6 +1977,187 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt(const float* __res
     }
 }
 
+// attn_prompt_tc is attn_prompt on the tensor cores (mma.sync m16n8k16:
+// f16 inputs, f32 sums), flash-attention style: a block takes APT_Q
+// queries of one head, warp w queries 16w … 16w + 15; each tile of APT_K
+// keys is converted to f16 into shared memory once for the block (keys
+// row-major, values transposed, rows padded by 8 halves so the fragment
+// loads hit distinct banks). A warp holds its queries (A operands), a tile
+// of scores and its output rows in registers in the mma layouts: the
+// scores' accumulator layout is the A operand of the product with the
+// values, so the probabilities never leave the registers, and the running
+// max and sum of a row live in the four lanes that hold it. Queries, keys,
+// probabilities and values are rounded to f16 (as an fp16 model's
+// attention would be); sums, softmax and output are f32. A warp skips the
+// tiles its queries cannot see (after the causal edge, before the
+// window). 128 threads; hd a multiple of 16, at most APT_D; dynamic shared
+// memory 2·(APT_K·(hd + 8) + hd·(APT_K + 8)) bytes.
+#define APT_Q 64
+#define APT_K 64
+#define APT_D 128
+
+// pack_h2 rounds lo and hi to f16 and packs them (lo in the low half, the
+// lower column of an mma operand).
+__device__ __forceinline__ unsigned pack_h2(float lo, float hi) {
+    unsigned r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+// mma_16816 is c += a·b for a 16×16 f16 A (row-major fragments), a 16×8
+// f16 B (column-major) and a 16×8 f32 C.
+__device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+extern "C" __global__ void __launch_bounds__(128) attn_prompt_tc(const float* __restrict__ qkv, int ld, const float* __restrict__ kc,
+                                                                const float* __restrict__ vc, float* out, int ldo, int H, int KVH,
+                                                                int hd, int maxCtx, int window, float scale,
+                                                                const int* __restrict__ io, int n) {
+    PDL_LAUNCH();
+    PDL_WAIT();
+    extern __shared__ float4 sm_apt[];
+    const int kld = hd + 8, vld = APT_K + 8; // row strides in halves
+    unsigned short* ks = reinterpret_cast<unsigned short*>(sm_apt); // APT_K × kld: keys
+    unsigned short* vt = ks + APT_K * kld;                          // hd × vld: values, transposed
+    int h = blockIdx.y, g = h / (H / KVH), i0 = blockIdx.x * APT_Q;
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, r = lane >> 2, c2 = (lane & 3) * 2;
+    int nk = hd >> 4, h4 = hd >> 2, p0 = io[0] + i0, nq = min(APT_Q, n - i0);
+    int qa = 16 * w + r, qb = qa + 8; // the lane's two query rows (fragment rows r and r + 8)
+    int pa = p0 + qa, pb = p0 + qb;
+    // The warp's queries as A fragments (rows past the batch repeat its last query; never stored).
+    unsigned qf[APT_D / 16][4];
+    {
+        const float* ra = qkv + (size_t)(i0 + min(qa, nq - 1)) * ld + h * hd + c2;
+        const float* rb = qkv + (size_t)(i0 + min(qb, nq - 1)) * ld + h * hd + c2;
+#pragma unroll
+        for (int kk = 0; kk < APT_D / 16; kk++) {
+            if (kk < nk) {
+                float2 a0 = *reinterpret_cast<const float2*>(ra + 16 * kk), a1 = *reinterpret_cast<const float2*>(rb + 16 * kk);
+                float2 a2 = *reinterpret_cast<const float2*>(ra + 16 * kk + 8), a3 = *reinterpret_cast<const float2*>(rb + 16 * kk + 8);
+                qf[kk][0] = pack_h2(a0.x, a0.y);
+                qf[kk][1] = pack_h2(a1.x, a1.y);
+                qf[kk][2] = pack_h2(a2.x, a2.y);
+                qf[kk][3] = pack_h2(a3.x, a3.y);
+            }
+        }
+    }
+    int hi = p0 + nq - 1, lo = window > 0 ? max(0, p0 - window + 1) : 0;
+    int wFirst = p0 + 16 * w, wLast = min(wFirst + 15, hi); // the warp's first and last query positions
+    const float* K = kc + (size_t)g * maxCtx * hd;
+    const float* V = vc + (size_t)g * maxCtx * hd;
+    const float ninf = __int_as_float(0xff800000), sl2 = scale * 1.4426950408889634f; // scores in log2 units
+    float o[APT_D / 8][4];
+#pragma unroll
+    for (int d = 0; d < APT_D / 8; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
+    float ma = ninf, mb = ninf, la = 0.f, lb = 0.f; // running max (log2 units) and this lane's part of the sum
+    for (int t0 = lo; t0 <= hi; t0 += APT_K) {
+        __syncthreads(); // the previous tile is used up
+        for (int t = threadIdx.x; t < APT_K * h4; t += blockDim.x) {
+            int j = t / h4, e = 4 * (t % h4);
+            float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
+            if (t0 + j <= hi) {
+                kv = *reinterpret_cast<const float4*>(K + (size_t)(t0 + j) * hd + e);
+                vv = *reinterpret_cast<const float4*>(V + (size_t)(t0 + j) * hd + e);
+            }
+            *reinterpret_cast<uint2*>(ks + j * kld + e) = make_uint2(pack_h2(kv.x, kv.y), pack_h2(kv.z, kv.w));
+            unsigned v01 = pack_h2(vv.x, vv.y), v23 = pack_h2(vv.z, vv.w);
+            vt[(e + 0) * vld + j] = (unsigned short)(v01 & 0xffff);
+            vt[(e + 1) * vld + j] = (unsigned short)(v01 >> 16);
+            vt[(e + 2) * vld + j] = (unsigned short)(v23 & 0xffff);
+            vt[(e + 3) * vld + j] = (unsigned short)(v23 >> 16);
+        }
+        __syncthreads();
+        // Nothing of this tile visible to the warp: past its last query, or before its first query's window.
+        if (wFirst >= p0 + nq || t0 > wLast || (window > 0 && t0 + APT_K - 1 <= wFirst - window)) continue;
+        float s[APT_K / 8][4];
+#pragma unroll
+        for (int nt = 0; nt < APT_K / 8; nt++) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+            const unsigned short* kr = ks + (8 * nt + r) * kld + c2;
+#pragma unroll
+            for (int kk = 0; kk < APT_D / 16; kk++) {
+                if (kk < nk)
+                    mma_16816(s[nt], qf[kk], *reinterpret_cast<const unsigned*>(kr + 16 * kk),
+                              *reinterpret_cast<const unsigned*>(kr + 16 * kk + 8));
+            }
+        }
+        float xa = ninf, xb = ninf;
+#pragma unroll
+        for (int nt = 0; nt < APT_K / 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int key = t0 + 8 * nt + c2 + e;
+                bool va = key <= min(pa, hi) && (window <= 0 || key > pa - window);
+                bool vb = key <= min(pb, hi) && (window <= 0 || key > pb - window);
+                s[nt][e] = va ? s[nt][e] * sl2 : ninf;
+                s[nt][2 + e] = vb ? s[nt][2 + e] * sl2 : ninf;
+                xa = fmaxf(xa, s[nt][e]);
+                xb = fmaxf(xb, s[nt][2 + e]);
+            }
+        }
+#pragma unroll
+        for (int m = 1; m < 4; m <<= 1) {
+            xa = fmaxf(xa, __shfl_xor_sync(FULL, xa, m));
+            xb = fmaxf(xb, __shfl_xor_sync(FULL, xb, m));
+        }
+        xa = fmaxf(ma, xa);
+        xb = fmaxf(mb, xb);
+        float ua = xa == ninf ? 0.f : xa, ub = xb == ninf ? 0.f : xb; // a row that sees nothing yet keeps zeros
+        float aa = exp2f(ma - ua), ab = exp2f(mb - ub);
+        ma = xa;
+        mb = xb;
+        float sa = 0.f, sb = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < APT_K / 8; nt++) {
+            s[nt][0] = exp2f(s[nt][0] - ua);
+            s[nt][1] = exp2f(s[nt][1] - ua);
+            s[nt][2] = exp2f(s[nt][2] - ub);
+            s[nt][3] = exp2f(s[nt][3] - ub);
+            sa += s[nt][0] + s[nt][1];
+            sb += s[nt][2] + s[nt][3];
+        }
+        la = la * aa + sa;
+        lb = lb * ab + sb;
+#pragma unroll
+        for (int d = 0; d < APT_D / 8; d++) {
+            o[d][0] *= aa;
+            o[d][1] *= aa;
+            o[d][2] *= ab;
+            o[d][3] *= ab;
+        }
+#pragma unroll
+        for (int kk = 0; kk < APT_K / 16; kk++) {
+            unsigned pf[4] = {pack_h2(s[2 * kk][0], s[2 * kk][1]), pack_h2(s[2 * kk][2], s[2 * kk][3]),
+                              pack_h2(s[2 * kk + 1][0], s[2 * kk + 1][1]), pack_h2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+            for (int d = 0; d < APT_D / 8; d++) {
+                if (d < 2 * nk) {
+                    const unsigned short* vr = vt + (8 * d + r) * vld + 16 * kk + c2;
+                    mma_16816(o[d], pf, *reinterpret_cast<const unsigned*>(vr), *reinterpret_cast<const unsigned*>(vr + 8));
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 1; m < 4; m <<= 1) {
+        la += __shfl_xor_sync(FULL, la, m);
+        lb += __shfl_xor_sync(FULL, lb, m);
+    }
+    float ia = 1.f / la, ib = 1.f / lb;
+#pragma unroll
+    for (int d = 0; d < APT_D / 8; d++) {
+        if (d < 2 * nk) {
+            if (qa < nq)
+                *reinterpret_cast<float2*>(out + (size_t)(i0 + qa) * ldo + h * hd + 8 * d + c2) = make_float2(o[d][0] * ia, o[d][1] * ia);
+            if (qb < nq)
+                *reinterpret_cast<float2*>(out + (size_t)(i0 + qb) * ldo + h * hd + 8 * d + c2) = make_float2(o[d][2] * ib, o[d][3] * ib);
+        }
+    }
+}
+
 // attn_split is decode attention (one token, at position p = io[0]) split
 // over the positions, flash-decoding style: grid (S, heads), block (s, y)
 // takes head h = heads[y] (y < *headCount; all H when heads is NULL) and
