@@ -135,6 +135,52 @@ func (p *profiler) end(stream uintptr) {
 	}
 }
 
+// table waits for the events and lists the names by time: launches and
+// milliseconds, and the total.
+func (p *profiler) table() string {
+	ms, cnt := p.totals()
+	names := make([]string, 0, len(ms))
+	total := 0.0
+	for k, v := range ms {
+		names = append(names, k)
+		total += v
+	}
+	sort.Slice(names, func(i, j int) bool { return ms[names[i]] > ms[names[j]] })
+	var out string
+	for _, k := range names {
+		out += fmt.Sprintf("  %-28s %4d launches %8.3f ms\n", k, cnt[k], ms[k])
+	}
+	return out + fmt.Sprintf("  %-28s %4d launches %8.3f ms\n", "total", p.n, total)
+}
+
+// ProfilePrompt runs ids as a prompt from position 0 with every kernel and
+// GEMM timed separately, as ProfileDecode does for a decode step.
+func ProfilePrompt(s *Session, ids []int) (string, error) {
+	s.Reset()
+	defer s.Reset()
+	var p *profiler
+	if err := s.d.do(func() error {
+		var err error
+		if p, err = newProfiler(16384); err == nil {
+			s.d.prof = p
+		}
+		return err
+	}); err != nil {
+		return "", err
+	}
+	_, err := s.Forward(ids, false)
+	var out string
+	s.d.do(func() error {
+		s.d.prof = nil
+		if err == nil {
+			out = p.table()
+		}
+		p.destroy()
+		return nil
+	})
+	return out, err
+}
+
 // totals waits for the events and returns per-name milliseconds and counts.
 func (p *profiler) totals() (map[string]float64, map[string]int) {
 	ms, cnt := map[string]float64{}, map[string]int{}
@@ -189,18 +235,7 @@ func ProfileDecode(s *Session) (string, error) {
 		if err := s.d.sync("profiled step"); err != nil {
 			return err
 		}
-		ms, cnt := p.totals()
-		names := make([]string, 0, len(ms))
-		total := 0.0
-		for k, v := range ms {
-			names = append(names, k)
-			total += v
-		}
-		sort.Slice(names, func(i, j int) bool { return ms[names[i]] > ms[names[j]] })
-		for _, k := range names {
-			out += fmt.Sprintf("  %-28s %4d launches %8.3f ms\n", k, cnt[k], ms[k])
-		}
-		out += fmt.Sprintf("  %-28s %4d launches %8.3f ms\n", "total", p.n, total)
+		out = p.table()
 		return nil
 	})
 	return out, err

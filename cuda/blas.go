@@ -80,6 +80,10 @@ func (d *Device) gemm(y uint64, w uint64, x uint64, n, m, k int, transW bool, be
 	if !transW {
 		ta, lda = blasOpN, int32(m)
 	}
+	if d.prof != nil {
+		d.prof.begin(fmt.Sprintf("gemm %d×%d", m, k), d.stream)
+		defer d.prof.end(d.stream)
+	}
 	r := blas.cublasGemmEx(d.blas, ta, blasOpN, int32(m), int32(n), int32(k), unsafe.Pointer(&alpha), w, dt, lda,
 		x, dt, int32(k), unsafe.Pointer(&beta), y, cudaR32F, int32(m), blasCompute, blasAlgoDflt)
 	return checkBlas(fmt.Sprintf("cublasGemmEx %d×%d×%d", m, n, k), r)

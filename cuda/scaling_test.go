@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"testing"
 
 	"dejavu/model"
@@ -103,7 +104,7 @@ func TestAttnPrompt(t *testing.T) {
 		want := run(apBlock)
 		for _, mode := range []int{apTiles, apTC} {
 			e := rowErr(run(mode), want, V)
-			k, _, _ := d.promptKernel(g.Cfg.HeadDim)
+			k, _, _, _ := d.promptKernel(g.Cfg.HeadDim)
 			t.Logf("%-28s %d + %d tokens: rel.err %s vs a block a query %.2e", name, split, len(ids)-split, k, e)
 			// f32 tiles: the attention outputs differ in rounding (attnPromptCase: ~1e-7), then rounded to 16
 			// bits for the GEMMs after them; tensor cores: queries, keys, probabilities and values in f16 too
@@ -200,7 +201,7 @@ func attnPromptCase(t *testing.T, d *Device, H, KVH, hd, n, p0, window int) {
 			return err
 		}
 		if tc {
-			if err := d.launch("attn_prompt_tc", [3]int{blocks(n, aptQ), H, 1}, [3]int{128, 1, 1}, attnPromptTCSmem(hd),
+			if err := d.launch("attn_prompt_tc", [3]int{blocks(n, aptQ), H, 1}, [3]int{256, 1, 1}, attnPromptTCSmem(hd),
 				ps[0], ld, ps[1], ps[2], ps[6], H*hd, H, KVH, hd, maxCtx, window, scale, ps[3], n); err != nil {
 				return err
 			}
@@ -632,6 +633,47 @@ func TestDecodeScaling(t *testing.T) {
 				dOld/res[fmt.Sprintf("random %d %d", prompt, attnLegacy)], dNew/res[fmt.Sprintf("random %d %d", prompt, attnSplit)],
 				res[fmt.Sprintf("pred %d true false %d", prompt, attnLegacy)], res[fmt.Sprintf("pred %d false true %d", prompt, attnSplit)],
 				dOld/res[fmt.Sprintf("pred %d true false %d", prompt, attnLegacy)], dNew/res[fmt.Sprintf("pred %d false true %d", prompt, attnSplit)])
+		}
+		s.Close()
+		g.Close()
+	}
+}
+
+// TestPromptProfile (diagnostic): where a long prompt's time goes, every
+// kernel and GEMM timed alone (ProfilePrompt), with the prompt attention
+// on the tensor cores and in f32 tiles. DEJAVU_CUDA_PROMPT_PROFILE names
+// the shapes (e.g. opt-6.7b), DEJAVU_CUDA_PROMPT_LEN the tokens (2000).
+func TestPromptProfile(t *testing.T) {
+	d, shapes := synthShapes(t, "DEJAVU_CUDA_PROMPT_PROFILE")
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("DEJAVU_CUDA_PROMPT_LEN")); err == nil && v > 1 {
+		n = v
+	}
+	defer func(v int) { d.attnPrompt = v }(d.attnPrompt)
+	for _, sh := range shapes {
+		g, err := d.Synthetic(sh.cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := g.NewSession(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int, n)
+		for i := range ids {
+			ids[i] = (i*7919 + 13) % sh.cfg.Vocab
+		}
+		for _, mode := range []int{apTC, apTiles} {
+			d.attnPrompt = mode
+			k, _, _, _ := d.promptKernel(sh.cfg.HeadDim)
+			if _, err := s.Forward(ids, false); err != nil { // warm-up (cuBLAS's kernels for these shapes)
+				t.Fatal(err)
+			}
+			prof, err := ProfilePrompt(s, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s, %d-token prompt, %s:\n%s", sh.name, n, k, prof)
 		}
 		s.Close()
 		g.Close()

@@ -766,8 +766,8 @@ func (s *Session) attention(li, n int, heads, count uint64, expectHeads int) err
 			s.attnPart, s.att, S, s.hd, heads, count)
 	}
 	if n > 1 && heads == 0 {
-		if k, grid, smem := s.d.promptKernel(s.hd); k != "" {
-			return s.d.launch(k, [3]int{blocks(n, grid), c.Heads, 1}, [3]int{128, 1, 1}, smem,
+		if k, q, threads, smem := s.d.promptKernel(s.hd); k != "" {
+			return s.d.launch(k, [3]int{blocks(n, q), c.Heads, 1}, [3]int{threads, 1, 1}, smem,
 				s.qkv, s.qkvRows, kc, vc, s.att, s.qd, c.Heads, c.KVHeads, s.hd, s.maxCtx, c.Window, scale, s.io, n)
 		}
 	}
@@ -788,31 +788,32 @@ const (
 
 // attn_prompt's tiles (kernels/dejavu.cu: AP_Q queries and AP_K keys a
 // tile, head dimensions up to 32·AP_E), and attn_prompt_tc's (APT_Q
-// queries, APT_K keys, head dimensions multiples of 16 up to APT_D).
+// queries and as many keys, head dimensions multiples of 16 up to APT_D).
 const (
-	apQ, apK, apE    = 16, 32, 8
-	aptQ, aptK, aptD = 64, 64, 128
+	apQ, apK, apE = 16, 32, 8
+	aptQ, aptD    = 64, 128
 )
 
 // attnPromptSmem is attn_prompt's dynamic shared memory for head
 // dimension hd: the tile's queries, keys (rows padded by 4) and values.
 func attnPromptSmem(hd int) int { return 4 * (apQ*hd + apK*(hd+4) + apK*hd) }
 
-// attnPromptTCSmem is attn_prompt_tc's: the tile's f16 keys and
-// transposed values, rows padded by 8.
-func attnPromptTCSmem(hd int) int { return 2 * (aptK*(hd+8) + hd*(aptK+8)) }
+// attnPromptTCSmem is attn_prompt_tc's: the tile's f16 queries, keys and
+// values, rows padded by 8.
+func attnPromptTCSmem(hd int) int { return 2 * 3 * aptQ * (hd + 8) }
 
 // promptKernel is the prompt attention kernel for head dimension hd, the
-// queries a block takes and its shared memory: the tensor cores' where the
-// head dimension allows it, else f32 tiles, else ("") one block a query.
-func (d *Device) promptKernel(hd int) (string, int, int) {
+// queries a block takes, its threads and its shared memory: the tensor
+// cores' where the head dimension allows it, else f32 tiles, else ("") one
+// block a query.
+func (d *Device) promptKernel(hd int) (name string, queries, threads, smem int) {
 	if d.attnPrompt == apTC && hd%16 == 0 && hd <= aptD && attnPromptTCSmem(hd) <= d.maxSmem {
-		return "attn_prompt_tc", aptQ, attnPromptTCSmem(hd)
+		return "attn_prompt_tc", aptQ, 256, attnPromptTCSmem(hd)
 	}
 	if d.attnPrompt >= apTiles && hd%4 == 0 && hd <= 32*apE && attnPromptSmem(hd) <= d.maxSmem {
-		return "attn_prompt", apQ, attnPromptSmem(hd)
+		return "attn_prompt", apQ, 128, attnPromptSmem(hd)
 	}
-	return "", 0, 0
+	return "", 0, 0, 0
 }
 
 // splits is how many pieces decode attention cuts each head's positions

@@ -1978,20 +1978,23 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt(const float* __res
 }
 
 // attn_prompt_tc is attn_prompt on the tensor cores (mma.sync m16n8k16:
-// f16 inputs, f32 sums), flash-attention style: a block takes APT_Q
-// queries of one head, warp w queries 16w … 16w + 15; each tile of APT_K
-// keys is converted to f16 into shared memory once for the block (keys
-// row-major, values transposed, rows padded by 8 halves so the fragment
-// loads hit distinct banks). A warp holds its queries (A operands), a tile
-// of scores and its output rows in registers in the mma layouts: the
-// scores' accumulator layout is the A operand of the product with the
-// values, so the probabilities never leave the registers, and the running
-// max and sum of a row live in the four lanes that hold it. Queries, keys,
-// probabilities and values are rounded to f16 (as an fp16 model's
-// attention would be); sums, softmax and output are f32. A warp skips the
-// tiles its queries cannot see (after the causal edge, before the
-// window). 128 threads; hd a multiple of 16, at most APT_D; dynamic shared
-// memory 2·(APT_K·(hd + 8) + hd·(APT_K + 8)) bytes.
+// f16 inputs, f32 sums), flash-attention style. A block takes APT_Q
+// queries of one head and walks the keys in tiles of APT_K, converted to
+// f16 into shared memory once for the block (queries, keys and values
+// row-major, rows padded by 8 halves so ldmatrix's row reads hit distinct
+// banks). Its eight warps are four pairs: pair w & 3 takes queries 16w …
+// 16w + 15, and warp w >> 2 of the pair half of each tile's keys, with a
+// running max, sum and output of its own (merged at the end through shared
+// memory, as flash-decoding merges splits). A warp keeps a tile of scores
+// and its output rows in registers in the mma layouts: the scores'
+// accumulator layout is the A operand of the product with the values (read
+// transposed by ldmatrix.trans), so the probabilities never leave the
+// registers, and the running max and sum of a row live in the four lanes
+// that hold it. Queries, keys, probabilities and values are rounded to f16
+// (as an fp16 model's attention would be); sums, softmax and output are
+// f32. A warp skips the keys its queries cannot see (past the causal edge,
+// before the window). 256 threads; hd a multiple of 16, at most APT_D;
+// dynamic shared memory 2·3·APT_Q·(hd + 8) bytes (APT_Q = APT_K).
 #define APT_Q 64
 #define APT_K 64
 #define APT_D 128
@@ -2012,40 +2015,71 @@ __device__ __forceinline__ void mma_16816(float* c, const unsigned* a, unsigned 
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-extern "C" __global__ void __launch_bounds__(128) attn_prompt_tc(const float* __restrict__ qkv, int ld, const float* __restrict__ kc,
-                                                                const float* __restrict__ vc, float* out, int ldo, int H, int KVH,
-                                                                int hd, int maxCtx, int window, float scale,
-                                                                const int* __restrict__ io, int n) {
+// ldsm_x4 loads four 8×8 f16 matrices from shared memory (lane i gives the
+// address of row i % 8 of matrix i / 8), transposed with trans.
+template <bool trans>
+__device__ __forceinline__ void ldsm_x4(unsigned* r, const void* p) {
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    if (trans)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+// tile_f16 stores rows [0, 64) of src (f32, row stride hd ≤ APT_D; rows ≥
+// nrows as zeros) as f16 into dst (row stride ld halves), 256 threads: all
+// of a thread's (up to eight) 16-byte loads first, then the stores, so a
+// tile costs one round trip to memory, not eight.
+__device__ __forceinline__ void tile_f16(unsigned short* dst, int ld, const float* __restrict__ src, int hd, int nrows) {
+    int h4 = hd >> 2, n = 64 * h4;
+    float4 v[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        int t = threadIdx.x + 256 * i, j = t / h4;
+        v[i] = t < n && j < nrows ? __ldg(reinterpret_cast<const float4*>(src + (size_t)j * hd + 4 * (t - j * h4)))
+                                  : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        int t = threadIdx.x + 256 * i, j = t / h4;
+        if (t < n)
+            *reinterpret_cast<uint2*>(dst + j * ld + 4 * (t - j * h4)) = make_uint2(pack_h2(v[i].x, v[i].y), pack_h2(v[i].z, v[i].w));
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2) attn_prompt_tc(const float* __restrict__ qkv, int ld, const float* __restrict__ kc,
+                                                                   const float* __restrict__ vc, float* out, int ldo, int H, int KVH,
+                                                                   int hd, int maxCtx, int window, float scale,
+                                                                   const int* __restrict__ io, int n) {
     PDL_LAUNCH();
     PDL_WAIT();
     extern __shared__ float4 sm_apt[];
-    const int kld = hd + 8, vld = APT_K + 8; // row strides in halves
-    unsigned short* ks = reinterpret_cast<unsigned short*>(sm_apt); // APT_K × kld: keys
-    unsigned short* vt = ks + APT_K * kld;                          // hd × vld: values, transposed
+    const int sld = hd + 8; // row stride in halves
+    unsigned short* qs = reinterpret_cast<unsigned short*>(sm_apt); // APT_Q × sld: queries
+    unsigned short* ks = qs + APT_Q * sld;                          // APT_K × sld: keys
+    unsigned short* vs = ks + APT_K * sld;                          // APT_K × sld: values
     int h = blockIdx.y, g = h / (H / KVH), i0 = blockIdx.x * APT_Q;
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, r = lane >> 2, c2 = (lane & 3) * 2;
-    int nk = hd >> 4, h4 = hd >> 2, p0 = io[0] + i0, nq = min(APT_Q, n - i0);
-    int qa = 16 * w + r, qb = qa + 8; // the lane's two query rows (fragment rows r and r + 8)
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, qw = w & 3, kh = w >> 2;
+    int r = lane >> 2, c2 = (lane & 3) * 2;
+    int nk = hd >> 4, p0 = io[0] + i0, nq = min(APT_Q, n - i0);
+    int qa = 16 * qw + r, qb = qa + 8; // the lane's two query rows (fragment rows r and r + 8)
     int pa = p0 + qa, pb = p0 + qb;
-    // The warp's queries as A fragments (rows past the batch repeat its last query; never stored).
-    unsigned qf[APT_D / 16][4];
-    {
-        const float* ra = qkv + (size_t)(i0 + min(qa, nq - 1)) * ld + h * hd + c2;
-        const float* rb = qkv + (size_t)(i0 + min(qb, nq - 1)) * ld + h * hd + c2;
-#pragma unroll
-        for (int kk = 0; kk < APT_D / 16; kk++) {
-            if (kk < nk) {
-                float2 a0 = *reinterpret_cast<const float2*>(ra + 16 * kk), a1 = *reinterpret_cast<const float2*>(rb + 16 * kk);
-                float2 a2 = *reinterpret_cast<const float2*>(ra + 16 * kk + 8), a3 = *reinterpret_cast<const float2*>(rb + 16 * kk + 8);
-                qf[kk][0] = pack_h2(a0.x, a0.y);
-                qf[kk][1] = pack_h2(a1.x, a1.y);
-                qf[kk][2] = pack_h2(a2.x, a2.y);
-                qf[kk][3] = pack_h2(a3.x, a3.y);
-            }
-        }
+    // The queries (rows past the batch repeat its last query; never stored).
+    for (int t = threadIdx.x; t < APT_Q * (hd >> 2); t += blockDim.x) {
+        int j = t / (hd >> 2), e = 4 * (t % (hd >> 2));
+        float4 v = *reinterpret_cast<const float4*>(qkv + (size_t)(i0 + min(j, nq - 1)) * ld + h * hd + e);
+        *reinterpret_cast<uint2*>(qs + j * sld + e) = make_uint2(pack_h2(v.x, v.y), pack_h2(v.z, v.w));
     }
+    // ldmatrix row addresses: A (queries) rows 16qw + lane % 16, columns + 8·(lane / 16); B (keys) rows
+    // + (lane % 8) + 8·(lane / 16), columns + 8·((lane / 8) % 2); values (transposed) rows + lane % 16,
+    // columns + 8·(lane / 16).
+    const unsigned short* qA = qs + (16 * qw + (lane & 15)) * sld + 8 * (lane >> 4);
+    const unsigned short* kB = ks + (32 * kh + (lane & 7) + 8 * (lane >> 4)) * sld + 8 * ((lane >> 3) & 1);
+    const unsigned short* vB = vs + (32 * kh + (lane & 15)) * sld + 8 * (lane >> 4);
     int hi = p0 + nq - 1, lo = window > 0 ? max(0, p0 - window + 1) : 0;
-    int wFirst = p0 + 16 * w, wLast = min(wFirst + 15, hi); // the warp's first and last query positions
+    int wFirst = p0 + 16 * qw, wLast = min(wFirst + 15, hi); // the warp's first and last query positions
     const float* K = kc + (size_t)g * maxCtx * hd;
     const float* V = vc + (size_t)g * maxCtx * hd;
     const float ninf = __int_as_float(0xff800000), sl2 = scale * 1.4426950408889634f; // scores in log2 units
@@ -2054,42 +2088,35 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt_tc(const float* __
     for (int d = 0; d < APT_D / 8; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
     float ma = ninf, mb = ninf, la = 0.f, lb = 0.f; // running max (log2 units) and this lane's part of the sum
     for (int t0 = lo; t0 <= hi; t0 += APT_K) {
-        __syncthreads(); // the previous tile is used up
-        for (int t = threadIdx.x; t < APT_K * h4; t += blockDim.x) {
-            int j = t / h4, e = 4 * (t % h4);
-            float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
-            if (t0 + j <= hi) {
-                kv = *reinterpret_cast<const float4*>(K + (size_t)(t0 + j) * hd + e);
-                vv = *reinterpret_cast<const float4*>(V + (size_t)(t0 + j) * hd + e);
-            }
-            *reinterpret_cast<uint2*>(ks + j * kld + e) = make_uint2(pack_h2(kv.x, kv.y), pack_h2(kv.z, kv.w));
-            unsigned v01 = pack_h2(vv.x, vv.y), v23 = pack_h2(vv.z, vv.w);
-            vt[(e + 0) * vld + j] = (unsigned short)(v01 & 0xffff);
-            vt[(e + 1) * vld + j] = (unsigned short)(v01 >> 16);
-            vt[(e + 2) * vld + j] = (unsigned short)(v23 & 0xffff);
-            vt[(e + 3) * vld + j] = (unsigned short)(v23 >> 16);
-        }
+        __syncthreads(); // the previous tile is used up (and the queries are in)
+        tile_f16(ks, sld, K + (size_t)t0 * hd, hd, hi + 1 - t0);
+        tile_f16(vs, sld, V + (size_t)t0 * hd, hd, hi + 1 - t0);
         __syncthreads();
-        // Nothing of this tile visible to the warp: past its last query, or before its first query's window.
-        if (wFirst >= p0 + nq || t0 > wLast || (window > 0 && t0 + APT_K - 1 <= wFirst - window)) continue;
-        float s[APT_K / 8][4];
+        int k0 = t0 + 32 * kh; // the warp's 32 keys: k0 … k0 + 31
+        // Nothing visible to the warp: no queries, keys past its last query or before its first query's window.
+        if (wFirst > hi || k0 > wLast || (window > 0 && k0 + 31 <= wFirst - window)) continue;
+        float s[4][4];
 #pragma unroll
-        for (int nt = 0; nt < APT_K / 8; nt++) {
-            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-            const unsigned short* kr = ks + (8 * nt + r) * kld + c2;
+        for (int nt = 0; nt < 4; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
 #pragma unroll
-            for (int kk = 0; kk < APT_D / 16; kk++) {
-                if (kk < nk)
-                    mma_16816(s[nt], qf[kk], *reinterpret_cast<const unsigned*>(kr + 16 * kk),
-                              *reinterpret_cast<const unsigned*>(kr + 16 * kk + 8));
+        for (int kk = 0; kk < APT_D / 16; kk++) {
+            if (kk < nk) {
+                unsigned a[4], b[4];
+                ldsm_x4<false>(a, qA + 16 * kk);
+#pragma unroll
+                for (int np = 0; np < 2; np++) {
+                    ldsm_x4<false>(b, kB + 16 * np * sld + 16 * kk);
+                    mma_16816(s[2 * np], a, b[0], b[1]);
+                    mma_16816(s[2 * np + 1], a, b[2], b[3]);
+                }
             }
         }
         float xa = ninf, xb = ninf;
 #pragma unroll
-        for (int nt = 0; nt < APT_K / 8; nt++) {
+        for (int nt = 0; nt < 4; nt++) {
 #pragma unroll
             for (int e = 0; e < 2; e++) {
-                int key = t0 + 8 * nt + c2 + e;
+                int key = k0 + 8 * nt + c2 + e;
                 bool va = key <= min(pa, hi) && (window <= 0 || key > pa - window);
                 bool vb = key <= min(pb, hi) && (window <= 0 || key > pb - window);
                 s[nt][e] = va ? s[nt][e] * sl2 : ninf;
@@ -2111,7 +2138,7 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt_tc(const float* __
         mb = xb;
         float sa = 0.f, sb = 0.f;
 #pragma unroll
-        for (int nt = 0; nt < APT_K / 8; nt++) {
+        for (int nt = 0; nt < 4; nt++) {
             s[nt][0] = exp2f(s[nt][0] - ua);
             s[nt][1] = exp2f(s[nt][1] - ua);
             s[nt][2] = exp2f(s[nt][2] - ub);
@@ -2129,18 +2156,41 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt_tc(const float* __
             o[d][3] *= ab;
         }
 #pragma unroll
-        for (int kk = 0; kk < APT_K / 16; kk++) {
+        for (int kk = 0; kk < 2; kk++) {
             unsigned pf[4] = {pack_h2(s[2 * kk][0], s[2 * kk][1]), pack_h2(s[2 * kk][2], s[2 * kk][3]),
                               pack_h2(s[2 * kk + 1][0], s[2 * kk + 1][1]), pack_h2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
-            for (int d = 0; d < APT_D / 8; d++) {
+            for (int d = 0; d < APT_D / 8; d += 2) {
                 if (d < 2 * nk) {
-                    const unsigned short* vr = vt + (8 * d + r) * vld + 16 * kk + c2;
-                    mma_16816(o[d], pf, *reinterpret_cast<const unsigned*>(vr), *reinterpret_cast<const unsigned*>(vr + 8));
+                    unsigned b[4];
+                    ldsm_x4<true>(b, vB + 16 * kk * sld + 8 * d);
+                    mma_16816(o[d], pf, b[0], b[1]);
+                    mma_16816(o[d + 1], pf, b[2], b[3]);
                 }
             }
         }
     }
+    // Merge the pair: warp 4 + qw hands its max, sum and output to warp qw through the key/value tiles
+    // (2·APT_K·sld halves = 4·32·(hd/2 + 4) floats).
+    __syncthreads();
+    float* mg = reinterpret_cast<float*>(ks) + ((size_t)qw * 32 + lane) * (hd / 2 + 4);
+    if (kh) {
+        mg[0] = ma;
+        mg[1] = mb;
+        mg[2] = la;
+        mg[3] = lb;
+#pragma unroll
+        for (int d = 0; d < APT_D / 8; d++)
+            if (d < 2 * nk) *reinterpret_cast<float4*>(mg + 4 + 4 * d) = make_float4(o[d][0], o[d][1], o[d][2], o[d][3]);
+    }
+    __syncthreads();
+    if (kh || wFirst > hi) return;
+    float m2a = mg[0], m2b = mg[1];
+    float xa = fmaxf(ma, m2a), xb = fmaxf(mb, m2b);
+    float ua = xa == ninf ? 0.f : xa, ub = xb == ninf ? 0.f : xb;
+    float a1 = exp2f(ma - ua), a2 = exp2f(m2a - ua), b1 = exp2f(mb - ub), b2 = exp2f(m2b - ub);
+    la = la * a1 + mg[2] * a2;
+    lb = lb * b1 + mg[3] * b2;
 #pragma unroll
     for (int m = 1; m < 4; m <<= 1) {
         la += __shfl_xor_sync(FULL, la, m);
@@ -2150,10 +2200,13 @@ extern "C" __global__ void __launch_bounds__(128) attn_prompt_tc(const float* __
 #pragma unroll
     for (int d = 0; d < APT_D / 8; d++) {
         if (d < 2 * nk) {
+            float4 o2 = *reinterpret_cast<const float4*>(mg + 4 + 4 * d);
             if (qa < nq)
-                *reinterpret_cast<float2*>(out + (size_t)(i0 + qa) * ldo + h * hd + 8 * d + c2) = make_float2(o[d][0] * ia, o[d][1] * ia);
+                *reinterpret_cast<float2*>(out + (size_t)(i0 + qa) * ldo + h * hd + 8 * d + c2) =
+                    make_float2((o[d][0] * a1 + o2.x * a2) * ia, (o[d][1] * a1 + o2.y * a2) * ia);
             if (qb < nq)
-                *reinterpret_cast<float2*>(out + (size_t)(i0 + qb) * ldo + h * hd + 8 * d + c2) = make_float2(o[d][2] * ib, o[d][3] * ib);
+                *reinterpret_cast<float2*>(out + (size_t)(i0 + qb) * ldo + h * hd + 8 * d + c2) =
+                    make_float2((o[d][2] * b1 + o2.z * b2) * ib, (o[d][3] * b1 + o2.w * b2) * ib);
         }
     }
 }
