@@ -715,14 +715,14 @@ func (s *Session) normThreads() int {
 // toF16 rounds activations to the 16-bit type of the model's weights (f16
 // or bf16) for cuBLAS.
 func (s *Session) toF16(x uint64, ldx int, y uint64, n, d int) error {
-	return s.d.launch("to_f16", [3]int{blocks(n*d, 256), 1, 1}, b256, 0, x, ldx, y, n, d, b2i(s.m.bf16))
+	return s.d.launch("to_f16", [3]int{blocks(d, 4*256), n, 1}, b256, 0, x, ldx, y, n, d, b2i(s.m.bf16))
 }
 
 func (s *Session) addBias(x, b uint64, n, d int) error {
 	if b == 0 {
 		return nil
 	}
-	return s.d.launch("add_bias", [3]int{blocks(n*d, 256), 1, 1}, b256, 0, x, b, n, d)
+	return s.d.launch("add_bias", [3]int{blocks(d, 4*256), n, 1}, b256, 0, x, b, n, d)
 }
 
 func (s *Session) layerKV(li int) (kc, vc uint64) {
@@ -730,7 +730,9 @@ func (s *Session) layerKV(li int) (kc, vc uint64) {
 	return s.kc + off, s.vc + off
 }
 
-func (s *Session) ropeStore(li, n int) error {
+// ropeStore launches rope_store for the step's n tokens of layer li,
+// adding the q|k|v bias b first (0: none).
+func (s *Session) ropeStore(li, n int, b uint64) error {
 	c := s.m.Cfg
 	kc, vc := s.layerKV(li)
 	il := 0
@@ -738,7 +740,7 @@ func (s *Session) ropeStore(li, n int) error {
 		il = 1
 	}
 	return s.d.launch("rope_store", [3]int{n, c.Heads + c.KVHeads, 1}, [3]int{64, 1, 1}, 0,
-		s.qkv, s.qkvRows, n, c.Heads, c.KVHeads, s.hd, s.cos, s.sin, il, kc, vc, s.maxCtx, s.io)
+		s.qkv, s.qkvRows, n, c.Heads, c.KVHeads, s.hd, s.cos, s.sin, il, kc, vc, s.maxCtx, s.io, b)
 }
 
 // attention launches the attention of the step's n tokens (layer li): for
@@ -895,8 +897,7 @@ func (s *Session) prompt(ids []int, rows int) error {
 				return s.toF16(s.x, d, s.x16, n, d)
 			},
 			func() error { return s.d.gemm(s.qkv, l.qkv.p, s.x16, n, s.qkvRows, d, true, 0, g.bf16) },
-			func() error { return s.addBias(s.qkv, l.qkvB, n, s.qkvRows) },
-			func() error { return s.ropeStore(li, n) },
+			func() error { return s.ropeStore(li, n, l.qkvB) },
 			func() error { return s.attention(li, n, 0, 0, c.Heads) },
 			func() error { return s.toF16(s.att, s.qd, s.att16, n, s.qd) },
 			func() error { return s.d.gemm(s.x, l.oT.p, s.att16, n, d, s.qd, false, 1, g.bf16) },
@@ -915,7 +916,7 @@ func (s *Session) prompt(ids []int, rows int) error {
 			},
 			func() error { return s.d.gemm(s.up, l.up.p, s.x16, n, s.upRows, d, true, 0, g.bf16) },
 			func() error {
-				return s.d.launch("act_rows", [3]int{blocks(n*c.FFN, 256), 1, 1}, b256, 0, s.up, s.upRows, l.upB, s.h16, n, c.FFN, gated, act, b2i(g.bf16))
+				return s.d.launch("act_rows", [3]int{blocks(c.FFN, 4*256), n, 1}, b256, 0, s.up, s.upRows, l.upB, s.h16, n, c.FFN, gated, act, b2i(g.bf16))
 			},
 			func() error { return s.d.gemm(s.x, l.downT.p, s.h16, n, d, c.FFN, false, 1, g.bf16) },
 			func() error { return s.addBias(s.x, l.downB, n, d) },

@@ -1682,12 +1682,23 @@ extern "C" __global__ void add_pos(const void* __restrict__ P, const int* __rest
         x[(size_t)i * d + c] += f32 ? pf[c] : WF16::one(ph[c]);
 }
 
+// The prompt's elementwise kernels take four consecutive elements a
+// thread, with 16-byte loads where the rows allow (scalar ones have too
+// few bytes in flight to keep up with HBM): grid (⌈d/(4·blockDim)⌉, n),
+// row i = blockIdx.y.
+
 // add_bias: x[i][j] += b[j] for n rows of d.
 extern "C" __global__ void add_bias(float* x, const float* __restrict__ b, int n, int d) {
     PDL_LAUNCH();
     PDL_WAIT();
-    size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t < (size_t)n * d) x[t] += b[t % d];
+    int j = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    float* r = x + (size_t)blockIdx.y * d;
+    if ((d & 3) == 0 && j < d) {
+        float4 v = *reinterpret_cast<float4*>(r + j), c = __ldg(reinterpret_cast<const float4*>(b + j));
+        *reinterpret_cast<float4*>(r + j) = make_float4(v.x + c.x, v.y + c.y, v.z + c.z, v.w + c.w);
+        return;
+    }
+    for (int k = j; k < min(j + 4, d); k++) r[k] += b[k];
 }
 
 // to_f16: y = x rounded to f16, or bf16 when bf is set (n rows of d from x
@@ -1695,11 +1706,15 @@ extern "C" __global__ void add_bias(float* x, const float* __restrict__ b, int n
 extern "C" __global__ void to_f16(const float* __restrict__ x, int ldx, w16* y, int n, int d, int bf) {
     PDL_LAUNCH();
     PDL_WAIT();
-    size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t < (size_t)n * d) {
-        size_t i = t / d, j = t % d;
-        y[t] = to16(x[i * ldx + j], bf);
+    int j = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    const float* r = x + (size_t)blockIdx.y * ldx;
+    w16* o = y + (size_t)blockIdx.y * d;
+    if ((d & 3) == 0 && (ldx & 3) == 0 && j < d) {
+        float4 v = *reinterpret_cast<const float4*>(r + j);
+        *reinterpret_cast<uint2*>(o + j) = make_uint2(to16(v.x, bf) | (unsigned)to16(v.y, bf) << 16, to16(v.z, bf) | (unsigned)to16(v.w, bf) << 16);
+        return;
     }
+    for (int k = j; k < min(j + 4, d); k++) o[k] = to16(r[k], bf);
 }
 
 // act_rows: h[i][j] = act(u[i][j] + b[j]) (times u[i][F+j] + b[F+j] when
@@ -1709,48 +1724,69 @@ extern "C" __global__ void act_rows(const float* __restrict__ u, int ld, const f
                                     w16* h, int n, int F, int gated, int act, int bf) {
     PDL_LAUNCH();
     PDL_WAIT();
-    size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= (size_t)n * F) return;
-    size_t i = t / F, j = t % F;
-    float a = u[i * ld + j] + (b ? b[j] : 0.f);
-    a = act_apply(a, act);
-    if (gated) a *= u[i * ld + F + j] + (b ? b[F + j] : 0.f);
-    h[t] = to16(a, bf);
+    int j = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
+    const float* r = u + (size_t)blockIdx.y * ld;
+    w16* o = h + (size_t)blockIdx.y * F;
+    if ((F & 3) == 0 && (ld & 3) == 0 && j < F) {
+        float4 a = *reinterpret_cast<const float4*>(r + j), c = b ? __ldg(reinterpret_cast<const float4*>(b + j)) : make_float4(0.f, 0.f, 0.f, 0.f);
+        a = make_float4(act_apply(a.x + c.x, act), act_apply(a.y + c.y, act), act_apply(a.z + c.z, act), act_apply(a.w + c.w, act));
+        if (gated) {
+            float4 g = *reinterpret_cast<const float4*>(r + F + j),
+                   e = b ? __ldg(reinterpret_cast<const float4*>(b + F + j)) : make_float4(0.f, 0.f, 0.f, 0.f);
+            a = make_float4(a.x * (g.x + e.x), a.y * (g.y + e.y), a.z * (g.z + e.z), a.w * (g.w + e.w));
+        }
+        *reinterpret_cast<uint2*>(o + j) = make_uint2(to16(a.x, bf) | (unsigned)to16(a.y, bf) << 16, to16(a.z, bf) | (unsigned)to16(a.w, bf) << 16);
+        return;
+    }
+    for (int k = j; k < min(j + 4, F); k++) {
+        float a = act_apply(r[k] + (b ? b[k] : 0.f), act);
+        if (gated) a *= r[F + k] + (b ? b[F + k] : 0.f);
+        o[k] = to16(a, bf);
+    }
 }
 
-// rope_store: for token i of the step (position p = io[0] + i), rotate its
-// query heads and key heads in place (when cos is set; half-split or
-// interleaved pairs) and store its keys and values in the head-major caches
-// (KVH × maxCtx × hd). qkv rows have stride ld: H query heads, then KVH key
-// heads, then KVH value heads. grid (n, H + KVH).
+// rope_store: for token i of the step (position p = io[0] + i), add the
+// q|k|v bias (when set) to its heads, rotate its query heads and key heads
+// in place (when cos is set; half-split or interleaved pairs) and store its
+// keys and values in the head-major caches (KVH × maxCtx × hd). qkv rows
+// have stride ld: H query heads, then KVH key heads, then KVH value heads
+// (the bias the same). grid (n, H + KVH).
 extern "C" __global__ void rope_store(float* qkv, int ld, int n, int H, int KVH, int hd,
                                       const float* __restrict__ cosT, const float* __restrict__ sinT,
-                                      int interleave, float* kc, float* vc, int maxCtx, const int* __restrict__ io) {
+                                      int interleave, float* kc, float* vc, int maxCtx, const int* __restrict__ io,
+                                      const float* __restrict__ bias) {
     PDL_LAUNCH();
     PDL_WAIT();
     int i = blockIdx.x, h = blockIdx.y;
     int p = io[0] + i;
     int half = hd / 2;
     float* row = qkv + (size_t)i * ld;
-    float* x = h < H ? row + h * hd : row + H * hd + (h - H) * hd;
+    int off = h < H ? h * hd : H * hd + (h - H) * hd;
+    float* x = row + off;
+    const float* bx = bias ? bias + off : nullptr;
     if (cosT) {
         const float* cs = cosT + (size_t)p * half;
         const float* sn = sinT + (size_t)p * half;
         for (int j = threadIdx.x; j < half; j += blockDim.x) {
             int i0 = interleave ? 2 * j : j, i1 = interleave ? 2 * j + 1 : j + half;
-            float a = x[i0], b = x[i1];
+            float a = x[i0] + (bx ? bx[i0] : 0.f), b = x[i1] + (bx ? bx[i1] : 0.f);
             x[i0] = a * cs[j] - b * sn[j];
             x[i1] = b * cs[j] + a * sn[j];
         }
+    } else if (bx) {
+        for (int e = threadIdx.x; e < hd; e += blockDim.x) x[e] += bx[e];
     }
     if (h >= H) {
         __syncthreads();
         int g = h - H;
-        const float* v = row + (H + KVH) * hd + g * hd;
+        float* v = row + (H + KVH) * hd + g * hd;
+        const float* bv = bias ? bias + (H + KVH) * hd + g * hd : nullptr;
         size_t base = ((size_t)g * maxCtx + p) * hd;
         for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+            float ve = v[e];
+            if (bv) v[e] = ve += bv[e];
             kc[base + e] = x[e];
-            vc[base + e] = v[e];
+            vc[base + e] = ve;
         }
     }
 }
