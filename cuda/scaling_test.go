@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"dejavu/kernels"
 	"dejavu/model"
 )
 
@@ -677,5 +678,59 @@ func TestPromptProfile(t *testing.T) {
 		}
 		s.Close()
 		g.Close()
+	}
+}
+
+// TestRopeInterleave: rope_store's interleaved pairs (GGUF and llama2.c
+// checkpoints) give the CPU's logits, prompt and decode, on two llama
+// fixtures run as if their checkpoints were interleaved (which changes
+// their logits: the flag is not ignored).
+func TestRopeInterleave(t *testing.T) {
+	d := gpu(t)
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	for _, name := range []string{"llama-silu", "mistral-headdim"} {
+		m, g := upload(t, d, "../testdata/models/"+name)
+		V := m.Cfg.Vocab
+		ids := make([]int, 20)
+		for i := range ids {
+			ids[i] = (i*37 + 5) % V
+		}
+		cpu := func() []float32 {
+			got, err := m.NewSession(pool, 0).Forward(ids, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		split := cpu()
+		m.Cfg.Interleave, g.Cfg.Interleave = true, true
+		want := cpu()
+		s, err := g.NewSession(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt, err := s.Forward(ids, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt = slices.Clone(prompt)
+		s.Reset()
+		var dec []float32
+		for _, id := range ids {
+			row, err := s.Forward([]int{id}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec = append(dec, row...)
+		}
+		ep, ed, eFlag := rowErr(prompt, want, V), rowErr(dec, want, V), rowErr(split, want, V)
+		t.Logf("%-16s interleaved rope, GPU vs CPU: rel.err prompt %.2e decode %.2e (half-split vs interleaved on the CPU %.2e)", name, ep, ed, eFlag)
+		if ep > fixtureTol || ed > fixtureTol || eFlag < 2*fixtureTol {
+			t.Errorf("%s: rel.err prompt %.3g decode %.3g (limit %g); the layouts differ by %.3g", name, ep, ed, fixtureTol, eFlag)
+		}
+		s.Close()
+		g.Close()
+		m.Close()
 	}
 }

@@ -739,7 +739,7 @@ func (s *Session) ropeStore(li, n int, b uint64) error {
 	if c.Interleave {
 		il = 1
 	}
-	return s.d.launch("rope_store", [3]int{n, c.Heads + c.KVHeads, 1}, [3]int{64, 1, 1}, 0,
+	return s.d.launch("rope_store", [3]int{n, blocks(c.Heads+c.KVHeads, 8), 1}, [3]int{256, 1, 1}, 0,
 		s.qkv, s.qkvRows, n, c.Heads, c.KVHeads, s.hd, s.cos, s.sin, il, kc, vc, s.maxCtx, s.io, b)
 }
 

@@ -1750,44 +1750,76 @@ extern "C" __global__ void act_rows(const float* __restrict__ u, int ld, const f
 // in place (when cos is set; half-split or interleaved pairs) and store its
 // keys and values in the head-major caches (KVH × maxCtx × hd). qkv rows
 // have stride ld: H query heads, then KVH key heads, then KVH value heads
-// (the bias the same). grid (n, H + KVH).
+// (the bias the same). grid (n, ⌈(H + KVH)/8⌉), 256 threads: a warp a
+// head (query or key; a key head's warp stores its value head too), four
+// elements a lane with 16-byte loads where hd allows (hd % 8 == 0: a
+// rotated quad's partners are a quad too).
+__device__ __forceinline__ float4 ld4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+__device__ __forceinline__ float4 add4(float4 a, float4 b) { return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }
 extern "C" __global__ void rope_store(float* qkv, int ld, int n, int H, int KVH, int hd,
                                       const float* __restrict__ cosT, const float* __restrict__ sinT,
                                       int interleave, float* kc, float* vc, int maxCtx, const int* __restrict__ io,
                                       const float* __restrict__ bias) {
     PDL_LAUNCH();
     PDL_WAIT();
-    int i = blockIdx.x, h = blockIdx.y;
-    int p = io[0] + i;
-    int half = hd / 2;
+    int i = blockIdx.x, lane = threadIdx.x & 31, h = blockIdx.y * 8 + (threadIdx.x >> 5);
+    if (h >= H + KVH) return;
+    int p = io[0] + i, half = hd / 2;
     float* row = qkv + (size_t)i * ld;
     int off = h < H ? h * hd : H * hd + (h - H) * hd;
     float* x = row + off;
     const float* bx = bias ? bias + off : nullptr;
-    if (cosT) {
-        const float* cs = cosT + (size_t)p * half;
-        const float* sn = sinT + (size_t)p * half;
-        for (int j = threadIdx.x; j < half; j += blockDim.x) {
+    const float* cs = cosT ? cosT + (size_t)p * half : nullptr;
+    const float* sn = cosT ? sinT + (size_t)p * half : nullptr;
+    const float4 z4 = make_float4(0.f, 0.f, 0.f, 0.f);
+    if ((hd & 7) == 0) {
+        if (cs && !interleave) { // pairs (j, j + half): quads j … j + 3 and their partners
+            for (int j = 4 * lane; j < half; j += 128) {
+                float4 a = add4(ld4(x + j), bx ? ld4(bx + j) : z4), b = add4(ld4(x + j + half), bx ? ld4(bx + j + half) : z4);
+                float4 c = ld4(cs + j), s = ld4(sn + j);
+                *reinterpret_cast<float4*>(x + j) = make_float4(a.x * c.x - b.x * s.x, a.y * c.y - b.y * s.y, a.z * c.z - b.z * s.z, a.w * c.w - b.w * s.w);
+                *reinterpret_cast<float4*>(x + j + half) = make_float4(b.x * c.x + a.x * s.x, b.y * c.y + a.y * s.y, b.z * c.z + a.z * s.z, b.w * c.w + a.w * s.w);
+            }
+        } else {
+            for (int e = 4 * lane; e < hd; e += 128) {
+                float4 a = add4(ld4(x + e), bx ? ld4(bx + e) : z4);
+                if (cs) { // interleaved: pairs (e, e + 1) and (e + 2, e + 3), angles e/2 and e/2 + 1
+                    float c0 = cs[e / 2], s0 = sn[e / 2], c1 = cs[e / 2 + 1], s1 = sn[e / 2 + 1];
+                    a = make_float4(a.x * c0 - a.y * s0, a.y * c0 + a.x * s0, a.z * c1 - a.w * s1, a.w * c1 + a.z * s1);
+                }
+                *reinterpret_cast<float4*>(x + e) = a;
+            }
+        }
+    } else if (cs) {
+        for (int j = lane; j < half; j += 32) {
             int i0 = interleave ? 2 * j : j, i1 = interleave ? 2 * j + 1 : j + half;
             float a = x[i0] + (bx ? bx[i0] : 0.f), b = x[i1] + (bx ? bx[i1] : 0.f);
             x[i0] = a * cs[j] - b * sn[j];
             x[i1] = b * cs[j] + a * sn[j];
         }
     } else if (bx) {
-        for (int e = threadIdx.x; e < hd; e += blockDim.x) x[e] += bx[e];
+        for (int e = lane; e < hd; e += 32) x[e] += bx[e];
     }
-    if (h >= H) {
-        __syncthreads();
-        int g = h - H;
-        float* v = row + (H + KVH) * hd + g * hd;
-        const float* bv = bias ? bias + (H + KVH) * hd + g * hd : nullptr;
-        size_t base = ((size_t)g * maxCtx + p) * hd;
-        for (int e = threadIdx.x; e < hd; e += blockDim.x) {
-            float ve = v[e];
-            if (bv) v[e] = ve += bv[e];
-            kc[base + e] = x[e];
-            vc[base + e] = ve;
+    if (h < H) return;
+    __syncwarp(); // the key head is final
+    int g = h - H;
+    float* v = row + (H + KVH) * hd + g * hd;
+    const float* bv = bias ? bias + (H + KVH) * hd + g * hd : nullptr;
+    size_t base = ((size_t)g * maxCtx + p) * hd;
+    if ((hd & 3) == 0) {
+        for (int e = 4 * lane; e < hd; e += 128) {
+            float4 ve = ld4(v + e);
+            if (bv) *reinterpret_cast<float4*>(v + e) = ve = add4(ve, ld4(bv + e));
+            *reinterpret_cast<float4*>(kc + base + e) = ld4(x + e);
+            *reinterpret_cast<float4*>(vc + base + e) = ve;
         }
+        return;
+    }
+    for (int e = lane; e < hd; e += 32) {
+        float ve = v[e];
+        if (bv) v[e] = ve += bv[e];
+        kc[base + e] = x[e];
+        vc[base + e] = ve;
     }
 }
 
