@@ -71,26 +71,11 @@ func TestBF16(t *testing.T) {
 		}
 		ep := rowErr(got, want, V)
 		s.Reset()
-		var dec []float32
-		for _, id := range ids {
-			row, err := s.Forward([]int{id}, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dec = append(dec, row...)
-		}
+		dec := decodeRows(t, s, ids)
 		ed := rowErr(dec, want, V)
 		s.Reset()
 		s.SetRandomSparse(1, 1, 1)
-		var sp []float32
-		for _, id := range ids {
-			row, err := s.Forward([]int{id}, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sp = append(sp, row...)
-		}
-		es := rowErr(sp, dec, V)
+		es := rowErr(decodeRows(t, s, ids), dec, V)
 		t.Logf("%-16s bf16 vs CPU f32 on the bf16 weights: rel.err prompt %.2e decode %.2e; sparse 100%% vs dense %.2e", name, ep, ed, es)
 		if ep > bf16Tol || ed > bf16DecodeTol || es > 1e-5 {
 			t.Errorf("%s: rel.err prompt %.3g (limit %g), decode %.3g (limit %g), sparse %.3g (limit 1e-5)", name, ep, bf16Tol, ed, bf16DecodeTol, es)

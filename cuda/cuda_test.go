@@ -86,6 +86,21 @@ func rowErr(got, want []float32, vocab int) float64 {
 	return worst
 }
 
+// decodeRows feeds ids to s one token at a time (from where s stands) and
+// returns the logits of each, one row a token.
+func decodeRows(t *testing.T, s *Session, ids []int) []float32 {
+	t.Helper()
+	var out []float32
+	for i, id := range ids {
+		row, err := s.Forward([]int{id}, false)
+		if err != nil {
+			t.Fatalf("decode step %d: %v", i, err)
+		}
+		out = append(out, row...)
+	}
+	return out
+}
+
 func upload(t *testing.T, d *Device, dir string) (*model.Model, *Model) {
 	t.Helper()
 	m, err := model.Load(dir)
@@ -120,14 +135,7 @@ func TestFixtures(t *testing.T) {
 			}
 			ep := rowErr(got, want, V)
 			s.Reset()
-			var dec []float32
-			for _, id := range ids {
-				row, err := s.Forward([]int{id}, false)
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				dec = append(dec, row...)
-			}
+			dec := decodeRows(t, s, ids)
 			ed := rowErr(dec, want, V)
 			s.Reset()
 			last, err := s.Forward(ids[:5], false)
@@ -173,15 +181,7 @@ func TestSparseFullDensity(t *testing.T) {
 		}
 		run := func() []float32 {
 			s.Reset()
-			var out []float32
-			for _, id := range ids {
-				row, err := s.Forward([]int{id}, false)
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				out = append(out, row...)
-			}
-			return out
+			return decodeRows(t, s, ids)
 		}
 		dense := run()
 		s.SetRandomSparse(1, 1, 1)

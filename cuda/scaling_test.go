@@ -716,15 +716,7 @@ func TestRopeInterleave(t *testing.T) {
 		}
 		prompt = slices.Clone(prompt)
 		s.Reset()
-		var dec []float32
-		for _, id := range ids {
-			row, err := s.Forward([]int{id}, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dec = append(dec, row...)
-		}
-		ep, ed, eFlag := rowErr(prompt, want, V), rowErr(dec, want, V), rowErr(split, want, V)
+		ep, ed, eFlag := rowErr(prompt, want, V), rowErr(decodeRows(t, s, ids), want, V), rowErr(split, want, V)
 		t.Logf("%-16s interleaved rope, GPU vs CPU: rel.err prompt %.2e decode %.2e (half-split vs interleaved on the CPU %.2e)", name, ep, ed, eFlag)
 		if ep > fixtureTol || ed > fixtureTol || eFlag < 2*fixtureTol {
 			t.Errorf("%s: rel.err prompt %.3g decode %.3g (limit %g); the layouts differ by %.3g", name, ep, ed, fixtureTol, eFlag)
