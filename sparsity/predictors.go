@@ -313,6 +313,15 @@ func checkMLPInput(in string) error {
 	return fmt.Errorf("unknown MLP predictor input %q (want %q or %q)", in, MLPInputBlock, MLPInputLayer)
 }
 
+// MLPInputText says in words what MLP predictors of input in (an
+// Info.MLPInput or TrainOptions.MLPInput; "" is MLPInputBlock) read.
+func MLPInputText(in string) string {
+	if in == MLPInputLayer {
+		return "the layer's input"
+	}
+	return "the MLP block's input"
+}
+
 // mlpInput is Info.MLPInput with files from before it existed named.
 func (p *Predictors) mlpInput() string {
 	if p.Info.MLPInput == "" {

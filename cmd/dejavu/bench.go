@@ -222,11 +222,8 @@ func (b *benchPreds) load(m *model.Model, c model.Config, dt kernels.DType, sour
 		if hi != lo {
 			fmt.Fprintf(o.Progress, "–%d", hi)
 		}
-		from := "the MLP block's input"
-		if p.MLPFromLayerInput() {
-			from = "the layer's input"
-		}
-		fmt.Fprintf(o.Progress, ", %s (MLP %v), %.1f MB; MLP predicted from %s, selected by %s\n", p.Info.Model, p.MLPPredictor(0).A.DType, float64(p.Bytes())/1e6, from, how)
+		fmt.Fprintf(o.Progress, ", %s (MLP %v), %.1f MB; MLP predicted from %s, selected by %s\n", p.Info.Model, p.MLPPredictor(0).A.DType,
+			float64(p.Bytes())/1e6, sparsity.MLPInputText(p.Info.MLPInput), how)
 	}
 	o.Selector = p // its cost is part of each decode step
 	return p, nil

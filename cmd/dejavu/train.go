@@ -108,11 +108,7 @@ func runTrain(m *dejavu.Model, data, out string, o sparsity.TrainOptions, quiet 
 	if err != nil {
 		return nil, err
 	}
-	from := "the MLP block's input"
-	if o.MLPInput == sparsity.MLPInputLayer {
-		from = "the layer's input"
-	}
-	fmt.Fprintf(stderr, "train: %d tokens × %d layers from %s; MLP predictors of %s\n", ds.Tokens, ds.Layers, data, from)
+	fmt.Fprintf(stderr, "train: %d tokens × %d layers from %s; MLP predictors of %s\n", ds.Tokens, ds.Layers, data, sparsity.MLPInputText(o.MLPInput))
 	epochs := o.Epochs
 	if epochs <= 0 {
 		epochs = 6

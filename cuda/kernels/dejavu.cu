@@ -1683,8 +1683,8 @@ extern "C" __global__ void add_pos(const void* __restrict__ P, const int* __rest
 }
 
 // The prompt's elementwise kernels take four consecutive elements a
-// thread, with 16-byte loads where the rows allow (scalar ones have too
-// few bytes in flight to keep up with HBM): grid (⌈d/(4·blockDim)⌉, n),
+// thread, with 16-byte loads where the rows allow (one 4-byte load a
+// thread ran at ~1.1 TB/s; docs/gpu.md, v21): grid (⌈d/(4·blockDim)⌉, n),
 // row i = blockIdx.y.
 
 // add_bias: x[i][j] += b[j] for n rows of d.
@@ -2098,8 +2098,9 @@ __device__ __forceinline__ void ldsm_x4(unsigned* r, const void* p) {
 
 // tile_f16 stores rows [0, 64) of src (f32, row stride hd ≤ APT_D; rows ≥
 // nrows as zeros) as f16 into dst (row stride ld halves), 256 threads: all
-// of a thread's (up to eight) 16-byte loads first, then the stores, so a
-// tile costs one round trip to memory, not eight.
+// of a thread's (up to eight) 16-byte loads first, then the stores (one
+// load, convert and store at a time took the kernel 29.3 ms, not 19.0, of
+// a 2000-token opt-6.7b prompt; docs/gpu.md, v21).
 __device__ __forceinline__ void tile_f16(unsigned short* dst, int ld, const float* __restrict__ src, int hd, int nrows) {
     int h4 = hd >> 2, n = 64 * h4;
     float4 v[8];
